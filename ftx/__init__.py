@@ -1,0 +1,62 @@
+"""ftx: JAX-style functional transforms on PyTorch.
+
+Contract: transforms take pure functions of tensors and pytrees of tensors and
+return pure functions; they are typed wrappers over ``torch.func`` with JAX's
+signatures, argument names, return order and output layout, and they nest
+inside ``torch.func`` transforms and ``torch.compile`` and vice versa.
+Submodules: ``ftx.tree`` (pytrees), ``ftx.random`` (splittable keys),
+``ftx.nn`` (stateless layers), ``ftx.optim`` (pure optimizers), ``ftx.io``
+(safe checkpoints), ``ftx.picograd`` (a scalar autodiff engine for teaching),
+``ftx.distributed`` (pytree collectives).
+"""
+
+from . import distributed as distributed
+from . import io as io
+from . import nn as nn
+from . import optim as optim
+from . import picograd as picograd
+from . import random as random
+from . import tree as tree
+from ._checkpoint import checkpoint as checkpoint
+from ._custom import custom_jvp as custom_jvp
+from ._custom import custom_vjp as custom_vjp
+from ._jacobians import hessian as hessian
+from ._jacobians import jacfwd as jacfwd
+from ._jacobians import jacobian as jacobian
+from ._jacobians import jacrev as jacrev
+from ._jit import jit as jit
+from ._transforms import grad as grad
+from ._transforms import hvp as hvp
+from ._transforms import jvp as jvp
+from ._transforms import linearize as linearize
+from ._transforms import value_and_grad as value_and_grad
+from ._transforms import vjp as vjp
+from ._vmap import vmap as vmap
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "__version__",
+    "checkpoint",
+    "custom_jvp",
+    "custom_vjp",
+    "distributed",
+    "grad",
+    "hessian",
+    "hvp",
+    "io",
+    "jacfwd",
+    "jacobian",
+    "jacrev",
+    "jit",
+    "jvp",
+    "linearize",
+    "nn",
+    "optim",
+    "picograd",
+    "random",
+    "tree",
+    "value_and_grad",
+    "vjp",
+    "vmap",
+]

@@ -1,0 +1,1 @@
+"""PLACEHOLDER: ftx.distributed (work in progress)."""

@@ -1,0 +1,1 @@
+"""PLACEHOLDER: ftx.io (work in progress)."""

@@ -1,0 +1,1 @@
+"""PLACEHOLDER: ftx.nn (work in progress)."""

@@ -1,0 +1,1 @@
+"""PLACEHOLDER: ftx.optim (work in progress)."""

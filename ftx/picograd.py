@@ -1,0 +1,1 @@
+"""PLACEHOLDER: ftx.picograd (work in progress)."""

@@ -1,0 +1,1 @@
+"""PLACEHOLDER: ftx.random (work in progress)."""
