@@ -1,0 +1,120 @@
+"""Validation shared by the transforms: build-time checks and cheap call-time checks.
+
+Build time (when a transform is made): ``fun`` is callable, ``argnums`` is an int
+or a non-empty tuple of unique ints. Call time (cheap, once per call): ``argnums``
+in range for the arguments given, differentiated leaves are tensors of a
+differentiable dtype, ``has_aux`` functions return a pair.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.utils._pytree as _pytree
+
+from ._errors import describe
+from .tree import keystr
+
+Argnums = int | tuple[int, ...]
+
+
+def check_callable(api: str, fun: Any) -> None:
+    """Raise ``TypeError`` unless ``fun`` is callable."""
+    if not callable(fun):
+        raise TypeError(
+            f"ftx.{api}: fun must be callable, got {describe(fun)}. "
+            f"Pass the function itself, e.g. ftx.{api}(f), not f(x)."
+        )
+
+
+def normalize_argnums(api: str, argnums: Any) -> tuple[int, ...]:
+    """Build-time check of ``argnums``: an int or a non-empty tuple of unique ints."""
+    if isinstance(argnums, bool) or not isinstance(argnums, int | tuple):
+        raise TypeError(
+            f"ftx.{api}: argnums must be an int or a tuple of ints, got {describe(argnums)}. "
+            "Use argnums=0 or argnums=(0, 1)."
+        )
+    if isinstance(argnums, int):
+        return (argnums,)
+    if len(argnums) == 0:
+        raise ValueError(
+            f"ftx.{api}: argnums must be a non-empty tuple, got (). "
+            "Name at least one positional argument to differentiate."
+        )
+    for a in argnums:
+        if isinstance(a, bool) or not isinstance(a, int):
+            raise TypeError(
+                f"ftx.{api}: argnums must hold only ints, got {describe(a)} in {argnums!r}. "
+                "Use positional indices such as (0, 1)."
+            )
+    if len(set(argnums)) != len(argnums):
+        raise ValueError(
+            f"ftx.{api}: argnums must be unique, got {argnums!r}. Name each argument once."
+        )
+    return argnums
+
+
+def resolve_argnums(api: str, argnums: tuple[int, ...], nargs: int) -> tuple[int, ...]:
+    """Call-time check: each index in range for ``nargs`` positional args; negatives resolved."""
+    out = []
+    for a in argnums:
+        if not -nargs <= a < nargs:
+            raise ValueError(
+                f"ftx.{api}: argnums must index the {nargs} positional argument(s) passed, "
+                f"got argnums={a}. Pass more arguments or use an index below {nargs}."
+            )
+        out.append(a % nargs)
+    if len(set(out)) != len(out):
+        raise ValueError(
+            f"ftx.{api}: argnums must name distinct arguments, got {argnums!r} for "
+            f"{nargs} argument(s). Name each argument once."
+        )
+    return tuple(out)
+
+
+def split_aux(api: str, out: Any) -> tuple[Any, Any]:
+    """Split ``(output, aux)`` for ``has_aux=True``; raise if ``out`` is not a pair."""
+    if not isinstance(out, tuple | list) or len(out) != 2:
+        raise TypeError(
+            f"ftx.{api}: with has_aux=True, fun must return a pair (output, aux), got "
+            f"{describe(out)}. Return `out, aux` or set has_aux=False."
+        )
+    return out[0], out[1]
+
+
+def check_diff_leaves(
+    api: str, args: Sequence[Any], argnums: tuple[int, ...], allow_int: bool
+) -> None:
+    """Call-time check: the differentiated leaves are tensors; ints/bools only with allow_int."""
+    for i in argnums:
+        for path, leaf in _pytree.tree_leaves_with_path(args[i]):
+            if leaf is None:
+                continue
+            if not isinstance(leaf, torch.Tensor):
+                where = f"argument {i}" + (f" at {keystr(path)!r}" if path else "")
+                raise TypeError(
+                    f"ftx.{api}: differentiated inputs must be tensors, got {describe(leaf)} "
+                    f"for {where}. Wrap it with torch.tensor(..., dtype=torch.float64) or "
+                    "move it out of argnums."
+                )
+            if not (leaf.is_floating_point() or leaf.is_complex()) and not allow_int:
+                where = f"argument {i}" + (f" at {keystr(path)!r}" if path else "")
+                raise TypeError(
+                    f"ftx.{api}: differentiated inputs must have a floating dtype, got "
+                    f"{leaf.dtype} for {where}. Cast it to a float dtype, or pass "
+                    "allow_int=True to get zero gradients for integer inputs."
+                )
+
+
+def output_leaves_check(api: str, out: Any, fix: str) -> None:
+    """Call-time check that every output leaf is a tensor (JAX needs array outputs)."""
+    for path, leaf in _pytree.tree_leaves_with_path(out):
+        if leaf is not None and not isinstance(leaf, torch.Tensor):
+            where = keystr(path) or "<root>"
+            raise TypeError(
+                f"ftx.{api}: fun must return tensors, got {describe(leaf)} at output {where!r}. "
+                + fix
+            )
+
