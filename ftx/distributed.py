@@ -1,1 +1,365 @@
-"""PLACEHOLDER: ftx.distributed (work in progress)."""
+"""Pytree collectives over ``torch.distributed`` process groups.
+
+Contract: every function takes a pytree of tensors and returns a new pytree of
+the same structure (inputs are never mutated); it runs on an initialised
+``torch.distributed`` process group (gloo on CPU, NCCL on GPU), which
+``torchrun`` launches. ftx packs the leaves into a few large flat buckets per
+(dtype, device) before each collective, as ``DistributedDataParallel`` does,
+instead of one collective per tensor. Before reducing, the ranks agree that
+their trees have one structure, shapes and dtypes (one tiny collective); when
+they do not, every rank raises a ``ValueError`` naming the first differing
+path. A collective that cannot complete (a rank died or never joined) raises
+:class:`CollectiveError` after the group's timeout instead of hanging.
+
+Example (inside a script launched with ``torchrun --nproc_per_node=2``)::
+
+    import torch.distributed as dist, ftx
+    ftx.distributed.initialize(backend="gloo")
+    grads = ftx.grad(loss)(params, ftx.distributed.shard(batch))
+    grads = ftx.distributed.all_reduce(grads, op="mean")
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar
+
+import torch
+import torch.distributed as dist
+
+from ._errors import describe
+from .tree import flatten_with_path, unflatten
+
+__all__ = [
+    "CollectiveError",
+    "all_gather",
+    "all_reduce",
+    "broadcast",
+    "initialize",
+    "rank",
+    "shard",
+    "world_size",
+]
+
+T = TypeVar("T")
+PyTree = Any
+DEFAULT_BUCKET_MB = 25.0
+
+
+class CollectiveError(RuntimeError):
+    """A collective could not complete: a rank died, never joined or timed out."""
+
+
+def initialize(
+    backend: str | None = None,
+    *,
+    timeout: datetime.timedelta | float = 60.0,
+    init_method: str | None = None,
+) -> None:
+    """Initialise the default process group from ``torchrun``'s environment variables.
+
+    Args:
+        backend: ``"gloo"``, ``"nccl"`` or ``None`` (NCCL when CUDA is available, else gloo).
+        timeout: seconds (or a ``timedelta``) after which a collective that cannot
+            complete raises instead of hanging.
+        init_method: as ``torch.distributed.init_process_group``; default ``env://``.
+    """
+    if dist.is_initialized():
+        return
+    if not isinstance(timeout, datetime.timedelta):
+        timeout = datetime.timedelta(seconds=float(timeout))
+    if backend is None:
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+    try:
+        dist.init_process_group(backend=backend, init_method=init_method, timeout=timeout)
+    except Exception as e:  # torch raises DistNetworkError / DistStoreError / RuntimeError
+        raise CollectiveError(
+            f"ftx.distributed.initialize: all ranks must join within {timeout}, got "
+            f"{type(e).__name__}: {e}. Check that every rank was launched (torchrun) and "
+            "that MASTER_ADDR/MASTER_PORT are reachable."
+        ) from e
+
+
+def _require_group(api: str) -> None:
+    if not (dist.is_available() and dist.is_initialized()):
+        raise ValueError(
+            f"ftx.distributed.{api}: needs an initialised process group, got none. "
+            "Call ftx.distributed.initialize() (or torch.distributed.init_process_group) "
+            "first, under torchrun."
+        )
+
+
+def _get_rank(group: dist.ProcessGroup | None = None) -> int:
+    return dist.get_rank(group) if dist.is_available() and dist.is_initialized() else 0
+
+
+def _get_world_size(group: dist.ProcessGroup | None = None) -> int:
+    return dist.get_world_size(group) if dist.is_available() and dist.is_initialized() else 1
+
+
+def rank(group: dist.ProcessGroup | None = None) -> int:
+    """This process's rank in ``group`` (0 when no process group is initialised)."""
+    return _get_rank(group)
+
+
+def world_size(group: dist.ProcessGroup | None = None) -> int:
+    """The number of processes in ``group`` (1 when no process group is initialised)."""
+    return _get_world_size(group)
+
+
+def shard(batch: T, rank: int | None = None, world_size: int | None = None) -> T:
+    """This rank's contiguous slice of every leaf along dimension 0.
+
+    Args:
+        batch: a pytree of tensors with one leading batch size ``B``.
+        rank, world_size: default to the process group's.
+
+    Returns:
+        The same structure with leaves of ``B // world_size`` rows. ``B`` must divide
+        evenly, so that the mean of the per-rank mean losses equals the full-batch mean.
+
+    Example:
+        >>> shard({"x": torch.arange(6)}, rank=1, world_size=3)
+        {'x': tensor([2, 3])}
+    """
+    r = _get_rank() if rank is None else rank
+    w = _get_world_size() if world_size is None else world_size
+    if not 0 <= r < w:
+        raise ValueError(
+            f"ftx.distributed.shard: rank must lie in [0, world_size={w}), got {r}. "
+            "Pass the rank and world size of this process."
+        )
+    leaves, treedef = flatten_with_path(batch)
+    sizes = {x.shape[0] if isinstance(x, torch.Tensor) and x.dim() else -1 for _, x in leaves}
+    if len(sizes) > 1 or -1 in sizes:
+        found = ", ".join(
+            f"{p or '<root>'}: {tuple(x.shape) if isinstance(x, torch.Tensor) else describe(x)}"
+            for p, x in leaves
+        )
+        raise ValueError(
+            f"ftx.distributed.shard: every leaf must be a tensor with one batch size along "
+            f"dimension 0, got {found}. Pass a batch whose leaves share their first dimension."
+        )
+    (size,) = sizes if sizes else {0}
+    if size % w:
+        raise ValueError(
+            f"ftx.distributed.shard: the batch size must divide by world_size={w}, got {size}. "
+            "Drop the remainder or pad the batch."
+        )
+    n = size // w
+    out: T = unflatten(treedef, [x[r * n : (r + 1) * n] for _, x in leaves])
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Structure agreement across ranks.
+
+
+def _signature(api: str, tree: PyTree) -> tuple[list[tuple[str, torch.Tensor]], Any, list[str]]:
+    leaves, treedef = flatten_with_path(tree)
+    sig = []
+    for path, x in leaves:
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(
+                f"ftx.distributed.{api}: every leaf must be a tensor, got {describe(x)} at "
+                f"{path or '<root>'!r}. Convert it with torch.as_tensor or keep it out of the tree."
+            )
+        sig.append(f"{path}:{tuple(x.shape)}:{x.dtype}")
+    sig.append(f"treedef:{treedef.spec}")
+    return leaves, treedef, sig
+
+
+def _digest(sig: list[str]) -> int:
+    h = hashlib.blake2b("\n".join(sig).encode(), digest_size=7).digest()
+    return int.from_bytes(h, "little")  # < 2**56: exact in int64 and float64
+
+
+def _run(api: str, fn: Callable[[], Any]) -> Any:
+    try:
+        return fn()
+    except (RuntimeError, TimeoutError) as e:
+        if isinstance(e, CollectiveError):
+            raise
+        raise CollectiveError(
+            f"ftx.distributed.{api}: every rank must take part in the collective, got "
+            f"{type(e).__name__}: {e}. A rank may have died, not joined, or timed out."
+        ) from e
+
+
+def _agree(api: str, sig: list[str], device: torch.device, group: Any) -> None:
+    """Check that all ranks hold one signature; on mismatch, name the path on every rank."""
+    h = _digest(sig)
+    probe = torch.tensor([h, -h], dtype=torch.int64, device=device)
+    _run(api, lambda: dist.all_reduce(probe, op=dist.ReduceOp.MAX, group=group))
+    if int(probe[0]) == h and int(probe[1]) == -h:
+        return
+    sigs: list[Any] = [None] * world_size(group)
+    _run(api, lambda: dist.all_gather_object(sigs, sig, group=group))
+    me = rank(group)
+    for other, theirs in enumerate(sigs):
+        if theirs == sig:
+            continue
+        for mine, their in zip(sig, theirs):
+            if mine != their:
+                raise ValueError(
+                    f"ftx.distributed.{api}: every rank must pass a tree of one structure, "
+                    f"shapes and dtypes, got {mine!r} on rank {me} and {their!r} on rank "
+                    f"{other}. Make the trees match on all ranks."
+                )
+        raise ValueError(
+            f"ftx.distributed.{api}: every rank must pass a tree of one structure, got "
+            f"{len(sig) - 1} leaves on rank {me} and {len(theirs) - 1} on rank {other}. "
+            "Make the trees match on all ranks."
+        )
+
+
+def _buckets(leaves: list[torch.Tensor], cap_bytes: int) -> list[list[int]]:
+    """Group leaf indices into buckets of one dtype and device, each at most ``cap_bytes``."""
+    groups: dict[tuple[torch.dtype, torch.device], list[list[int]]] = {}
+    sizes: dict[tuple[torch.dtype, torch.device], int] = {}
+    for i, x in enumerate(leaves):
+        k = (x.dtype, x.device)
+        nbytes = x.numel() * x.element_size()
+        if k not in groups or (sizes[k] + nbytes > cap_bytes and groups[k][-1]):
+            groups.setdefault(k, []).append([])
+            sizes[k] = 0
+        groups[k][-1].append(i)
+        sizes[k] += nbytes
+    return [b for bs in groups.values() for b in bs if b]
+
+
+def _pack(leaves: list[torch.Tensor], buckets: list[list[int]]) -> list[torch.Tensor]:
+    """One new flat tensor per bucket (copies: the inputs are never written)."""
+    return [torch.cat([leaves[i].detach().reshape(-1) for i in b]) for b in buckets]
+
+
+def _unpack(
+    leaves: list[torch.Tensor], buckets: list[list[int]], flats: list[torch.Tensor]
+) -> list[torch.Tensor]:
+    """Views into the flat buckets, shaped like ``leaves``."""
+    out: list[torch.Tensor] = list(leaves)
+    for b, flat in zip(buckets, flats):
+        offset = 0
+        for i in b:
+            out[i] = flat[offset : offset + leaves[i].numel()].view_as(leaves[i])
+            offset += leaves[i].numel()
+    return out
+
+
+def _wait_all(api: str, start: Callable[[], list[Any]]) -> None:
+    def run() -> None:
+        for w in start():
+            if w is not None:
+                w.wait()
+
+    _run(api, run)
+
+
+_OPS = {"sum": "SUM", "mean": "SUM", "max": "MAX", "min": "MIN"}
+
+
+def all_reduce(
+    tree: T,
+    op: Literal["mean", "sum", "max", "min"] = "mean",
+    *,
+    group: dist.ProcessGroup | None = None,
+    bucket_mb: float = DEFAULT_BUCKET_MB,
+    check: bool = True,
+) -> T:
+    """Reduce every leaf across ranks, packed into flat buckets; returns a new tree.
+
+    Args:
+        tree: a pytree of tensors of the same structure, shapes and dtypes on every rank.
+        op: ``"mean"`` (the data-parallel gradient average), ``"sum"``, ``"max"``, ``"min"``.
+        group: the process group (default: the world).
+        bucket_mb: the largest bucket in MiB (DDP's default is 25).
+        check: agree on the tree's signature first (one tiny collective) so that a
+            mismatch is a ``ValueError`` naming the path rather than garbage or a hang.
+
+    Returns:
+        A tree like ``tree`` holding the reduced values (``tree`` itself is untouched).
+    """
+    if op not in _OPS:
+        raise ValueError(
+            f"ftx.distributed.all_reduce: op must be one of {sorted(_OPS)}, got {op!r}. "
+            'Use op="mean" for gradients.'
+        )
+    _require_group("all_reduce")
+    pairs, treedef, sig = _signature("all_reduce", tree)
+    leaves = [x for _, x in pairs]
+    if not leaves:
+        return tree
+    if check:
+        _agree("all_reduce", sig, leaves[0].device, group)
+    red = getattr(dist.ReduceOp, _OPS[op])
+    cap = max(1, int(bucket_mb * 2**20))
+    buckets = _buckets(leaves, cap)
+    flats = _pack(leaves, buckets)
+    _wait_all(
+        "all_reduce",
+        lambda: [dist.all_reduce(f, op=red, group=group, async_op=True) for f in flats],
+    )
+    if op == "mean":
+        n = world_size(group)
+        for f in flats:
+            f.div_(n) if f.is_floating_point() or f.is_complex() else f.floor_divide_(n)
+    result: T = unflatten(treedef, _unpack(leaves, buckets, flats))
+    return result
+
+
+def broadcast(
+    tree: T, src: int = 0, *, group: dist.ProcessGroup | None = None, check: bool = True
+) -> T:
+    """Every rank gets rank ``src``'s values (e.g. the initial parameters); returns a new tree."""
+    _require_group("broadcast")
+    if not 0 <= src < world_size(group):
+        raise ValueError(
+            f"ftx.distributed.broadcast: src must be a rank in [0, {world_size(group)}), got "
+            f"{src}. Pass the rank that holds the values."
+        )
+    pairs, treedef, sig = _signature("broadcast", tree)
+    leaves = [x for _, x in pairs]
+    if not leaves:
+        return tree
+    if check:
+        _agree("broadcast", sig, leaves[0].device, group)
+    buckets = _buckets(leaves, max(1, int(DEFAULT_BUCKET_MB * 2**20)))
+    flats = _pack(leaves, buckets)
+    _wait_all(
+        "broadcast",
+        lambda: [dist.broadcast(f, src=src, group=group, async_op=True) for f in flats],
+    )
+    result: T = unflatten(treedef, _unpack(leaves, buckets, flats))
+    return result
+
+
+def all_gather(tree: T, *, group: dist.ProcessGroup | None = None, check: bool = True) -> T:
+    """Stack every rank's leaves along a new leading axis of size ``world_size`` (as JAX)."""
+    _require_group("all_gather")
+    pairs, treedef, sig = _signature("all_gather", tree)
+    leaves = [x for _, x in pairs]
+    if not leaves:
+        return tree
+    if check:
+        _agree("all_gather", sig, leaves[0].device, group)
+    n = world_size(group)
+    buckets = _buckets(leaves, max(1, int(DEFAULT_BUCKET_MB * 2**20)))
+    flats = _pack(leaves, buckets)
+    parts = [[torch.empty_like(f) for _ in range(n)] for f in flats]
+    _wait_all(
+        "all_gather",
+        lambda: [dist.all_gather(p, f, group=group, async_op=True) for p, f in zip(parts, flats)],
+    )
+    stacked = [torch.stack(p) for p in parts]  # (n, bucket_numel)
+    out: list[torch.Tensor] = list(leaves)
+    for b, st in zip(buckets, stacked):
+        offset = 0
+        for i in b:
+            x = leaves[i]
+            out[i] = st[:, offset : offset + x.numel()].reshape(n, *x.shape)
+            offset += x.numel()
+    result: T = unflatten(treedef, out)
+    return result
+

@@ -1,0 +1,126 @@
+"""ftx.distributed on real 2-process gloo groups on the loopback address."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+import ftx
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def launch(scenario: str, tmp: Path, ranks: tuple[int, ...] = (0, 1), world: int = 2,
+           timeout: float = 20.0, wait: float = 90.0) -> dict[int, Any]:
+    port = _free_port()
+    procs = []
+    for r in ranks:
+        env = dict(os.environ, RANK=str(r), WORLD_SIZE=str(world), LOCAL_RANK=str(r),
+                   MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port),
+                   FTX_TEST_TIMEOUT=str(timeout), OMP_NUM_THREADS="1")
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "tests._dist_worker", scenario, str(tmp)],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+    deadline = time.monotonic() + wait
+    try:
+        for p in procs:
+            p.wait(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    out = {}
+    for r in ranks:
+        f = tmp / f"rank{r}.json"
+        if f.exists():
+            out[r] = json.loads(f.read_text())
+    return out
+
+
+def test_collectives_values_dtypes_and_purity(tmp_path: Path) -> None:
+    res = launch("collectives", tmp_path)
+    assert set(res) == {0, 1}, res
+    for r in (0, 1):
+        o = res[r]
+        assert "error" not in o, o
+        for mb in ("25.0", "1e-06"):
+            assert o[f"mean-{mb}"]["a"] == [[0.0, 1.5, 3.0], [4.5, 6.0, 7.5]]
+            assert o[f"sum-{mb}"]["a"] == [[0.0, 3.0, 6.0], [9.0, 12.0, 15.0]]
+            assert o[f"max-{mb}"]["b"] == [3.0, -2.0]
+            assert o[f"min-{mb}"]["b"] == [1.5, -4.0]
+            assert o[f"sum-{mb}"]["c"] == [9]
+            assert o[f"mean-{mb}"]["c"] == [4]  # integer mean floors, dtype kept
+            assert o[f"mean-{mb}"]["dtypes"] == ["torch.float64", "torch.float32", "torch.int64"]
+            assert o[f"mean-{mb}"]["none"] and o[f"mean-{mb}"]["empty"] == [0]
+        assert o["unchanged"]
+        assert o["broadcast_a"] == [[0.0, 2.0, 4.0], [6.0, 8.0, 10.0]]
+        assert o["gather"] == [[0.0, 0.0], [1.0, 1.0]]
+        assert o["empty_tree"]
+
+
+def test_data_parallel_equals_single_process_and_ddp(tmp_path: Path) -> None:
+    res = launch("train", tmp_path)
+    assert set(res) == {0, 1}, res
+    for r in (0, 1):
+        assert "error" not in res[r], res[r]
+        assert res[r]["moved"] > 1e-3  # training did something
+        assert res[r]["dp_vs_full"] <= 1e-10
+        assert res[r]["ddp_vs_dp"] <= 1e-10
+
+
+def test_mismatched_trees_name_the_path_on_every_rank(tmp_path: Path) -> None:
+    res = launch("mismatch", tmp_path)
+    assert set(res) == {0, 1}, res
+    for r in (0, 1):
+        assert res[r]["error"] == "ValueError", res[r]
+        assert "every rank must pass a tree of one structure" in res[r]["message"]
+        assert "'w:(3,):torch.float64'" in res[r]["message"]
+        assert "'w:(4,):torch.float64'" in res[r]["message"]
+
+
+def test_a_rank_that_dies_makes_the_other_fail_not_hang(tmp_path: Path) -> None:
+    t0 = time.monotonic()
+    res = launch("dies", tmp_path, timeout=10.0)
+    assert res[0]["error"] == "CollectiveError", res
+    assert "every rank must take part" in res[0]["message"]
+    assert time.monotonic() - t0 < 60
+
+
+def test_a_rank_that_never_joins_times_out(tmp_path: Path) -> None:
+    t0 = time.monotonic()
+    res = launch("collectives", tmp_path, ranks=(0,), timeout=3.0)
+    assert res[0]["error"] == "CollectiveError", res
+    assert "all ranks must join" in res[0]["message"]
+    assert time.monotonic() - t0 < 45
+
+
+def test_single_process_helpers_and_errors() -> None:
+    assert ftx.distributed.rank() == 0 and ftx.distributed.world_size() == 1
+    batch = {"x": torch.arange(12).reshape(6, 2), "y": torch.arange(6)}
+    part = ftx.distributed.shard(batch, rank=2, world_size=3)
+    assert part["x"].tolist() == [[8, 9], [10, 11]] and part["y"].tolist() == [4, 5]
+    with pytest.raises(ValueError, match=r"ftx.distributed.shard: the batch size must divide"):
+        ftx.distributed.shard(batch, rank=0, world_size=4)
+    with pytest.raises(ValueError, match=r"ftx.distributed.shard: rank must lie in"):
+        ftx.distributed.shard(batch, rank=3, world_size=3)
+    with pytest.raises(ValueError, match=r"one batch size along dimension 0"):
+        ftx.distributed.shard({"x": torch.ones(4), "y": torch.ones(3)}, rank=0, world_size=1)
+    with pytest.raises(ValueError, match=r"ftx.distributed.all_reduce: needs an initialised"):
+        ftx.distributed.all_reduce({"x": torch.ones(1)})
+    with pytest.raises(ValueError, match=r"op must be one of"):
+        ftx.distributed.all_reduce({"x": torch.ones(1)}, op="prod")  # type: ignore[arg-type]
