@@ -1,0 +1,92 @@
+"""``python -m benchmarks``: run the cases, print the table, write JSON and a PNG chart.
+
+Exit status 0 when every implementation that ran agreed with its baseline,
+1 when any result disagreed or raised (a skipped implementation is not a
+failure), 2 on bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from . import _harness, _report
+from .cases import load_all
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="ftx against torch.func, torch.nn/optim and JAX, in one run.",
+    )
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--quick", action="store_true",
+                   help="small sizes and short timing (a smoke test, under a minute on CPU)")
+    p.add_argument("--filter", default=None, metavar="PATTERN",
+                   help="regular expression searched in 'group/case' names")
+    p.add_argument("--out", default="bench-out", metavar="DIR",
+                   help="folder for the JSON and PNG files (default: bench-out)")
+    comp = p.add_mutually_exclusive_group()
+    comp.add_argument("--compile", dest="compile", action="store_true", default=None,
+                      help="run torch.compile implementations (default: on, off with --quick)")
+    comp.add_argument("--no-compile", dest="compile", action="store_false")
+    p.add_argument("--min-run-time", type=float, default=None, metavar="SECONDS",
+                   help="blocked_autorange budget per implementation (default 0.5, quick 0.05)")
+    p.add_argument("--list", action="store_true", help="list the cases and exit")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p.parse_args(list(argv))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print("python -m benchmarks: --device cuda needs a CUDA device, got none. "
+              "Run with --device cpu.", file=sys.stderr)
+        return 2
+    failed_modules = load_all()
+    for mod, err in failed_modules.items():
+        print(f"warning: benchmarks/cases/{mod}.py could not be imported: {err}", file=sys.stderr)
+    cases = _harness.select(_harness.REGISTRY.values(), args.filter)
+    if args.list:
+        for c in cases:
+            print(f"{c.full_name:45s} {', '.join(i.name for i in c.impls)}")
+        return 0
+    if not cases:
+        print(f"python -m benchmarks: no case matches --filter {args.filter!r}", file=sys.stderr)
+        return 2
+    cfg = _harness.Config(
+        device=args.device,
+        quick=args.quick,
+        compile=(not args.quick) if args.compile is None else args.compile,
+        min_run_time=args.min_run_time if args.min_run_time is not None
+        else (0.05 if args.quick else 0.5),
+        warmup=1 if args.quick else 3,
+    )
+    results = _harness.run_cases(cases, cfg, progress=not args.no_progress)
+
+    print(_report.format_table(results))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"benchmarks-{args.device}" + ("-quick" if args.quick else "")
+    _report.write_json(out / f"{stem}.json", results, cfg, argv)
+    info = _report.machine_info()
+    title = (f"python -m benchmarks {' '.join(argv)}\n{info['cpu']}, {info['torch_threads']} "
+             f"threads, torch {info['torch']}, jax {info['jax']}, {info['date']}")
+    charted = _report.write_chart(out / f"{stem}.png", results, title)
+    print(f"\nwrote {out / f'{stem}.json'}" + (f" and {out / f'{stem}.png'}" if charted else ""))
+
+    bad = [r for r in results if r.failed]
+    for r in bad:
+        print(f"FAILED {r.case} [{r.impl}]: {r.status}", file=sys.stderr)
+    if failed_modules:
+        return 1
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
