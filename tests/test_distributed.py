@@ -124,3 +124,26 @@ def test_single_process_helpers_and_errors() -> None:
         ftx.distributed.all_reduce({"x": torch.ones(1)})
     with pytest.raises(ValueError, match=r"op must be one of"):
         ftx.distributed.all_reduce({"x": torch.ones(1)}, op="prod")  # type: ignore[arg-type]
+
+
+def test_ddp_example_under_torchrun_matches_single_process(tmp_path: Path) -> None:
+    ck = tmp_path / "ck"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+           "--master_addr=127.0.0.1", f"--master_port={_free_port()}",
+           str(ROOT / "examples" / "ddp_mlp_digits.py"), "--steps", "10", "--quiet",
+           "--checkpoint", str(ck)]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    first = subprocess.run([*cmd[:-4], "--steps", "5", "--quiet", "--checkpoint", str(ck)],
+                           capture_output=True, text=True, timeout=180, env=env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    proc = subprocess.run([*cmd, "--resume"], capture_output=True, text=True, timeout=180,
+                          env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.count("test accuracy") == 1  # only rank 0 logs
+    ddp_params = ftx.io.load(str(ck / "final_params.safetensors"))
+    sys.path.insert(0, str(ROOT / "examples"))
+    import mlp_digits
+
+    single = mlp_digits.main(["--steps", "10", "--quiet"])["params"]
+    for a, b in zip(ftx.tree.leaves(ddp_params), ftx.tree.leaves(single)):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
