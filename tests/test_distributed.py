@@ -128,16 +128,17 @@ def test_single_process_helpers_and_errors() -> None:
 
 def test_ddp_example_under_torchrun_matches_single_process(tmp_path: Path) -> None:
     ck = tmp_path / "ck"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-           "--master_addr=127.0.0.1", f"--master_port={_free_port()}",
-           str(ROOT / "examples" / "ddp_mlp_digits.py"), "--steps", "10", "--quiet",
-           "--checkpoint", str(ck)]
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    first = subprocess.run([*cmd[:-4], "--steps", "5", "--quiet", "--checkpoint", str(ck)],
-                           capture_output=True, text=True, timeout=180, env=env)
+    def torchrun(*args: str) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+               "--master_addr=127.0.0.1", f"--master_port={_free_port()}",
+               str(ROOT / "examples" / "ddp_mlp_digits.py"), "--quiet", "--checkpoint", str(ck),
+               *args]
+        env = dict(os.environ, OMP_NUM_THREADS="1")
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=env)
+
+    first = torchrun("--steps", "5")
     assert first.returncode == 0, first.stdout + first.stderr
-    proc = subprocess.run([*cmd, "--resume"], capture_output=True, text=True, timeout=180,
-                          env=env)
+    proc = torchrun("--steps", "10", "--resume")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.count("test accuracy") == 1  # only rank 0 logs
     ddp_params = ftx.io.load(str(ck / "final_params.safetensors"))
