@@ -1,27 +1,403 @@
-"""PLACEHOLDER: replaced by its implementation (work in progress)."""
+"""Reverse and forward mode: ``grad``, ``value_and_grad``, ``jvp``, ``vjp``, ``linearize``, ``hvp``.
 
-from typing import Any
+Contract: JAX's signatures, argument names, return order and output layout on
+top of ``torch.func``. ``fun`` and ``argnums`` are checked once, when the
+transform is built; the arguments are checked cheaply at every call. At top
+level (no ``torch.func`` transform active, no functorch-wrapped input) ``grad``,
+``value_and_grad`` and ``vjp`` run on ``torch.autograd.grad``; under another
+transform they run on ``torch.func``; both routes give the same results (see
+``ftx/_reverse.py``).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, ParamSpec, TypeVar, overload
+
+import torch
+import torch.func
+import torch.utils._pytree as _pytree
+
+from . import _reverse
+from ._functorch import top_level
+from ._validate import (
+    Argnums,
+    check_callable,
+    check_flat_diff_leaves,
+    check_float_primals,
+    check_matching,
+    check_primal_list,
+    normalize_argnums,
+    output_leaves_check,
+    resolve_argnums,
+    split_aux,
+)
+
+P = ParamSpec("P")
+A = TypeVar("A")
+Tensor = torch.Tensor
+
+__all__ = ["grad", "hvp", "jvp", "linearize", "value_and_grad", "vjp"]
 
 
-def grad(*args: Any, **kwargs: Any) -> Any:
-    raise NotImplementedError("ftx.grad is not implemented yet")
+def _make(
+    api: str,
+    fun: Callable[..., Any],
+    argnums: Any,
+    has_aux: bool,
+    allow_int: bool,
+    with_value: bool,
+) -> Callable[..., Any]:
+    check_callable(api, fun)
+    nums = normalize_argnums(api, argnums)
+    single = isinstance(argnums, int)
+    resolved: dict[int, tuple[int, ...]] = {}
+    fast = _reverse.value_and_grad_fast
+    slow = _reverse.value_and_grad_func
+
+    @functools.wraps(fun)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        idx = resolved.get(len(args))
+        if idx is None:
+            idx = resolved[len(args)] = resolve_argnums(api, nums, len(args))
+        diff = args[idx[0]] if single else tuple(args[i] for i in idx)
+        leaves, spec = _pytree.tree_flatten(diff)
+        check_flat_diff_leaves(api, leaves, args, idx, allow_int)
+        path = fast if top_level(leaves) else slow
+        value, aux, flat = path(api, fun, args, kwargs, idx, single, leaves, spec, has_aux)
+        grads = _pytree.tree_unflatten(flat, spec)
+        if with_value:
+            return ((value, aux), grads) if has_aux else (value, grads)
+        return (grads, aux) if has_aux else grads
+
+    return wrapper
 
 
-def value_and_grad(*args: Any, **kwargs: Any) -> Any:
-    raise NotImplementedError("ftx.value_and_grad is not implemented yet")
+@overload
+def grad(
+    fun: Callable[P, Any],
+    argnums: Argnums = 0,
+    has_aux: Literal[False] = False,
+    allow_int: bool = False,
+) -> Callable[P, Any]: ...
 
 
-def jvp(*args: Any, **kwargs: Any) -> Any:
-    raise NotImplementedError("ftx.jvp is not implemented yet")
+@overload
+def grad(
+    fun: Callable[P, tuple[Any, A]],
+    argnums: Argnums,
+    has_aux: Literal[True],
+    allow_int: bool = False,
+) -> Callable[P, tuple[Any, A]]: ...
 
 
-def vjp(*args: Any, **kwargs: Any) -> Any:
-    raise NotImplementedError("ftx.vjp is not implemented yet")
+@overload
+def grad(
+    fun: Callable[P, tuple[Any, A]],
+    argnums: Argnums = 0,
+    *,
+    has_aux: Literal[True],
+    allow_int: bool = False,
+) -> Callable[P, tuple[Any, A]]: ...
 
 
-def linearize(*args: Any, **kwargs: Any) -> Any:
-    raise NotImplementedError("ftx.linearize is not implemented yet")
+def grad(
+    fun: Callable[P, Any],
+    argnums: Argnums = 0,
+    has_aux: bool = False,
+    allow_int: bool = False,
+) -> Callable[P, Any]:
+    """Gradient of a real scalar function, as ``jax.grad``.
+
+    Args:
+        fun: a function whose output is a real floating tensor of shape ``()``
+            (with ``has_aux=True``: a pair ``(output, aux)``).
+        argnums: which positional argument(s) to differentiate: an int, or a
+            non-empty tuple of unique ints. Arguments may be pytrees of tensors.
+        has_aux: ``fun`` returns ``(output, aux)``; ``aux`` is passed through.
+        allow_int: accept integer/bool inputs; their gradient is zeros of the
+            input's shape in the default float dtype (JAX gives ``float0``).
+
+    Returns:
+        A function with ``fun``'s arguments returning the gradient, shaped like
+        the argument (a tuple of them when ``argnums`` is a tuple), or
+        ``(gradient, aux)`` with ``has_aux``. Unused inputs get zeros.
+
+    Example:
+        >>> import torch, ftx
+        >>> f = lambda x, y: (x ** 2 * y).sum()
+        >>> ftx.grad(f)(torch.tensor([1.0, 2.0]), torch.tensor(3.0))
+        tensor([ 6., 12.])
+        >>> ftx.grad(f, argnums=(0, 1))(torch.tensor([1.0, 2.0]), torch.tensor(3.0))[1]
+        tensor(5.)
+    """
+    return _make("grad", fun, argnums, has_aux, allow_int, with_value=False)
 
 
-def hvp(*args: Any, **kwargs: Any) -> Any:
-    raise NotImplementedError("ftx.hvp is not implemented yet")
+@overload
+def value_and_grad(
+    fun: Callable[P, Any],
+    argnums: Argnums = 0,
+    has_aux: Literal[False] = False,
+    allow_int: bool = False,
+) -> Callable[P, tuple[Tensor, Any]]: ...
+
+
+@overload
+def value_and_grad(
+    fun: Callable[P, tuple[Any, A]],
+    argnums: Argnums,
+    has_aux: Literal[True],
+    allow_int: bool = False,
+) -> Callable[P, tuple[tuple[Tensor, A], Any]]: ...
+
+
+@overload
+def value_and_grad(
+    fun: Callable[P, tuple[Any, A]],
+    argnums: Argnums = 0,
+    *,
+    has_aux: Literal[True],
+    allow_int: bool = False,
+) -> Callable[P, tuple[tuple[Tensor, A], Any]]: ...
+
+
+def value_and_grad(
+    fun: Callable[P, Any],
+    argnums: Argnums = 0,
+    has_aux: bool = False,
+    allow_int: bool = False,
+) -> Callable[P, Any]:
+    """Value and gradient of a real scalar function, as ``jax.value_and_grad``.
+
+    Args:
+        fun, argnums, has_aux, allow_int: as in :func:`grad`.
+
+    Returns:
+        A function returning ``(value, grads)``, or ``((value, aux), grads)``
+        with ``has_aux`` (JAX's order: the value first). ``value`` has shape ``()``.
+
+    Example:
+        >>> import torch, ftx
+        >>> loss = lambda w: ((w - 1.0) ** 2).sum()
+        >>> value, g = ftx.value_and_grad(loss)(torch.zeros(2))
+        >>> value, g
+        (tensor(2.), tensor([-2., -2.]))
+    """
+    return _make("value_and_grad", fun, argnums, has_aux, allow_int, with_value=True)
+
+
+@overload
+def vjp(
+    fun: Callable[..., Any], *primals: Any, has_aux: Literal[False] = False
+) -> tuple[Any, Callable[[Any], tuple[Any, ...]]]: ...
+
+
+@overload
+def vjp(
+    fun: Callable[..., Any], *primals: Any, has_aux: Literal[True]
+) -> tuple[Any, Callable[[Any], tuple[Any, ...]], Any]: ...
+
+
+def vjp(fun: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple[Any, ...]:
+    """Output of ``fun`` and its pull-back (vector-Jacobian product), as ``jax.vjp``.
+
+    Args:
+        fun: a function of ``len(primals)`` positional arguments returning a
+            tensor or a pytree of tensors (``(output, aux)`` with ``has_aux``).
+        *primals: the point, each a tensor or a pytree of tensors.
+        has_aux: ``fun`` returns ``(output, aux)``.
+
+    Returns:
+        ``(primals_out, vjp_fn)`` or ``(primals_out, vjp_fn, aux)``.
+        ``vjp_fn(ct)`` takes a cotangent with ``primals_out``'s structure,
+        shapes and dtypes and returns a tuple with one cotangent per primal,
+        each shaped like its primal (zeros for unused or integer primals).
+        ``vjp_fn`` can be called any number of times.
+
+    Example:
+        >>> import torch, ftx
+        >>> x = torch.tensor([1.0, 2.0, 3.0])
+        >>> y, vjp_fn = ftx.vjp(torch.sin, x)
+        >>> vjp_fn(torch.ones(3))[0]  # cos(x)
+        tensor([ 0.5403, -0.4161, -0.9900])
+    """
+    check_callable("vjp", fun)
+    leaves, spec = _pytree.tree_flatten(primals)
+    if not all(leaf is None or isinstance(leaf, Tensor) for leaf in leaves):
+        check_float_primals("vjp", primals)
+    path = _reverse.vjp_fast if top_level(leaves) else _reverse.vjp_func
+    out, pullback, aux = path(fun, primals, has_aux, leaves, spec)
+    return (out, pullback, aux) if has_aux else (out, pullback)
+
+
+def _check_jvp_args(api: str, primals: Any, tangents: Any) -> tuple[tuple[Any, ...], ...]:
+    check_primal_list(api, "primals", primals)
+    check_primal_list(api, "tangents", tangents)
+    if len(primals) != len(tangents):
+        raise ValueError(
+            f"ftx.{api}: tangents must have one entry per primal ({len(primals)}), got "
+            f"{len(tangents)}. Pass a tangent for every primal."
+        )
+    check_float_primals(api, primals)
+    check_matching(api, "tangents", "primals", tuple(tangents), tuple(primals))
+    return tuple(primals), tuple(tangents)
+
+
+def _checked(
+    api: str, fun: Callable[..., Any], has_aux: bool, box: _reverse.AuxCarrier
+) -> Callable[..., Any]:
+    fix = "Return a tensor or a pytree of tensors."
+
+    def inner(*args: Any) -> Any:
+        out = fun(*args)
+        if has_aux:
+            out, aux = split_aux(api, out)
+            output_leaves_check(api, out, fix)
+            return out, box.pack(aux)
+        output_leaves_check(api, out, fix)
+        return out
+
+    return inner
+
+
+@overload
+def jvp(
+    fun: Callable[..., Any],
+    primals: Sequence[Any],
+    tangents: Sequence[Any],
+    has_aux: Literal[False] = False,
+) -> tuple[Any, Any]: ...
+
+
+@overload
+def jvp(
+    fun: Callable[..., Any],
+    primals: Sequence[Any],
+    tangents: Sequence[Any],
+    has_aux: Literal[True],
+) -> tuple[Any, Any, Any]: ...
+
+
+def jvp(
+    fun: Callable[..., Any],
+    primals: Sequence[Any],
+    tangents: Sequence[Any],
+    has_aux: bool = False,
+) -> tuple[Any, ...]:
+    """Output of ``fun`` and its Jacobian-vector product (forward mode), as ``jax.jvp``.
+
+    Args:
+        fun: a function of ``len(primals)`` positional arguments returning a
+            tensor or a pytree of tensors (``(output, aux)`` with ``has_aux``).
+        primals: tuple or list, one entry per argument (tensor or pytree).
+        tangents: same structure, shapes and dtypes as ``primals``.
+        has_aux: ``fun`` returns ``(output, aux)``.
+
+    Returns:
+        ``(primals_out, tangents_out)`` or ``(primals_out, tangents_out, aux)``;
+        ``tangents_out`` has ``primals_out``'s structure.
+
+    Example:
+        >>> import torch, ftx
+        >>> x = torch.tensor([0.0, 1.0])
+        >>> y, t = ftx.jvp(torch.exp, (x,), (torch.ones(2),))
+        >>> t
+        tensor([1.0000, 2.7183])
+    """
+    check_callable("jvp", fun)
+    p, t = _check_jvp_args("jvp", primals, tangents)
+    box = _reverse.AuxCarrier()
+    res: tuple[Any, ...] = torch.func.jvp(_checked("jvp", fun, has_aux, box), p, t, has_aux=has_aux)
+    if has_aux:
+        return res[0], res[1], box.unpack(res[2])
+    return res[0], res[1]
+
+
+@overload
+def linearize(
+    fun: Callable[..., Any], *primals: Any, has_aux: Literal[False] = False
+) -> tuple[Any, Callable[..., Any]]: ...
+
+
+@overload
+def linearize(
+    fun: Callable[..., Any], *primals: Any, has_aux: Literal[True]
+) -> tuple[Any, Callable[..., Any], Any]: ...
+
+
+def linearize(fun: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple[Any, ...]:
+    """Output of ``fun`` and its linear map ``t -> J t`` at ``primals``, as ``jax.linearize``.
+
+    ``jvp_fn`` evaluates the Jacobian-vector product with ``torch.func.jvp``
+    (it re-runs ``fun`` in forward mode at each call), so unlike
+    ``torch.func.linearize`` it works under ``vmap`` and ``grad`` and takes
+    ``has_aux``.
+
+    Args:
+        fun: a function of ``len(primals)`` positional arguments returning a
+            tensor or a pytree of tensors (``(output, aux)`` with ``has_aux``).
+        *primals: the point, each a floating tensor or a pytree of them.
+        has_aux: ``fun`` returns ``(output, aux)``.
+
+    Returns:
+        ``(primals_out, jvp_fn)`` or ``(primals_out, jvp_fn, aux)``;
+        ``jvp_fn(*tangents)`` (one tangent per primal, same shapes) returns
+        the tangent of the output, with ``primals_out``'s structure.
+
+    Example:
+        >>> import torch, ftx
+        >>> y, f_jvp = ftx.linearize(torch.sin, torch.tensor([0.0, 3.0]))
+        >>> f_jvp(torch.tensor([1.0, 1.0]))
+        tensor([ 1.0000, -0.9900])
+    """
+    check_callable("linearize", fun)
+    check_float_primals("linearize", primals)
+    out = fun(*primals)
+    aux = None
+    if has_aux:
+        out, aux = split_aux("linearize", out)
+    output_leaves_check("linearize", out, "Return a tensor or a pytree of tensors.")
+    plain = _checked("linearize", fun, has_aux, _reverse.AuxCarrier())
+
+    def jvp_fn(*tangents: Any) -> Any:
+        p, t = _check_jvp_args("linearize", primals, tangents)
+        return torch.func.jvp(plain, p, t, has_aux=has_aux)[1]
+
+    return (out, jvp_fn, aux) if has_aux else (out, jvp_fn)
+
+
+def hvp(
+    fun: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]
+) -> tuple[Any, ...]:
+    """Hessian-vector product ``H v`` by forward-over-reverse; never forms the Hessian.
+
+    Computes ``jvp(grad(fun, argnums=all), primals, tangents)``: one forward-mode
+    pass through one reverse-mode pass, the cost of a few gradients.
+
+    Args:
+        fun: a real scalar function of ``len(primals)`` positional arguments.
+        primals: tuple or list, one entry per argument (tensor or pytree).
+        tangents: the vector ``v``, same structure, shapes and dtypes as ``primals``.
+
+    Returns:
+        A tuple with ``primals``' structure: entry ``i`` is
+        ``sum_j H[i][j] v[j]`` where ``H[i][j]`` is the block of second
+        derivatives with respect to arguments ``i`` and ``j``.
+
+    Example:
+        >>> import torch, ftx
+        >>> f = lambda x: (x ** 3).sum()        # H = diag(6 x)
+        >>> ftx.hvp(f, (torch.tensor([1.0, 2.0]),), (torch.tensor([1.0, 1.0]),))
+        (tensor([ 6., 12.]),)
+    """
+    check_callable("hvp", fun)
+    p, t = _check_jvp_args("hvp", primals, tangents)
+    if not p:
+        raise ValueError(
+            "ftx.hvp: primals must hold at least one argument, got (). Pass primals=(x,)."
+        )
+    g = _make("hvp", fun, tuple(range(len(p))), False, False, with_value=False)
+    out: tuple[Any, ...] = torch.func.jvp(g, p, t)[1]
+    return out

@@ -118,3 +118,124 @@ def output_leaves_check(api: str, out: Any, fix: str) -> None:
                 + fix
             )
 
+
+def check_flat_diff_leaves(
+    api: str,
+    leaves: Sequence[Any],
+    args: Sequence[Any],
+    argnums: tuple[int, ...],
+    allow_int: bool,
+) -> None:
+    """Cheap call-time form of :func:`check_diff_leaves` on already flattened leaves.
+
+    Runs one loop over the leaves; only when a leaf is wrong does it walk the
+    arguments again (with paths) to build the message.
+    """
+    for leaf in leaves:
+        if leaf is None:
+            continue
+        if not isinstance(leaf, torch.Tensor) or not (
+            allow_int or leaf.is_floating_point() or leaf.is_complex()
+        ):
+            check_diff_leaves(api, args, argnums, allow_int)
+
+
+def scalar_output_check(api: str, out: Any) -> None:
+    """Call-time check that ``out`` is a real floating tensor of shape ``()``."""
+    if isinstance(out, torch.Tensor) and out.dim() == 0 and out.is_floating_point():
+        return
+    fix = (
+        f"ftx.{api} needs a real scalar loss; use ftx.jacrev or ftx.vjp for other outputs, "
+        "or reduce with .sum()."
+    )
+    if not isinstance(out, torch.Tensor):
+        raise TypeError(
+            f"ftx.{api}: fun must return a real scalar tensor of shape (), got "
+            f"{describe(out)}. {fix}"
+        )
+    if out.is_complex() or not out.is_floating_point():
+        raise TypeError(
+            f"ftx.{api}: fun must return a real floating scalar, got {out.dtype} output. {fix}"
+        )
+    raise ValueError(
+        f"ftx.{api}: fun must return a scalar tensor of shape (), got shape "
+        f"{tuple(out.shape)}. {fix}"
+    )
+
+
+def check_primal_list(api: str, name: str, value: Any) -> None:
+    """``primals``/``tangents`` passed to jvp-like transforms must be a tuple or a list."""
+    if not isinstance(value, tuple | list):
+        raise TypeError(
+            f"ftx.{api}: {name} must be a tuple or list with one entry per argument of fun, "
+            f"got {describe(value)}. Write ftx.{api}(f, (x,), (t,))."
+        )
+
+
+def _leaf_where(prefix: str, path: Any) -> str:
+    text = keystr(path)
+    return f"{prefix} at {text!r}" if text else prefix
+
+
+def check_matching(
+    api: str,
+    name: str,
+    like_name: str,
+    value: Any,
+    like: Any,
+    *,
+    same_dtype: bool = True,
+) -> None:
+    """``value`` must have the tree structure of ``like``, leaf shapes and (optionally) dtypes.
+
+    Structure mismatch and dtype mismatch are ``TypeError``; shape mismatch is
+    ``ValueError``. Messages name the path of the first offending leaf.
+    """
+    vl, vs = _pytree.tree_flatten_with_path(value)
+    ll, ls = _pytree.tree_flatten_with_path(like)
+    if vs != ls:
+        raise TypeError(
+            f"ftx.{api}: {name} must have the same tree structure as {like_name}, got "
+            f"{_pytree.treespec_pprint(vs)} for {_pytree.treespec_pprint(ls)}. "
+            f"Pass one {name} leaf per {like_name} leaf, in the same containers."
+        )
+    for (path, v), (_, l) in zip(vl, ll):
+        if l is None or v is None:
+            continue
+        where = _leaf_where(name, path)
+        if not isinstance(v, torch.Tensor):
+            raise TypeError(
+                f"ftx.{api}: {name} leaves must be tensors, got {describe(v)} for {where}. "
+                "Wrap it with torch.tensor."
+            )
+        if not isinstance(l, torch.Tensor):
+            continue
+        if v.shape != l.shape:
+            raise ValueError(
+                f"ftx.{api}: {name} must match the shape of {like_name}, got shape "
+                f"{tuple(v.shape)} for {where} where {like_name} has {tuple(l.shape)}. "
+                f"Give each {name} leaf its {like_name} leaf's shape."
+            )
+        if same_dtype and v.dtype != l.dtype:
+            raise TypeError(
+                f"ftx.{api}: {name} must match the dtype of {like_name}, got {v.dtype} "
+                f"for {where} where {like_name} has {l.dtype}. Cast it with .to({l.dtype})."
+            )
+
+
+def check_float_primals(api: str, primals: Any) -> None:
+    """Forward-mode primals must be tensors of a floating or complex dtype."""
+    for path, leaf in _pytree.tree_leaves_with_path(tuple(primals)):
+        if leaf is None:
+            continue
+        where = _leaf_where("primals", path)
+        if not isinstance(leaf, torch.Tensor):
+            raise TypeError(
+                f"ftx.{api}: primals must be tensors, got {describe(leaf)} for {where}. "
+                "Wrap it with torch.tensor(..., dtype=torch.float64) or close over it."
+            )
+        if not (leaf.is_floating_point() or leaf.is_complex()):
+            raise TypeError(
+                f"ftx.{api}: primals must have a floating dtype, got {leaf.dtype} for {where}. "
+                "Cast it to a float dtype, or close over it with functools.partial."
+            )

@@ -1,0 +1,300 @@
+"""Reverse-mode engines behind ``ftx.grad``, ``ftx.value_and_grad`` and ``ftx.vjp``.
+
+Two routes give the same numbers:
+
+* the **fast path** (no ``torch.func`` transform active, no functorch-wrapped
+  input): inputs are detached, marked ``requires_grad`` and differentiated with
+  ``torch.autograd.grad``, which costs what an ``nn.Module`` backward costs;
+* the **functorch path** (under ``vmap``/``grad``/``jvp``/``torch.compile`` or
+  with wrapped inputs): ``torch.func.grad_and_value`` / ``torch.func.vjp``.
+
+Both differentiate only the floating (and complex) leaves; integer and bool
+leaves (allowed by ``allow_int`` or in ``vjp``) get zero gradients in the
+default float dtype. Unused inputs get zeros, never ``None``.
+
+The fast path builds a differentiable result (``create_graph=True``) only when
+the caller needs one: grad mode is on and some input, captured tensor or
+cotangent already requires grad, exactly the case where ``torch.func`` would
+hand back a result connected to the outer autograd graph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+import torch.func
+import torch.utils._pytree as _pytree
+
+from ._validate import check_matching, output_leaves_check, scalar_output_check, split_aux
+
+Tensor = torch.Tensor
+
+
+def is_diff(leaf: Any) -> bool:
+    """True for a tensor leaf we differentiate (floating or complex)."""
+    return isinstance(leaf, Tensor) and (leaf.is_floating_point() or leaf.is_complex())
+
+
+def captures_outer_graph(outs: Sequence[Any], inputs: Sequence[Tensor]) -> bool:
+    """True when the graph of ``outs`` reaches a leaf that requires grad besides ``inputs``.
+
+    That leaf was captured by ``fun`` (a closure or a module parameter): the
+    result must then stay connected to it, as ``torch.func`` would keep it.
+    """
+    own = {id(t) for t in inputs}
+    stack = [o.grad_fn for o in outs if isinstance(o, Tensor) and o.grad_fn is not None]
+    seen: set[Any] = set()
+    while stack:
+        node = stack.pop()
+        for nxt, _ in node.next_functions:
+            if nxt is None or nxt in seen:
+                continue
+            seen.add(nxt)
+            var = getattr(nxt, "variable", None)
+            if var is not None:
+                if id(var) not in own:
+                    return True
+            else:
+                stack.append(nxt)
+    return False
+
+
+def rebuild(
+    args: tuple[Any, ...], idx: tuple[int, ...], single: bool, leaves: list[Any], spec: Any
+) -> tuple[Any, ...]:
+    """Put the (replaced) differentiated leaves back into the positional arguments."""
+    diff = _pytree.tree_unflatten(leaves, spec)
+    new = list(args)
+    if single:
+        new[idx[0]] = diff
+    else:
+        for i, d in zip(idx, diff):
+            new[i] = d
+    return tuple(new)
+
+
+def materialize(leaves: Sequence[Any], grads: Sequence[Any]) -> list[Any]:
+    """Gradient per leaf: ``grads`` for differentiated leaves (zeros when unused), zeros for
+    integer leaves (default float dtype, the leaf's shape), ``None`` for ``None`` leaves."""
+    out: list[Any] = []
+    it = iter(grads)
+    for leaf in leaves:
+        if leaf is None:
+            out.append(None)
+        elif is_diff(leaf):
+            g = next(it)
+            out.append(torch.zeros_like(leaf) if g is None else g)
+        else:
+            out.append(torch.zeros(leaf.shape, device=leaf.device))
+    return out
+
+
+class AuxCarrier:
+    """Carry ``aux`` through a ``torch.func`` transform, which only unwraps tensor leaves.
+
+    ``pack`` keeps the non-tensor leaves and the structure aside and hands the
+    transform a list of tensors; ``unpack`` rebuilds the original ``aux``.
+    """
+
+    def __init__(self) -> None:
+        self._leaves: list[Any] = []
+        self._spec: Any = None
+
+    def pack(self, aux: Any) -> list[Tensor]:
+        self._leaves, self._spec = _pytree.tree_flatten(aux)
+        return [x for x in self._leaves if isinstance(x, Tensor)]
+
+    def unpack(self, tensors: Sequence[Tensor]) -> Any:
+        it = iter(tensors)
+        leaves = [next(it) if isinstance(x, Tensor) else x for x in self._leaves]
+        return _pytree.tree_unflatten(leaves, self._spec)
+
+
+def _detach_tree(tree: Any) -> Any:
+    return _pytree.tree_map_only(Tensor, Tensor.detach, tree)
+
+
+def _prepare(leaves: Sequence[Any], outer: bool) -> tuple[list[Any], list[Tensor], bool]:
+    """Fresh differentiable stand-ins for the float leaves; ``view_as`` keeps an outer graph."""
+    new: list[Any] = []
+    ins: list[Tensor] = []
+    need = False
+    for leaf in leaves:
+        if is_diff(leaf):
+            if outer and leaf.requires_grad:
+                need = True
+                t = leaf.view_as(leaf)
+            else:
+                t = leaf.detach().requires_grad_()
+            ins.append(t)
+            new.append(t)
+        else:
+            new.append(leaf)
+    return new, ins, need
+
+
+def value_and_grad_fast(
+    api: str,
+    fun: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    idx: tuple[int, ...],
+    single: bool,
+    leaves: list[Any],
+    spec: Any,
+    has_aux: bool,
+) -> tuple[Any, Any, list[Any]]:
+    """``(value, aux, flat_grads)`` through ``torch.autograd.grad``."""
+    outer = torch.is_grad_enabled()
+    with torch.enable_grad():
+        new, ins, need = _prepare(leaves, outer)
+        out = fun(*rebuild(args, idx, single, new, spec), **kwargs)
+        aux = None
+        if has_aux:
+            out, aux = split_aux(api, out)
+        scalar_output_check(api, out)
+        if out.requires_grad and ins:
+            need = need or (outer and captures_outer_graph((out,), ins))
+            grads: Sequence[Any] = torch.autograd.grad(
+                out, ins, allow_unused=True, create_graph=need
+            )
+        else:
+            grads = [None] * len(ins)
+    if not need:
+        out = out.detach()
+        if has_aux:
+            aux = _detach_tree(aux)
+    return out, aux, materialize(leaves, grads)
+
+
+def value_and_grad_func(
+    api: str,
+    fun: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    idx: tuple[int, ...],
+    single: bool,
+    leaves: list[Any],
+    spec: Any,
+    has_aux: bool,
+) -> tuple[Any, Any, list[Any]]:
+    """``(value, aux, flat_grads)`` through ``torch.func.grad_and_value``."""
+    pos = [k for k, leaf in enumerate(leaves) if is_diff(leaf)]
+    box = AuxCarrier()
+
+    def inner(diff: list[Tensor]) -> tuple[Tensor, list[Tensor]]:
+        new = list(leaves)
+        for k, t in zip(pos, diff):
+            new[k] = t
+        out = fun(*rebuild(args, idx, single, new, spec), **kwargs)
+        aux = None
+        if has_aux:
+            out, aux = split_aux(api, out)
+        scalar_output_check(api, out)
+        return out, box.pack(aux)
+
+    grads, (value, aux) = torch.func.grad_and_value(inner, has_aux=True)([leaves[k] for k in pos])
+    return value, box.unpack(aux), materialize(leaves, grads)
+
+
+class Pullback:
+    """The ``vjp_fn`` returned by ``ftx.vjp``: cotangent of the output -> tuple per primal."""
+
+    def __init__(
+        self,
+        out: Any,
+        leaves: list[Any],
+        spec: Any,
+        backward: Callable[[Any, list[Any]], Sequence[Any]],
+    ) -> None:
+        self._out = out
+        self._out_leaves, self._out_spec = _pytree.tree_flatten(out)
+        self._leaves = leaves
+        self._spec = spec
+        self._backward = backward
+        self.__name__ = "vjp_fn"
+        self.__qualname__ = "vjp_fn"
+        self.__doc__ = "Pull a cotangent of fun's output back to one cotangent per primal."
+
+    def __call__(self, ct: Any) -> tuple[Any, ...]:
+        ct_leaves, ct_spec = _pytree.tree_flatten(ct)
+        ok = ct_spec == self._out_spec and all(
+            isinstance(c, Tensor) and c.shape == o.shape and c.dtype == o.dtype
+            for c, o in zip(ct_leaves, self._out_leaves)
+            if o is not None
+        )
+        if not ok:
+            check_matching("vjp", "cotangent", "the primal output", ct, self._out)
+        grads = self._backward(ct, ct_leaves)
+        result: tuple[Any, ...] = _pytree.tree_unflatten(
+            materialize(self._leaves, grads), self._spec
+        )
+        return result
+
+
+def vjp_fast(
+    fun: Callable[..., Any], primals: tuple[Any, ...], has_aux: bool, leaves: list[Any], spec: Any
+) -> tuple[Any, Pullback, Any]:
+    """``(primals_out, vjp_fn, aux)`` through ``torch.autograd.grad``."""
+    outer = torch.is_grad_enabled()
+    with torch.enable_grad():
+        new, ins, need = _prepare(leaves, outer)
+        out = fun(*_pytree.tree_unflatten(new, spec))
+    aux = None
+    if has_aux:
+        out, aux = split_aux("vjp", out)
+    output_leaves_check("vjp", out, "Return a tensor or a pytree of tensors.")
+    out_leaves = [o for o in _pytree.tree_leaves(out) if o is not None]
+    live = [k for k, o in enumerate(out_leaves) if o.requires_grad]
+    need = need or (outer and captures_outer_graph([out_leaves[k] for k in live], ins))
+
+    def backward(ct: Any, ct_leaves: list[Any]) -> Sequence[Any]:
+        cts = [c for c in ct_leaves if c is not None]
+        if not live or not ins:
+            return [None] * len(ins)
+        create = need or (torch.is_grad_enabled() and any(cts[k].requires_grad for k in live))
+        with torch.enable_grad():
+            return torch.autograd.grad(
+                [out_leaves[k] for k in live],
+                ins,
+                [cts[k] for k in live],
+                retain_graph=True,
+                allow_unused=True,
+                create_graph=create,
+            )
+
+    shown = out if need else _detach_tree(out)
+    if has_aux and not need:
+        aux = _detach_tree(aux)
+    return shown, Pullback(shown, leaves, spec, backward), aux
+
+
+def vjp_func(
+    fun: Callable[..., Any], primals: tuple[Any, ...], has_aux: bool, leaves: list[Any], spec: Any
+) -> tuple[Any, Pullback, Any]:
+    """``(primals_out, vjp_fn, aux)`` through ``torch.func.vjp``."""
+    pos = [k for k, leaf in enumerate(leaves) if is_diff(leaf)]
+    box = AuxCarrier()
+
+    def inner(diff: list[Tensor]) -> Any:
+        new = list(leaves)
+        for k, t in zip(pos, diff):
+            new[k] = t
+        out = fun(*_pytree.tree_unflatten(new, spec))
+        aux = None
+        if has_aux:
+            out, aux = split_aux("vjp", out)
+        output_leaves_check("vjp", out, "Return a tensor or a pytree of tensors.")
+        return (out, box.pack(aux)) if has_aux else out
+
+    res: tuple[Any, ...] = torch.func.vjp(inner, [leaves[k] for k in pos], has_aux=has_aux)
+    out, pull = res[0], res[1]
+    aux = box.unpack(res[2]) if has_aux else None
+
+    def backward(ct: Any, ct_leaves: list[Any]) -> Sequence[Any]:
+        grads: list[Any] = pull(ct)[0]
+        return grads
+
+    return out, Pullback(out, leaves, spec, backward), aux
