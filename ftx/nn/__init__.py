@@ -1,1 +1,85 @@
-"""PLACEHOLDER: ftx.nn (work in progress)."""
+"""``ftx.nn``: stateless layers, the same maths and parameters as ``torch.nn``.
+
+Contract: a layer is a frozen dataclass of hyper-parameters (never tensors) with
+
+* ``params = layer.init(key, *, dtype=torch.float32, device=None)``: a nested
+  dict of tensors drawn from ``ftx.random`` keys with PyTorch's default
+  distributions, whose flattened paths and shapes equal the twin
+  ``nn.Module``'s ``state_dict()`` (``Sequential`` keys layers by index and
+  leaves gaps for paramless layers, as ``nn.Sequential`` does);
+* ``y = layer(params, x, *, key=None)``: pure; ``key`` only feeds randomness
+  (``Dropout``).
+
+``ftx.nn.functional`` holds the same maths as plain functions. ``params_of``,
+``load_params``, ``to_module`` and ``from_module`` move between ftx params and
+``nn.Module`` objects.
+
+Example:
+    >>> import torch, ftx
+    >>> mlp = ftx.nn.MLP([3, 16, 2])
+    >>> params = mlp.init(ftx.random.key(0))
+    >>> x, y = torch.randn(8, 3), torch.randn(8, 2)
+    >>> grads = ftx.grad(lambda p: ftx.nn.mse_loss(mlp(p, x), y))(params)
+    >>> sorted(ftx.tree.map(lambda g: tuple(g.shape), grads)["2"].items())
+    [('bias', (2,)), ('weight', (2, 16))]
+"""
+
+from . import functional as functional
+from ._activations import GELU as GELU
+from ._activations import Identity as Identity
+from ._activations import ReLU as ReLU
+from ._activations import Sigmoid as Sigmoid
+from ._activations import SiLU as SiLU
+from ._activations import Softplus as Softplus
+from ._activations import Tanh as Tanh
+from ._base import Layer as Layer
+from ._base import ParamsError as ParamsError
+from ._conv import Conv2d as Conv2d
+from ._depthwise import DepthwiseConv2d as DepthwiseConv2d
+from ._dropout import Dropout as Dropout
+from ._flatten import Flatten as Flatten
+from ._interop import from_module as from_module
+from ._interop import load_params as load_params
+from ._interop import params_of as params_of
+from ._interop import to_module as to_module
+from ._linear import Linear as Linear
+from ._losses import binary_cross_entropy_with_logits as binary_cross_entropy_with_logits
+from ._losses import cross_entropy as cross_entropy
+from ._losses import mse_loss as mse_loss
+from ._mlp import MLP as MLP
+from ._named import NamedTensor as NamedTensor
+from ._norm import LayerNorm as LayerNorm
+from ._pool import AvgPool2d as AvgPool2d
+from ._pool import MaxPool2d as MaxPool2d
+from ._sequential import Sequential as Sequential
+
+__all__ = [
+    "GELU",
+    "MLP",
+    "AvgPool2d",
+    "Conv2d",
+    "DepthwiseConv2d",
+    "Dropout",
+    "Flatten",
+    "Identity",
+    "Layer",
+    "LayerNorm",
+    "Linear",
+    "MaxPool2d",
+    "NamedTensor",
+    "ParamsError",
+    "ReLU",
+    "Sequential",
+    "SiLU",
+    "Sigmoid",
+    "Softplus",
+    "Tanh",
+    "binary_cross_entropy_with_logits",
+    "cross_entropy",
+    "from_module",
+    "functional",
+    "load_params",
+    "mse_loss",
+    "params_of",
+    "to_module",
+]

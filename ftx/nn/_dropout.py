@@ -1,0 +1,63 @@
+"""``Dropout``: zero elements with probability ``p`` when, and only when, a key is passed."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from torch import Tensor, nn
+
+from .._errors import msg
+from ._base import Layer, Params, check_empty, check_key
+
+__all__ = ["Dropout"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Dropout(Layer):
+    """Inverted dropout: ``x * mask / (1 - p)`` with ``mask ~ Bernoulli(1 - p)``.
+
+    Active only when ``key`` is given (training); without a key it is the
+    identity (evaluation). The mask comes from ``ftx.random.bernoulli(key, ...)``,
+    so one key gives one mask on every device and under ``vmap``.
+
+    Args:
+        p: probability of zeroing an element, in ``[0, 1]``.
+
+    Example:
+        >>> import torch, ftx
+        >>> drop = ftx.nn.Dropout(0.5)
+        >>> drop({}, torch.ones(3))                       # no key: identity
+        tensor([1., 1., 1.])
+        >>> y = drop({}, torch.ones(1000), key=ftx.random.key(0))
+        >>> sorted(set(y.tolist()))
+        [0.0, 2.0]
+    """
+
+    p: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.p, (int, float)) and 0.0 <= self.p <= 1.0):
+            raise ValueError(msg(self.api, "p must be a probability in [0, 1]", repr(self.p)))
+
+    def __call__(self, params: Params, x: Tensor, *, key: Tensor | None = None) -> Tensor:
+        """``x: (*) -> (*)``; random only with ``key``."""
+        if params or type(x) is not Tensor:
+            check_empty(self, params, x)
+        if key is None or self.p == 0.0:
+            return x
+        return dropout(x, self.p, key, self.api)
+
+    def twin(self) -> nn.Module:
+        return nn.Dropout(self.p)
+
+
+def dropout(x: Tensor, p: float, key: Tensor, api: str) -> Tensor:
+    """``x * mask / (1 - p)``, ``mask ~ Bernoulli(1 - p)`` drawn from ``key``."""
+    from .. import random as fr
+
+    check_key(api, key)
+    if p == 1.0:
+        return x * 0.0
+    keep = fr.bernoulli(key.to(x.device), 1.0 - p, tuple(x.shape))
+    return torch.where(keep, x * (1.0 / (1.0 - p)), 0.0)

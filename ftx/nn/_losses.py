@@ -1,0 +1,174 @@
+"""Losses: ``mse_loss``, ``cross_entropy``, ``binary_cross_entropy_with_logits``.
+
+Plain functions of ``(input, target)`` with ``torch.nn.functional``'s maths and
+arguments, plus the contract's checks: shapes must match exactly (no silent
+broadcasting), dtypes must agree, ``reduction`` must be known.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .._errors import describe, msg
+
+__all__ = ["binary_cross_entropy_with_logits", "cross_entropy", "mse_loss"]
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _check_pair(api: str, input: Tensor, target: Tensor, reduction: str) -> None:
+    for name, t in (("input", input), ("target", target)):
+        if not isinstance(t, Tensor):
+            raise TypeError(msg(api, f"{name} must be a tensor", describe(t)))
+    if reduction not in _REDUCTIONS:
+        raise ValueError(msg(api, f"reduction must be one of {_REDUCTIONS}", repr(reduction)))
+    if not input.is_floating_point():
+        raise TypeError(msg(api, "input must be a floating tensor", f"dtype {input.dtype}"))
+
+
+def _check_same(api: str, input: Tensor, target: Tensor) -> None:
+    if target.dtype != input.dtype:
+        raise TypeError(
+            msg(
+                api,
+                "input and target must share one dtype",
+                f"input {input.dtype} and target {target.dtype}",
+                "Cast the target: target.to(input.dtype).",
+            )
+        )
+    if target.shape != input.shape:
+        raise ValueError(
+            msg(
+                api,
+                "input and target must have the same shape",
+                f"input {tuple(input.shape)} and target {tuple(target.shape)}",
+                "Reshape the target; ftx does not broadcast losses silently.",
+            )
+        )
+
+
+def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """Mean squared error ``(input - target) ** 2``, reduced as ``F.mse_loss``.
+
+    Args:
+        input: ``(*)`` predictions.
+        target: ``(*)``, the same shape and dtype.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"``.
+
+    Returns:
+        ``()`` (or ``(*)`` with ``"none"``).
+
+    Example:
+        >>> import torch, ftx
+        >>> ftx.nn.mse_loss(torch.tensor([1.0, 3.0]), torch.tensor([0.0, 1.0]))
+        tensor(2.5000)
+    """
+    api = "nn.mse_loss"
+    if (
+        type(input) is not Tensor
+        or type(target) is not Tensor
+        or input.shape != target.shape
+        or input.dtype != target.dtype
+        or reduction not in _REDUCTIONS
+    ):
+        _check_pair(api, input, target, reduction)
+        _check_same(api, input, target)
+    return F.mse_loss(input, target, reduction=reduction)
+
+
+def binary_cross_entropy_with_logits(
+    input: Tensor,
+    target: Tensor,
+    reduction: str = "mean",
+    pos_weight: Tensor | None = None,
+) -> Tensor:
+    """Sigmoid + binary cross-entropy in one stable step, as the ``F`` function of that name.
+
+    Args:
+        input: ``(*)`` logits.
+        target: ``(*)`` probabilities in ``[0, 1]``, same shape and dtype.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"``.
+        pos_weight: optional ``(C,)`` weight of positives, broadcast over the last dim.
+
+    Returns:
+        ``()`` (or ``(*)`` with ``"none"``).
+
+    Example:
+        >>> import torch, ftx
+        >>> ftx.nn.binary_cross_entropy_with_logits(torch.zeros(2), torch.ones(2))
+        tensor(0.6931)
+    """
+    api = "nn.binary_cross_entropy_with_logits"
+    if (
+        type(input) is not Tensor
+        or type(target) is not Tensor
+        or input.shape != target.shape
+        or input.dtype != target.dtype
+        or reduction not in _REDUCTIONS
+    ):
+        _check_pair(api, input, target, reduction)
+        _check_same(api, input, target)
+    return F.binary_cross_entropy_with_logits(
+        input, target, reduction=reduction, pos_weight=pos_weight
+    )
+
+
+def cross_entropy(
+    input: Tensor,
+    target: Tensor,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+    ignore_index: int = -100,
+) -> Tensor:
+    """Softmax cross-entropy from logits, as ``F.cross_entropy``.
+
+    Args:
+        input: ``(N, C)`` or ``(C,)`` logits (or ``(N, C, d1, ...)``).
+        target: class indices ``(N,)`` / ``()`` (integer dtype), or class
+            probabilities with ``input``'s shape and dtype.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"``.
+        label_smoothing: in ``[0, 1]``.
+        ignore_index: class index that contributes nothing (index targets only).
+
+    Returns:
+        ``()`` (or ``(N,)`` with ``"none"``).
+
+    Example:
+        >>> import torch, ftx
+        >>> ftx.nn.cross_entropy(torch.zeros(2, 4), torch.tensor([0, 3]))
+        tensor(1.3863)
+    """
+    api = "nn.cross_entropy"
+    if type(input) is not Tensor or type(target) is not Tensor or reduction not in _REDUCTIONS:
+        _check_pair(api, input, target, reduction)
+    if input.ndim == 0:
+        raise ValueError(msg(api, "input must have a class dimension", "a 0-d input"))
+    if target.is_floating_point():
+        _check_same(api, input, target)
+    else:
+        class_dim = 1 if input.ndim >= 2 else 0
+        want = input.shape[:class_dim] + input.shape[class_dim + 1 :]
+        if target.shape != want or target.dtype not in (torch.int64, torch.int32, torch.uint8):
+            if target.dtype == torch.bool or target.is_complex():
+                raise TypeError(
+                    msg(api, "target must hold integer class indices", f"dtype {target.dtype}")
+                )
+            if target.shape != want:
+                raise ValueError(
+                    msg(
+                        api,
+                        f"class-index target of shape {tuple(want)} for input "
+                        f"{tuple(input.shape)}",
+                        f"target {tuple(target.shape)}",
+                    )
+                )
+            target = target.long()
+    return F.cross_entropy(
+        input,
+        target,
+        ignore_index=ignore_index,
+        reduction=reduction,
+        label_smoothing=label_smoothing,
+    )

@@ -1,0 +1,96 @@
+"""``MLP``: ``Linear`` layers with an activation between them, a ``Sequential`` underneath."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from .._errors import describe, msg
+from ._activations import ReLU
+from ._base import Layer, Params, Shape
+from ._linear import Linear
+from ._sequential import Sequential
+
+__all__ = ["MLP"]
+
+
+@dataclasses.dataclass(frozen=True)
+class MLP(Layer):
+    """A multi-layer perceptron: exactly the equivalent ``Sequential``.
+
+    ``MLP([3, 3, 2], activation=Sigmoid(), final_activation=Sigmoid())`` is
+    ``Sequential(Linear(3, 3), Sigmoid(), Linear(3, 2), Sigmoid())``, the twin of
+    ``nn.Sequential(nn.Linear(3, 3), nn.Sigmoid(), nn.Linear(3, 2), nn.Sigmoid())``
+    with params ``"0.weight", "0.bias", "2.weight", "2.bias"``.
+
+    Args:
+        sizes: ``[in, hidden..., out]``, at least two sizes.
+        activation: layer placed after every ``Linear`` but the last.
+        final_activation: layer placed after the last ``Linear`` (``None``: nothing).
+        bias: whether the ``Linear`` layers have biases.
+
+    Call ``mlp(params, x)`` with ``x: (*, sizes[0])``; returns ``(*, sizes[-1])``.
+
+    Example:
+        >>> import torch, ftx
+        >>> sig = ftx.nn.Sigmoid()
+        >>> mlp = ftx.nn.MLP([3, 3, 2], activation=sig, final_activation=sig)
+        >>> params = mlp.init(ftx.random.key(0))
+        >>> [p for p, _ in ftx.tree.leaves_with_path(params)]
+        ['0.weight', '0.bias', '2.weight', '2.bias']
+        >>> mlp(params, torch.ones(3)).shape
+        torch.Size([2])
+    """
+
+    sizes: Sequence[int]
+    activation: Layer = dataclasses.field(default_factory=ReLU)
+    final_activation: Layer | None = None
+    bias: bool = True
+
+    def __post_init__(self) -> None:
+        sizes = tuple(self.sizes) if isinstance(self.sizes, Sequence) else self.sizes
+        if not isinstance(sizes, tuple) or len(sizes) < 2:
+            raise ValueError(
+                msg(self.api, "sizes must be a sequence of at least 2 ints", describe(self.sizes))
+            )
+        object.__setattr__(self, "sizes", sizes)
+        for name in ("activation", "final_activation"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, Layer):
+                raise TypeError(msg(self.api, f"{name} must be an ftx.nn layer", describe(value)))
+        layers: list[Layer] = []
+        for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
+            layers.append(Linear(n_in, n_out, bias=self.bias))
+            last = i == len(sizes) - 2
+            act = self.final_activation if last else self.activation
+            if act is not None:
+                layers.append(act)
+        object.__setattr__(self, "_seq", Sequential(*layers))
+
+    @property
+    def sequential(self) -> Sequential:
+        """The equivalent :class:`Sequential`."""
+        seq: Sequential = self._seq  # type: ignore[attr-defined]
+        return seq
+
+    def init(
+        self, key: Tensor, *, dtype: torch.dtype = torch.float32, device: Any = None
+    ) -> Params:
+        """The equivalent ``Sequential``'s init (one key per layer)."""
+        return self.sequential.init(key, dtype=dtype, device=device)
+
+    def __call__(self, params: Params, x: Tensor, *, key: Tensor | None = None) -> Tensor:
+        """``x: (*, sizes[0]) -> (*, sizes[-1])``."""
+        out: Tensor = self._seq(params, x, key=key)  # type: ignore[attr-defined]
+        return out
+
+    def param_shapes(self) -> dict[str, Shape]:
+        return self.sequential.param_shapes()
+
+    def twin(self) -> nn.Module:
+        return self.sequential.twin()

@@ -1,0 +1,108 @@
+"""``LayerNorm``: normalisation over the trailing dimensions, the twin of ``nn.LayerNorm``."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .._errors import describe, msg
+from ._base import Layer, Params, Shape, check_key, input_error
+
+__all__ = ["LayerNorm"]
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerNorm(Layer):
+    """Layer normalisation over the last ``len(normalized_shape)`` dimensions.
+
+    Params (with ``elementwise_affine``): ``{"weight": normalized_shape,
+    "bias": normalized_shape}``, initialised to ones and zeros as in torch
+    (the key is accepted for uniformity and not used).
+
+    Args:
+        normalized_shape: int or tuple: the trailing shape to normalise over.
+        eps: added to the variance.
+        elementwise_affine: learn a per-element scale (and bias).
+        bias: learn the bias too (with ``elementwise_affine``).
+
+    Call ``layer(params, x)`` with ``x: (*, *normalized_shape)``; returns the same shape.
+
+    Example:
+        >>> import torch, ftx
+        >>> ln = ftx.nn.LayerNorm(4)
+        >>> params = ln.init(ftx.random.key(0))
+        >>> ln(params, torch.arange(4.0)).round(decimals=3)
+        tensor([-1.3420, -0.4470,  0.4470,  1.3420])
+    """
+
+    normalized_shape: int | tuple[int, ...]
+    eps: float = 1e-5
+    elementwise_affine: bool = True
+    bias: bool = True
+
+    def __post_init__(self) -> None:
+        shape = self.normalized_shape
+        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        if not shape or any(not isinstance(s, int) or s < 1 for s in shape):
+            raise ValueError(
+                msg(self.api, "normalized_shape must be positive ints", describe(shape))
+            )
+        object.__setattr__(self, "normalized_shape", shape)
+        n = (1 + self.bias) if self.elementwise_affine else 0
+        object.__setattr__(self, "_n", n)
+
+    def init(
+        self, key: Tensor, *, dtype: torch.dtype = torch.float32, device: Any = None
+    ) -> Params:
+        """Ones for ``weight``, zeros for ``bias`` (``key`` unused, as torch draws nothing)."""
+        check_key(self.api, key)
+        shape: Shape = self.normalized_shape  # type: ignore[assignment]
+        params: Params = {}
+        if self.elementwise_affine:
+            params["weight"] = torch.ones(shape, dtype=dtype, device=device)
+            if self.bias:
+                params["bias"] = torch.zeros(shape, dtype=dtype, device=device)
+        return params
+
+    def __call__(self, params: Params, x: Tensor, *, key: Tensor | None = None) -> Tensor:
+        """``x: (*, *normalized_shape) -> same shape``."""
+        shape: Shape = self.normalized_shape  # type: ignore[assignment]
+        try:
+            w = params.get("weight")
+            b = params.get("bias")
+            ok = (
+                len(params) == self._n  # type: ignore[attr-defined]
+                and x.shape[x.ndim - len(shape) :] == shape
+                and (w is None or (w.dtype == x.dtype and w.shape == shape))
+                and (b is None or (b.dtype == x.dtype and b.shape == shape))
+            )
+        except (TypeError, AttributeError):
+            ok = False
+        if not ok:
+            self._diagnose(params, x)
+        return F.layer_norm(x, shape, w, b, self.eps)
+
+    def param_shapes(self) -> dict[str, Shape]:
+        shape: Shape = self.normalized_shape  # type: ignore[assignment]
+        if not self.elementwise_affine:
+            return {}
+        return {"weight": shape, "bias": shape} if self.bias else {"weight": shape}
+
+    def twin(self) -> nn.Module:
+        return nn.LayerNorm(
+            self.normalized_shape, self.eps, self.elementwise_affine, bias=self.bias
+        )
+
+    def _check_input(self, x: Tensor) -> None:
+        shape: Shape = self.normalized_shape  # type: ignore[assignment]
+        if x.ndim < len(shape) or tuple(x.shape[x.ndim - len(shape) :]) != shape:
+            raise input_error(
+                self.api,
+                f"input must have shape (*, {', '.join(map(str, shape))})",
+                x,
+                "Normalise over the input's trailing dimensions.",
+            )

@@ -1,0 +1,345 @@
+"""``ftx.nn.functional``: the layers' maths as plain functions.
+
+Layers with parameters become functions of ``(params, x, *hyper_parameters)``
+whose sizes are read off the params (``linear(params, x)``); paramless layers
+become functions of ``x`` (``relu(x)``), as in ``torch.nn.functional``. Each
+calls the same ``torch.nn.functional`` kernel as its layer and its
+``nn.Module`` twin, after the same checks.
+
+Example:
+    >>> import torch, ftx
+    >>> import ftx.nn.functional as fnn
+    >>> params = {"weight": torch.eye(2), "bias": torch.ones(2)}
+    >>> fnn.relu(fnn.linear(params, torch.tensor([[-3.0, 2.0]])))
+    tensor([[0., 3.]])
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .._errors import describe, msg
+from ._activations import GELU, Softplus
+from ._base import Params, ParamsError, check_params
+from ._conv import Conv2d, Padding, conv_failure
+from ._depthwise import DepthwiseConv2d, unname_nchw
+from ._dropout import dropout as _dropout
+from ._flatten import Flatten
+from ._linear import Linear
+from ._losses import binary_cross_entropy_with_logits, cross_entropy, mse_loss
+from ._named import NamedTensor
+from ._norm import LayerNorm
+from ._pool import AvgPool2d, MaxPool2d
+
+__all__ = [
+    "avg_pool2d",
+    "binary_cross_entropy_with_logits",
+    "conv2d",
+    "cross_entropy",
+    "depthwise_conv2d",
+    "dropout",
+    "flatten",
+    "gelu",
+    "layer_norm",
+    "linear",
+    "max_pool2d",
+    "mse_loss",
+    "relu",
+    "sigmoid",
+    "silu",
+    "softplus",
+    "tanh",
+]
+
+
+def _weight_bias(api: str, params: Any, ndim: int) -> tuple[Tensor, Tensor | None]:
+    try:
+        w = params["weight"]
+        b = params.get("bias")
+        if len(params) == 1 + (b is not None) and w.ndim == ndim:
+            return w, b
+    except (KeyError, TypeError, AttributeError):
+        pass
+    if not isinstance(params, dict):
+        check_params(api, params, {})  # raises the TypeError
+    paths = set(params)
+    if "weight" not in paths or not paths <= {"weight", "bias"}:
+        raise ParamsError(
+            msg(
+                api,
+                "params must hold 'weight' and optionally 'bias'",
+                f"missing paths {sorted({'weight'} - paths)} and extra paths "
+                f"{sorted(paths - {'weight', 'bias'})}",
+            )
+        )
+    raise ValueError(
+        msg(api, f"params['weight'] must be {ndim}-d", describe(params.get("weight")))
+    )
+
+
+def linear(params: Params, x: Tensor) -> Tensor:
+    """``x @ weight.T + bias``.
+
+    Args:
+        params: ``{"weight": (out, in), "bias": (out,)}`` (bias optional).
+        x: ``(*, in)``.
+
+    Returns:
+        ``(*, out)``.
+
+    Example:
+        >>> import torch
+        >>> linear({"weight": torch.ones(1, 2)}, torch.tensor([1.0, 2.0]))
+        tensor([3.])
+    """
+    w, b = _weight_bias("nn.functional.linear", params, 2)
+    out, n_in = w.shape
+    if x.dtype != w.dtype or x.ndim == 0 or x.shape[-1] != n_in:
+        Linear(n_in, out, bias=b is not None)._diagnose(params, x)
+    return F.linear(x, w, b)
+
+
+def conv2d(
+    params: Params,
+    x: Tensor,
+    stride: int | tuple[int, int] = 1,
+    padding: Padding = 0,
+    dilation: int | tuple[int, int] = 1,
+    groups: int = 1,
+) -> Tensor:
+    """2-D convolution as ``F.conv2d``.
+
+    Args:
+        params: ``{"weight": (out, in // groups, kh, kw), "bias": (out,)}`` (bias optional).
+        x: ``(N, in, H, W)`` or ``(in, H, W)``.
+        stride, padding, dilation, groups: as ``nn.Conv2d``.
+
+    Returns:
+        ``(N, out, H', W')``.
+
+    Example:
+        >>> import torch
+        >>> conv2d({"weight": torch.ones(1, 1, 2, 2)}, torch.ones(1, 1, 3, 3)).shape
+        torch.Size([1, 1, 2, 2])
+    """
+    w, b = _weight_bias("nn.functional.conv2d", params, 4)
+    if x.dtype != w.dtype or not 3 <= x.ndim <= 4 or x.shape[-3] != w.shape[1] * groups:
+        Conv2d(
+            w.shape[1] * groups, w.shape[0], (w.shape[2], w.shape[3]), stride, padding,
+            dilation, groups, b is not None,
+        )._diagnose(params, x)
+    try:
+        return F.conv2d(x, w, b, stride, padding, dilation, groups)
+    except RuntimeError as err:
+        raise conv_failure("nn.functional.conv2d", x, err) from err
+
+
+def depthwise_conv2d(
+    params: Params,
+    x: Tensor | NamedTensor,
+    stride: int | tuple[int, int] = 1,
+    padding: Padding = 0,
+    dilation: int | tuple[int, int] = 1,
+) -> Any:
+    """Depthwise 2-D convolution (``groups = channels``), named or plain input.
+
+    Args:
+        params: ``{"weight": (C * m, 1, kh, kw), "bias": (C * m,)}`` (bias optional).
+        x: ``(N, C, H, W)`` or ``(C, H, W)``, or a ``NamedTensor`` named
+            ``N, C, H, W`` in any order.
+        stride, padding, dilation: as ``nn.Conv2d``.
+
+    Returns:
+        ``(N, C * m, H', W')``; a ``NamedTensor`` named ``N, C, H, W`` for named input.
+
+    Example:
+        >>> import torch, ftx
+        >>> x = ftx.nn.NamedTensor(torch.ones(3, 3, 2), ("H", "W", "C"))
+        >>> depthwise_conv2d({"weight": torch.ones(4, 1, 2, 2)}, x).shape
+        (4, 2, 2)
+    """
+    api = "nn.functional.depthwise_conv2d"
+    x, names = unname_nchw(x, api)
+    w, b = _weight_bias(api, params, 4)
+    c = x.shape[-3] if x.ndim >= 3 else 1
+    if w.shape[0] % c or w.shape[1] != 1:
+        raise ValueError(
+            msg(
+                api,
+                f"params['weight'] of shape (C * m, 1, kh, kw) for the input's C={c}",
+                f"shape {tuple(w.shape)}",
+            )
+        )
+    layer = DepthwiseConv2d(
+        c, (w.shape[2], w.shape[3]), w.shape[0] // c, stride, padding, dilation, b is not None
+    )
+    y = layer(params, x)
+    return y if names is None else NamedTensor(y, names)
+
+
+def layer_norm(
+    params: Params, x: Tensor, normalized_shape: tuple[int, ...] | None = None, eps: float = 1e-5
+) -> Tensor:
+    """Layer normalisation over the trailing dimensions, as ``F.layer_norm``.
+
+    Args:
+        params: ``{"weight": S, "bias": S}``, ``{"weight": S}`` or ``{}``.
+        x: ``(*, *S)``.
+        normalized_shape: ``S``; read from the params when omitted.
+        eps: added to the variance.
+
+    Returns:
+        ``(*, *S)``.
+
+    Example:
+        >>> import torch
+        >>> layer_norm({}, torch.tensor([1.0, 3.0]), (2,))
+        tensor([-1.0000,  1.0000])
+    """
+    api = "nn.functional.layer_norm"
+    if normalized_shape is None:
+        w = params.get("weight") if isinstance(params, dict) else None
+        if not isinstance(w, Tensor):
+            raise ValueError(
+                msg(api, "normalized_shape (or params with a 'weight')", describe(params))
+            )
+        normalized_shape = tuple(w.shape)
+    has_w = isinstance(params, dict) and "weight" in params
+    layer = LayerNorm(
+        normalized_shape, eps, elementwise_affine=has_w, bias=has_w and "bias" in params
+    )
+    return layer(params, x)
+
+
+def dropout(x: Tensor, p: float = 0.5, key: Tensor | None = None) -> Tensor:
+    """``x * mask / (1 - p)`` with a mask from ``key``; identity without a key.
+
+    Example:
+        >>> import torch
+        >>> dropout(torch.ones(2), 0.5)
+        tensor([1., 1.])
+    """
+    if not (isinstance(p, (int, float)) and 0.0 <= p <= 1.0):
+        raise ValueError(msg("nn.functional.dropout", "p must be in [0, 1]", repr(p)))
+    if key is None or p == 0.0:
+        return x
+    return _dropout(x, p, key, "nn.functional.dropout")
+
+
+def max_pool2d(
+    x: Tensor,
+    kernel_size: int | tuple[int, int],
+    stride: int | tuple[int, int] | None = None,
+    padding: int | tuple[int, int] = 0,
+    dilation: int | tuple[int, int] = 1,
+    ceil_mode: bool = False,
+) -> Tensor:
+    """Max pooling of ``x: (N, C, H, W)``, as ``F.max_pool2d``.
+
+    Example:
+        >>> import torch
+        >>> max_pool2d(torch.arange(4.0).reshape(1, 2, 2), 2)
+        tensor([[[3.]]])
+    """
+    return MaxPool2d(kernel_size, stride, padding, dilation, ceil_mode)({}, x)
+
+
+def avg_pool2d(
+    x: Tensor,
+    kernel_size: int | tuple[int, int],
+    stride: int | tuple[int, int] | None = None,
+    padding: int | tuple[int, int] = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: int | None = None,
+) -> Tensor:
+    """Average pooling of ``x: (N, C, H, W)``, as ``F.avg_pool2d``.
+
+    Example:
+        >>> import torch
+        >>> avg_pool2d(torch.arange(4.0).reshape(1, 2, 2), 2)
+        tensor([[[1.5000]]])
+    """
+    layer = AvgPool2d(kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+    return layer({}, x)
+
+
+def flatten(x: Tensor, start_dim: int = 1, end_dim: int = -1) -> Tensor:
+    """``torch.flatten`` with the layer's checks.
+
+    Example:
+        >>> import torch
+        >>> flatten(torch.zeros(2, 3, 4)).shape
+        torch.Size([2, 12])
+    """
+    return Flatten(start_dim, end_dim)({}, x)
+
+
+def relu(x: Tensor) -> Tensor:
+    """``max(x, 0)``.
+
+    Example:
+        >>> import torch
+        >>> relu(torch.tensor([-1.0, 1.0]))
+        tensor([0., 1.])
+    """
+    return torch.relu(x)
+
+
+def tanh(x: Tensor) -> Tensor:
+    """``tanh(x)``.
+
+    Example:
+        >>> import torch
+        >>> tanh(torch.zeros(1))
+        tensor([0.])
+    """
+    return torch.tanh(x)
+
+
+def sigmoid(x: Tensor) -> Tensor:
+    """``1 / (1 + exp(-x))``.
+
+    Example:
+        >>> import torch
+        >>> sigmoid(torch.zeros(1))
+        tensor([0.5000])
+    """
+    return torch.sigmoid(x)
+
+
+def silu(x: Tensor) -> Tensor:
+    """``x * sigmoid(x)``.
+
+    Example:
+        >>> import torch
+        >>> silu(torch.zeros(1))
+        tensor([0.])
+    """
+    return F.silu(x)
+
+
+def gelu(x: Tensor, approximate: str = "none") -> Tensor:
+    """Gaussian error linear unit (``"none"`` or ``"tanh"``).
+
+    Example:
+        >>> import torch
+        >>> gelu(torch.zeros(1))
+        tensor([0.])
+    """
+    return GELU(approximate)({}, x)
+
+
+def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """``log(1 + exp(beta * x)) / beta``.
+
+    Example:
+        >>> import torch
+        >>> softplus(torch.zeros(1))
+        tensor([0.6931])
+    """
+    return Softplus(beta, threshold)({}, x)
