@@ -1,0 +1,374 @@
+"""``GradientTransformation``, ``chain`` and ``apply_updates``: the optimizer contract.
+
+An optimizer is a ``GradientTransformation(init, update)`` of two pure
+functions: ``state = init(params)`` and ``updates, state = update(grads, state,
+params)``. Nothing is mutated; the state is a pytree of tensors (the step count
+is a 0-dim ``int64`` tensor), so it can be ``vmap``-ed, saved and compiled.
+
+Built-in transforms are written once over flat lists of leaves (a ``_Spec``)
+and wrapped here; :func:`chain` of built-ins flattens the trees once per update.
+Each update picks one of three routes, all giving the same numbers:
+
+* eager fast path (no transform active, no functorch-wrapped leaf, no leaf that
+  needs gradients): ``torch._foreach_*`` kernels, hyper-parameter arithmetic in
+  Python floats exactly as ``torch.optim`` does it;
+* eager differentiable path (some leaf requires grad and grad mode is on, as in
+  MAML): the same ops out of place, leaf by leaf;
+* under a transform (``vmap``, ``grad``, ``torch.compile``): leaf by leaf, the
+  step count stays a tensor (float64 arithmetic, never ``.item()``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import torch
+
+from .._errors import describe
+from .._functorch import top_level
+from . import _tree
+
+PyTree = Any
+Schedule = Callable[[Any], Any]
+"""A learning-rate schedule: ``step -> value`` for a Python int or an integer tensor."""
+ScalarOrSchedule = float | Schedule
+
+__all__ = [
+    "EmptyState",
+    "GradientTransformation",
+    "ScalarOrSchedule",
+    "Schedule",
+    "apply_updates",
+    "chain",
+    "identity",
+]
+
+
+class GradientTransformation(NamedTuple):
+    """A pair of pure functions ``(init, update)``: the optimizer contract.
+
+    Attributes:
+        init: ``init(params) -> state``, a pytree of tensors.
+        update: ``update(grads, state, params=None) -> (updates, state)``;
+            ``updates`` has the structure of ``grads`` and is added to the
+            params by :func:`apply_updates`.
+
+    Example:
+        >>> import torch, ftx
+        >>> opt = ftx.optim.sgd(lr=0.1)
+        >>> params = {"w": torch.tensor([1.0, 2.0])}
+        >>> state = opt.init(params)
+        >>> updates, state = opt.update({"w": torch.tensor([1.0, 1.0])}, state, params)
+        >>> ftx.optim.apply_updates(params, updates)
+        {'w': tensor([0.9000, 1.9000])}
+    """
+
+    init: Callable[[PyTree], PyTree]
+    update: Callable[..., tuple[PyTree, PyTree]]
+
+
+class EmptyState(NamedTuple):
+    """The state of a stateless transform (an empty pytree)."""
+
+
+class _Ctx(NamedTuple):
+    fast: bool  # foreach kernels, in-place on fresh buffers
+    scalars: bool  # the step count may be read with .item()
+
+
+def _count_value(count: torch.Tensor, ctx: _Ctx) -> Any:
+    """The step count as a Python int (eager) or a float64 tensor (under transforms)."""
+    if ctx.scalars:
+        return int(count.item())
+    dtype = torch.float32 if count.device.type == "mps" else torch.float64
+    return count.to(dtype)
+
+
+class _Spec:
+    """A transform written over flat lists of leaves. Subclasses set ``api`` and override."""
+
+    api: str = "optim"
+    needs_params: bool = False
+    state_type: type = EmptyState
+    per_param: tuple[str, ...] = ()
+
+    def init_leaves(self, params: list[torch.Tensor]) -> Any:
+        return EmptyState()
+
+    def update_leaves(
+        self, grads: list[torch.Tensor], state: Any, params: list[torch.Tensor] | None, ctx: _Ctx
+    ) -> tuple[list[torch.Tensor], Any]:
+        raise NotImplementedError
+
+
+def new_count(params: list[torch.Tensor]) -> torch.Tensor:
+    """A fresh step count (0, ``int64``) on the params' device."""
+    device = params[0].device if params else None
+    return torch.zeros((), dtype=torch.int64, device=device)
+
+
+def _state_leaves(state: Any, out: list[torch.Tensor]) -> None:
+    """Collect the tensors of a leaf-form state (for the fast-path decision)."""
+    if isinstance(state, torch.Tensor):
+        out.append(state)
+    elif isinstance(state, list):
+        out.extend(state)
+    elif isinstance(state, tuple):
+        for s in state:
+            _state_leaves(s, out)
+
+
+def _to_tree(state: Any, sig: Any) -> Any:
+    if isinstance(state, list):
+        return _tree.unflatten(sig, state)
+    if isinstance(state, tuple):
+        items = [_to_tree(s, sig) for s in state]
+        return type(state)(*items) if hasattr(state, "_fields") else tuple(items)
+    return state
+
+
+def _from_tree(api: str, state: Any, spec: _Spec, sig: Any, ref: PyTree) -> Any:
+    """Leaf form of ``state``: per-parameter fields flattened and checked against ``sig``."""
+    if isinstance(spec, _ChainSpec):
+        if type(state) is not tuple or len(state) != len(spec.specs):
+            raise _bad_state(api, state)
+        return tuple(_from_tree(api, s, sp, sig, ref) for s, sp in zip(state, spec.specs))
+    if not isinstance(state, spec.state_type):
+        if spec.state_type is EmptyState and type(state) is tuple and not state:
+            return EmptyState()
+        raise _bad_state(api, state)
+    per = spec.per_param
+    if not per:
+        return state
+    items = []
+    named: Any = state
+    for name, value in zip(named._fields, named):
+        if name in per and value is not None:
+            leaves, s = _tree.flatten(value)
+            if s != sig:
+                raise _tree.mismatch(f"{api}.update", f"state.{name}", value, "params", ref)
+            value = leaves
+        items.append(value)
+    return type(state)(*items)
+
+
+def _bad_state(api: str, state: Any) -> TypeError:
+    return TypeError(
+        f"ftx.{api}.update: state must be what this optimizer's init returned, "
+        f"got {describe(state)}. Call state = opt.init(params) and pass the state it returns."
+    )
+
+
+def _update_impl(
+    spec: _Spec, grads: PyTree, state: PyTree, params: PyTree | None
+) -> tuple[PyTree, PyTree]:
+    api = spec.api
+    g, sig = _tree.flatten(grads)
+    _tree.check_tensors(f"{api}.update", "grads", grads, g)
+    p: list[torch.Tensor] | None = None
+    if params is not None:
+        p, psig = _tree.flatten(params)
+        if psig != sig:
+            raise _tree.mismatch(f"{api}.update", "grads", grads, "params", params)
+    elif spec.needs_params:
+        raise ValueError(
+            f"ftx.{api}.update: params are required by this transform (weight decay), "
+            "got None. Call update(grads, state, params)."
+        )
+    st = _from_tree(api, state, spec, sig, grads if params is None else params)
+    everything = list(g) if p is None else g + p
+    _state_leaves(st, everything)
+    scalars = top_level(everything)
+    fast = scalars and not (
+        torch.is_grad_enabled() and any(x.requires_grad for x in everything)
+    )
+    out, new_st = spec.update_leaves(g, st, p, _Ctx(fast, scalars))
+    return _tree.unflatten(sig, out), _to_tree(new_st, sig)
+
+
+class _LeafTransformation(GradientTransformation):
+    """A ``GradientTransformation`` built from a ``_Spec`` (so :func:`chain` can fuse it)."""
+
+    spec: _Spec
+
+    def __new__(cls, spec: _Spec) -> _LeafTransformation:
+        def init(params: PyTree) -> PyTree:
+            leaves, sig = _tree.flatten(params)
+            _tree.check_tensors(f"{spec.api}.init", "params", params, leaves)
+            return _to_tree(spec.init_leaves(leaves), sig)
+
+        def update(
+            grads: PyTree, state: PyTree, params: PyTree | None = None
+        ) -> tuple[PyTree, PyTree]:
+            return _update_impl(spec, grads, state, params)
+
+        init.__doc__ = f"Initial state of ftx.{spec.api} for ``params``."
+        update.__doc__ = f"``(updates, new_state)`` of ftx.{spec.api}; pure."
+        self = super().__new__(cls, init, update)
+        self.spec = spec
+        return self
+
+    def __getnewargs__(self) -> tuple[Any, ...]:
+        return (self.spec,)
+
+
+def from_spec(spec: _Spec) -> GradientTransformation:
+    """Wrap a leaf-level spec as a public ``GradientTransformation``."""
+    return _LeafTransformation(spec)
+
+
+class _ChainSpec(_Spec):
+    def __init__(self, specs: list[_Spec], api: str) -> None:
+        self.specs = specs
+        self.api = api
+        self.needs_params = any(s.needs_params for s in specs)
+
+    def init_leaves(self, params: list[torch.Tensor]) -> Any:
+        return tuple(s.init_leaves(params) for s in self.specs)
+
+    def update_leaves(
+        self, grads: list[torch.Tensor], state: Any, params: list[torch.Tensor] | None, ctx: _Ctx
+    ) -> tuple[list[torch.Tensor], Any]:
+        new = []
+        for s, st in zip(self.specs, state):
+            grads, st = s.update_leaves(grads, st, params, ctx)
+            new.append(st)
+        return grads, tuple(new)
+
+
+def chain(*transforms: GradientTransformation, api: str = "optim.chain") -> GradientTransformation:
+    """Compose transformations: each one's updates feed the next; the state is a tuple.
+
+    Args:
+        *transforms: ``GradientTransformation`` s, applied left to right.
+        api: the name used in error messages (aliases pass their own).
+
+    Returns:
+        A ``GradientTransformation`` whose state is the tuple of the parts' states.
+
+    Example:
+        >>> import torch, ftx
+        >>> opt = ftx.optim.chain(ftx.optim.clip_by_global_norm(1.0), ftx.optim.sgd(lr=1.0))
+        >>> params = {"w": torch.zeros(2)}
+        >>> updates, _ = opt.update({"w": torch.tensor([3.0, 4.0])}, opt.init(params), params)
+        >>> [round(v, 4) for v in updates["w"].tolist()]
+        [-0.6, -0.8]
+    """
+    for i, t in enumerate(transforms):
+        if not (isinstance(t, tuple) and len(t) == 2 and all(callable(f) for f in t)):
+            raise TypeError(
+                f"ftx.{api}: every argument must be a GradientTransformation, got "
+                f"{describe(t)} at position {i}. Build one with ftx.optim.sgd(...) etc."
+            )
+    if all(isinstance(t, _LeafTransformation) for t in transforms):
+        specs: list[_Spec] = []
+        for t in transforms:
+            s = t.spec  # type: ignore[attr-defined]
+            specs.extend(s.specs if isinstance(s, _ChainSpec) else [s])
+        return from_spec(_ChainSpec(specs, api))
+
+    def init(params: PyTree) -> PyTree:
+        return tuple(t.init(params) for t in transforms)
+
+    def update(
+        grads: PyTree, state: PyTree, params: PyTree | None = None
+    ) -> tuple[PyTree, PyTree]:
+        new = []
+        for t, s in zip(transforms, state):
+            grads, s = t.update(grads, s, params)
+            new.append(s)
+        return grads, tuple(new)
+
+    return GradientTransformation(init, update)
+
+
+class _IdentitySpec(_Spec):
+    api = "optim.identity"
+
+    def update_leaves(
+        self, grads: list[torch.Tensor], state: Any, params: list[torch.Tensor] | None, ctx: _Ctx
+    ) -> tuple[list[torch.Tensor], Any]:
+        return grads, state
+
+
+def identity() -> GradientTransformation:
+    """The transformation that returns the grads unchanged (stateless).
+
+    Example:
+        >>> import torch, ftx
+        >>> ftx.optim.identity().update({"w": torch.ones(1)}, ())[0]
+        {'w': tensor([1.])}
+    """
+    return from_spec(_IdentitySpec())
+
+
+def apply_updates(params: PyTree, updates: PyTree) -> PyTree:
+    """``params + updates`` leaf by leaf, as a new tree (nothing is mutated).
+
+    Args:
+        params: a pytree of tensors.
+        updates: a pytree of tensors with the structure of ``params`` (``None``
+            where ``params`` has ``None``).
+
+    Returns:
+        The new params, each leaf ``p + u`` (dtype of ``p``).
+
+    Example:
+        >>> import torch, ftx
+        >>> ftx.optim.apply_updates({"w": torch.ones(2)}, {"w": torch.tensor([0.5, -1.0])})
+        {'w': tensor([1.5000, 0.0000])}
+    """
+    p, sig = _tree.flatten(params)
+    u, usig = _tree.flatten(updates)
+    if usig != sig:
+        raise _tree.mismatch("optim.apply_updates", "updates", updates, "params", params)
+    _tree.check_tensors("optim.apply_updates", "params", params, p)
+    _tree.check_tensors("optim.apply_updates", "updates", updates, u)
+    if not p:
+        return _tree.unflatten(sig, [])
+    if all(a.dtype == b.dtype for a, b in zip(p, u)) and top_level(p + u) and not (
+        torch.is_grad_enabled() and any(x.requires_grad for x in p + u)
+    ):
+        out = list(torch._foreach_add(p, u))
+    else:
+        out = [a + b.to(a.dtype) for a, b in zip(p, u)]
+    return _tree.unflatten(sig, out)
+
+
+# ---------------------------------------------------------------------------
+# Hyper-parameter validation (build time) and schedules.
+
+
+def check_hparam(api: str, name: str, value: Any, *, low: float = 0.0, high: float | None = None,
+                 high_open: bool = True) -> float:
+    """Return ``float(value)`` or raise ``ValueError`` unless ``low <= value (<|<=) high``."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(
+            f"ftx.{api}: {name} must be a real number, got {describe(value)}. "
+            f"Pass a Python float, e.g. {name}=0.1."
+        )
+    v = float(value)
+    ok = math.isfinite(v) and v >= low
+    if high is not None:
+        ok = ok and (v < high if high_open else v <= high)
+    if not ok:
+        rng = f">= {low}" if high is None else f"in [{low}, {high}{')' if high_open else ']'}"
+        raise ValueError(
+            f"ftx.{api}: {name} must be {rng}, got {value!r}. "
+            f"Pass {name} as torch.optim accepts it."
+        )
+    return v
+
+
+def check_lr(api: str, lr: Any) -> ScalarOrSchedule:
+    """A non-negative number or a callable schedule."""
+    if callable(lr):
+        return lr  # type: ignore[no-any-return]
+    return check_hparam(api, "lr", lr)
+
+
+def lr_at(lr: ScalarOrSchedule, step: Any) -> Any:
+    """The learning rate at ``step`` (0 for the first update)."""
+    return lr(step) if callable(lr) else lr

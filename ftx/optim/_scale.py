@@ -1,0 +1,139 @@
+"""Scaling transforms: ``scale``, ``scale_by_learning_rate``, ``scale_by_schedule``.
+
+Each multiplies every update leaf by one factor. A constant factor keeps no
+state; a schedule keeps the step count (a 0-dim ``int64`` tensor) and is
+evaluated at the count before the update (``0`` for the first update), as
+``torch.optim.lr_scheduler`` does when ``scheduler.step()`` follows
+``optimizer.step()``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import torch
+
+from ._base import (
+    EmptyState,
+    GradientTransformation,
+    ScalarOrSchedule,
+    Schedule,
+    _count_value,
+    _Ctx,
+    _Spec,
+    check_lr,
+    from_spec,
+    new_count,
+)
+
+__all__ = ["ScaleByScheduleState", "scale", "scale_by_learning_rate", "scale_by_schedule"]
+
+
+class ScaleByScheduleState(NamedTuple):
+    """State of a scheduled scale: the number of updates done so far."""
+
+    step: torch.Tensor
+
+
+def mul(xs: list[torch.Tensor], factor: Any, ctx: _Ctx) -> list[torch.Tensor]:
+    """``[x * factor]``: foreach on the fast path, leaf by leaf otherwise."""
+    if not xs:
+        return xs
+    if ctx.fast and not isinstance(factor, torch.Tensor):
+        return list(torch._foreach_mul(xs, factor))
+    return [x * factor for x in xs]
+
+
+class _ScaleSpec(_Spec):
+    def __init__(self, api: str, factor: ScalarOrSchedule, sign: float) -> None:
+        self.api = api
+        self.factor = factor
+        self.sign = sign
+        self.state_type = ScaleByScheduleState if callable(factor) else EmptyState
+
+    def init_leaves(self, params: list[torch.Tensor]) -> Any:
+        if callable(self.factor):
+            return ScaleByScheduleState(new_count(params))
+        return EmptyState()
+
+    def update_leaves(
+        self, grads: list[torch.Tensor], state: Any, params: list[torch.Tensor] | None, ctx: _Ctx
+    ) -> tuple[list[torch.Tensor], Any]:
+        if not callable(self.factor):
+            return mul(grads, self.sign * self.factor, ctx), state
+        count = state.step
+        value = self.factor(_count_value(count, ctx))
+        return mul(grads, value * self.sign, ctx), ScaleByScheduleState(count + 1)
+
+
+def scale(step_size: float) -> GradientTransformation:
+    """Multiply every update by ``step_size`` (stateless; any sign).
+
+    Example:
+        >>> import torch, ftx
+        >>> ftx.optim.scale(-2.0).update({"w": torch.ones(2)}, ())[0]
+        {'w': tensor([-2., -2.])}
+    """
+    if isinstance(step_size, bool) or not isinstance(step_size, int | float):
+        raise TypeError(
+            f"ftx.optim.scale: step_size must be a real number, got {step_size!r}. "
+            "Pass a Python float."
+        )
+    return from_spec(_ScaleSpec("optim.scale", float(step_size), 1.0))
+
+
+def scale_by_learning_rate(lr: ScalarOrSchedule) -> GradientTransformation:
+    """Multiply every update by ``-lr`` (a descent step); ``lr`` a number or a schedule.
+
+    Args:
+        lr: a non-negative float, or a schedule ``step -> lr``.
+
+    Returns:
+        A ``GradientTransformation``; its state counts steps when ``lr`` is a schedule.
+
+    Example:
+        >>> import torch, ftx
+        >>> ftx.optim.scale_by_learning_rate(0.5).update({"w": torch.ones(2)}, ())[0]
+        {'w': tensor([-0.5000, -0.5000])}
+    """
+    api = "optim.scale_by_learning_rate"
+    return from_spec(_ScaleSpec(api, check_lr(api, lr), -1.0))
+
+
+def scale_by_schedule(schedule: Schedule) -> GradientTransformation:
+    """Multiply every update by ``schedule(step)``, ``step`` counting from 0.
+
+    Example:
+        >>> import torch, ftx
+        >>> tx = ftx.optim.scale_by_schedule(lambda step: 1.0 / (step + 1))
+        >>> state = tx.init({"w": torch.ones(1)})
+        >>> for _ in range(2):
+        ...     u, state = tx.update({"w": torch.ones(1)}, state)
+        >>> u, int(state.step)
+        ({'w': tensor([0.5000])}, 2)
+    """
+    if not callable(schedule):
+        raise TypeError(
+            f"ftx.optim.scale_by_schedule: schedule must be callable step -> value, got "
+            f"{schedule!r}. Use e.g. ftx.optim.cosine_decay(0.1, 1000) or ftx.optim.scale."
+        )
+    return from_spec(_ScaleSpec("optim.scale_by_schedule", schedule, 1.0))
+
+
+class _NegateSpec(_Spec):
+    """``-g``: torch.optim's ``maximize=True``."""
+
+    def __init__(self, api: str) -> None:
+        self.api = api
+
+    def update_leaves(
+        self, grads: list[torch.Tensor], state: Any, params: list[torch.Tensor] | None, ctx: _Ctx
+    ) -> tuple[list[torch.Tensor], Any]:
+        if ctx.fast and grads:
+            return list(torch._foreach_neg(grads)), state
+        return [torch.neg(g) for g in grads], state
+
+
+def negate(api: str) -> GradientTransformation:
+    """The transform behind ``maximize=True`` (private)."""
+    return from_spec(_NegateSpec(api))
