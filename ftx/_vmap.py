@@ -1,7 +1,451 @@
-"""PLACEHOLDER: replaced by its implementation (work in progress)."""
+"""``ftx.vmap``: JAX's vmap semantics over ``torch.func.vmap``.
 
-from typing import Any
+Contract: ``vmap(fun, in_axes, out_axes)`` maps ``fun`` over one axis of its
+arguments. ``in_axes`` is an int, ``None``, or a tuple/list with one entry per
+positional argument, each an int, ``None`` or a prefix pytree of those
+(``({"w": 0, "b": None}, 0)``); keyword arguments are mapped along axis 0 (as
+in JAX); ``None`` arguments and ``None`` output leaves are empty subtrees.
+``out_axes`` is a prefix pytree of the output. With no mapped argument,
+``axis_size`` gives the batch size and the output is ``fun``'s broadcast
+along a new axis.
+
+Build-time checks (once): ``fun`` callable, the leaf kinds of
+``in_axes``/``out_axes``, ``axis_size``, ``chunk_size``, ``randomness``.
+Call-time checks run only on the general route or after ``torch.func.vmap``
+raised, so the common route (int or flat-tuple ``in_axes``, tensor arguments)
+costs a Python call over the bare ``torch.func.vmap``.
+"""
+
+from __future__ import annotations
+
+import functools
+import traceback
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
+
+import torch
+import torch.utils._pytree as _pytree
+
+from ._errors import describe, msg
+from ._validate import check_callable
+from .tree import keystr
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_RANDOMNESS = ("error", "different", "same")
+_PLACEHOLDER_RANK = 8  # a None output leaf travels as an empty rank-8 tensor
+_TORCH_OUT_FRAMES = {"_unwrap_batched", "_maybe_remove_batch_dim", "_remove_batch_dim"}
+_MAX_PLANS = 32
 
 
-def vmap(*args: Any, **kwargs: Any) -> Any:
-    raise NotImplementedError("ftx.vmap is not implemented yet")
+def _check_axes(name: str, axes: Any) -> None:
+    """Build time: every leaf of ``axes`` is an int or None (torch pytrees: None is a leaf)."""
+    for path, leaf in _pytree.tree_leaves_with_path(axes):
+        if leaf is None or (isinstance(leaf, int) and not isinstance(leaf, bool)):
+            continue
+        where = f" at {keystr(path)!r}" if path else ""
+        raise TypeError(
+            msg(
+                "vmap",
+                f"{name} leaves must be ints or None",
+                f"{describe(leaf)}{where} in {name}={axes!r}",
+                "Use an axis index such as 0 or -1, or None for no mapping.",
+            )
+        )
+
+
+def _check_count(name: str, value: Any) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(
+            msg("vmap", f"{name} must be a positive int or None", describe(value),
+                f"Pass e.g. {name}=8.")
+        )
+    if value < 1:
+        raise ValueError(
+            msg("vmap", f"{name} must be a positive int or None", repr(value),
+                f"Pass e.g. {name}=8.")
+        )
+
+
+def _where(path: tuple[Any, ...]) -> str:
+    """Describe a leaf of ``(args, kwargs)`` by its path: ``argument 0 at 'w'``."""
+    kind, pos, rest = path[0], path[1], path[2:]
+    if kind == _pytree.SequenceKey(0):
+        head = f"argument {pos.idx}"
+    else:
+        head = f"keyword argument {pos.key!r}"
+    return head + (f" at {keystr(rest)!r}" if rest else "")
+
+
+def _shapes(tree: Any) -> Any:
+    """A pytree with each tensor replaced by its shape, for messages."""
+    return _pytree.tree_map(
+        lambda x: tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__, tree
+    )
+
+
+def _from_torch_output(exc: BaseException) -> bool:
+    """True when ``exc`` was raised by torch's output unbatching (so out_axes is at fault)."""
+    names = {frame.name for frame in traceback.extract_tb(exc.__traceback__)}
+    return bool(names & _TORCH_OUT_FRAMES)
+
+
+class _Batched:
+    """The callable ``vmap`` returns; holds everything precomputed at build time."""
+
+    def __init__(
+        self,
+        fun: Callable[..., Any],
+        in_axes: Any,
+        out_axes: Any,
+        axis_size: int | None,
+        chunk_size: int | None,
+        randomness: str,
+    ) -> None:
+        self.fun = fun
+        self.in_axes = in_axes
+        self.out_axes = out_axes
+        self.axis_size = axis_size
+        self.chunk_size = chunk_size
+        self.randomness = randomness
+        self.plans: dict[_pytree.TreeSpec, list[Any]] = {}
+        # Fast route: int in_axes, or a flat tuple of int/None with an int, tensor arguments.
+        self.fast_n = -1  # -1: no fast route; 0: any number of args; n: exactly n args
+        if axis_size is None:
+            if isinstance(in_axes, int):
+                self.fast_n = 0
+            elif (
+                isinstance(in_axes, tuple)
+                and all(a is None or isinstance(a, int) for a in in_axes)
+                and any(isinstance(a, int) for a in in_axes)
+            ):
+                self.fast_n = len(in_axes)
+        self.torch_fn = torch.func.vmap(
+            fun,
+            in_dims=in_axes if self.fast_n >= 0 else 0,
+            out_dims=out_axes,
+            randomness=randomness,
+            chunk_size=chunk_size,
+        )
+
+    def fallback(self, exc: BaseException, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """After the fast route raised: blame the inputs, re-route, or translate the error."""
+        self._plan(args, kwargs)  # raises the ftx error when the inputs are at fault
+        if isinstance(exc, ValueError) and "must only return Tensors" in str(exc):
+            return self.general(args, kwargs)  # None/non-tensor outputs: JAX rules
+        self._reraise(exc)
+        raise exc
+
+    def general(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        try:
+            return self._general(args, kwargs)
+        except (RuntimeError, ValueError, IndexError) as exc:
+            self._reraise(exc)
+            raise
+
+    # -- call-time checks ---------------------------------------------------------------
+
+    def _plan(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[list[Any], list[int | None], _pytree.TreeSpec, int | None]:
+        """Flatten the inputs, check ``in_axes`` against them and find the batch size."""
+        in_axes = self.in_axes
+        if isinstance(in_axes, tuple) and len(in_axes) != len(args):
+            raise ValueError(
+                msg(
+                    "vmap",
+                    "in_axes must have one entry per positional argument",
+                    f"in_axes={in_axes!r} ({len(in_axes)} entries) for {len(args)} argument(s)",
+                    "Give one int/None (or prefix pytree) per argument, or a single int.",
+                )
+            )
+        leaves, spec = _pytree.tree_flatten((args, kwargs))
+        dims = self.plans.get(spec)
+        if dims is None:
+            per_arg = in_axes if isinstance(in_axes, tuple) else (in_axes,) * len(args)
+            prefix = (per_arg, dict.fromkeys(kwargs, 0))
+            dims = _pytree._broadcast_to_and_flatten(prefix, spec)
+            if dims is None:
+                self._structure_error(args)
+            assert dims is not None
+            if len(self.plans) >= _MAX_PLANS:
+                self.plans.clear()
+            self.plans[spec] = dims
+        flat: list[int | None] = []
+        size: int | None = None
+        sizes_differ = False
+        for leaf, d in zip(leaves, dims):
+            if d is None or leaf is None:
+                flat.append(None)
+                continue
+            if not isinstance(leaf, torch.Tensor) or not -leaf.dim() <= d < leaf.dim():
+                self._leaf_error(args, kwargs, leaf, d)
+            d %= leaf.dim()
+            flat.append(d)
+            if size is None:
+                size = leaf.shape[d]
+            elif leaf.shape[d] != size:
+                sizes_differ = True
+        if sizes_differ:
+            self._size_error(args, kwargs, dims)
+        if size is not None and self.axis_size is not None and size != self.axis_size:
+            raise ValueError(
+                msg("vmap", "axis_size must equal the size of the mapped axes",
+                    f"axis_size={self.axis_size} for mapped axes of size {size}",
+                    "Drop axis_size or make it match the inputs.")
+            )
+        return leaves, flat, spec, size
+
+    def _structure_error(self, args: tuple[Any, ...]) -> None:
+        per_arg = self.in_axes if isinstance(self.in_axes, tuple) else (self.in_axes,) * len(args)
+        for i, (axes, arg) in enumerate(zip(per_arg, args)):
+            if _pytree._broadcast_to_and_flatten(axes, _pytree.tree_structure(arg)) is None:
+                raise ValueError(
+                    msg(
+                        "vmap",
+                        f"in_axes for argument {i} must be an int, None, or a prefix of the "
+                        "argument's pytree structure",
+                        f"{axes!r} for an argument shaped {_shapes(arg)!r}",
+                        "Match the containers (same dict keys, same tuple lengths) or use one "
+                        "int/None for the whole argument.",
+                    )
+                )
+
+    def _paths(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[str]:
+        return [_where(tuple(p)) for p, _ in _pytree.tree_leaves_with_path((args, kwargs))]
+
+    def _leaf_error(self, args: tuple[Any, ...], kwargs: dict[str, Any], leaf: Any, d: int) -> None:
+        paths = self._paths(args, kwargs)
+        leaves = _pytree.tree_leaves((args, kwargs))
+        where = paths[next(i for i, x in enumerate(leaves) if x is leaf)]
+        if not isinstance(leaf, torch.Tensor):
+            raise TypeError(
+                msg(
+                    "vmap",
+                    "mapped inputs must be tensors",
+                    f"{describe(leaf)} for {where} mapped along axis {d}",
+                    "Give it in_axes=None, close over it, or pass it as a tensor."
+                    + (" Keyword arguments are always mapped along axis 0 (as in JAX)."
+                       if where.startswith("keyword") else ""),
+                )
+            )
+        raise ValueError(
+            msg(
+                "vmap",
+                f"in_axes must be within the rank of each mapped input (-{leaf.dim()} <= axis "
+                f"< {leaf.dim()} here)",
+                f"axis {d} for {where} of shape {tuple(leaf.shape)}",
+                "Use a smaller axis, a negative axis, or None.",
+            )
+        )
+
+    def _size_error(self, args: tuple[Any, ...], kwargs: dict[str, Any], dims: list[Any]) -> None:
+        parts = []
+        for where, leaf, d in zip(
+            self._paths(args, kwargs), _pytree.tree_leaves((args, kwargs)), dims
+        ):
+            if d is not None and leaf is not None:
+                parts.append(f"{where} has size {leaf.shape[d]} along axis {d % leaf.dim()}")
+        if len(parts) > 8:
+            parts = [*parts[:8], f"... ({len(parts) - 8} more)"]
+        raise ValueError(
+            msg(
+                "vmap",
+                "all mapped axes must have the same size",
+                ", ".join(parts),
+                "Make the sizes agree, or give the odd inputs in_axes=None.",
+            )
+        )
+
+    def _reraise(self, exc: BaseException) -> None:
+        """Turn torch's RuntimeErrors about vmap into ftx errors that say what to do."""
+        text = str(exc)
+        new: Exception | None = None
+        if "data-dependent control flow" in text:
+            new = TypeError(
+                msg("vmap", "fun must not branch in Python on a batched tensor's value",
+                    "data-dependent control flow (if/while/bool() on a tensor) under vmap",
+                    "Compute both branches and select with torch.where(cond, a, b), or use "
+                    "torch.cond; keep the branch out of the vmapped function.")
+            )
+        elif "calling .item()" in text:
+            new = TypeError(
+                msg("vmap", "fun must keep batched values as tensors",
+                    ".item() (or float()/int()) on a batched tensor under vmap",
+                    "Stay in tensor ops, e.g. torch.where or torch.clamp instead of Python "
+                    "comparisons on .item().")
+            )
+        elif "randomness error mode" in text:
+            new = ValueError(
+                msg("vmap", "random operations need randomness='different' or 'same'",
+                    f"a random call under randomness={self.randomness!r}",
+                    "Pass randomness='different' (independent draws per example) or 'same', "
+                    "or draw from explicit ftx.random keys.")
+            )
+        elif _from_torch_output(exc):
+            if "BatchedTensor when out_dim is None" in text:
+                new = ValueError(
+                    msg("vmap", "outputs with out_axes=None must not depend on mapped inputs",
+                        f"a batched output for out_axes={self.out_axes!r}",
+                        "Use an int out_axes for that output.")
+                )
+            else:
+                why = ("which does not match the output's structure" if "not compatible" in text
+                       else text.splitlines()[0][:100])
+                new = ValueError(
+                    msg("vmap", "out_axes must be an int/None or a prefix of the output's "
+                        "structure, each axis within the output's rank + 1",
+                        f"out_axes={self.out_axes!r}, {why}",
+                        "Match the output containers and use axes in range.")
+                )
+        if new is not None:
+            raise new from exc
+
+    # -- general route ------------------------------------------------------------------
+
+    def _general(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        leaves, dims, spec, size = self._plan(args, kwargs)
+        fun = self.fun
+        nones: list[list[int]] = []
+        extra = 0
+        if size is None:
+            if self.axis_size is None:
+                raise ValueError(
+                    msg("vmap", "axis_size is required when no input is mapped",
+                        f"in_axes={self.in_axes!r} mapping no tensor",
+                        "Pass axis_size=N to broadcast the output along a new axis, or map "
+                        "an input.")
+                )
+            device = next((x.device for x in leaves if isinstance(x, torch.Tensor)), None)
+            leaves = [torch.empty(self.axis_size, 0, device=device), *leaves]
+            dims = [0, *dims]
+            extra = 1
+
+        def flat_fun(*flat: Any) -> Any:
+            a, kw = _pytree.tree_unflatten(list(flat[extra:]), spec)
+            out = fun(*a, **kw)
+            out_leaves, out_spec = _pytree.tree_flatten_with_path(out)
+            idx = []
+            for i, (path, leaf) in enumerate(out_leaves):
+                if leaf is None:
+                    idx.append(i)
+                elif not isinstance(leaf, torch.Tensor):
+                    raise TypeError(
+                        msg("vmap", "fun must return tensors (or None)",
+                            f"{describe(leaf)} at output {keystr(path) or '<root>'!r}",
+                            "Wrap the value with torch.tensor(...) or close over it.")
+                    )
+            if not idx:
+                return out
+            nones.append(idx)
+            empty = torch.empty((0,) * _PLACEHOLDER_RANK)
+            vals = [empty if i in idx else leaf for i, (_, leaf) in enumerate(out_leaves)]
+            return _pytree.tree_unflatten(vals, out_spec)
+
+        result = torch.func.vmap(
+            flat_fun,
+            in_dims=tuple(dims),
+            out_dims=self.out_axes,
+            randomness=self.randomness,
+            chunk_size=self.chunk_size,
+        )(*leaves)
+        if not nones:
+            return result
+        vals, out_spec = _pytree.tree_flatten(result)
+        for i in nones[0]:
+            vals[i] = None
+        return _pytree.tree_unflatten(vals, out_spec)
+
+
+def vmap(
+    fun: Callable[P, R],
+    in_axes: Any = 0,
+    out_axes: Any = 0,
+    *,
+    axis_size: int | None = None,
+    chunk_size: int | None = None,
+    randomness: str = "error",
+) -> Callable[P, R]:
+    """Vectorize ``fun`` over one axis of its inputs (JAX's ``vmap`` on ``torch.func.vmap``).
+
+    Args:
+        fun: a pure function of tensors and pytrees of tensors.
+        in_axes: which axis of each positional argument to map: an int (all
+            arguments), ``None`` (not mapped), or a tuple/list with one entry
+            per positional argument, each an int, ``None`` or a prefix pytree
+            of those (e.g. ``({"w": 0, "b": None}, 0)``). Negative axes count
+            from the end. Keyword arguments are mapped along axis 0.
+        out_axes: where the mapped axis goes in each output: an int, ``None``
+            (the output must not depend on mapped inputs) or a prefix pytree.
+        axis_size: the batch size when no input is mapped; the output is then
+            ``fun``'s output broadcast along a new axis. When inputs are
+            mapped it must equal their size.
+        chunk_size: evaluate the batch in chunks of this size to save memory.
+        randomness: ``"error"``, ``"different"`` or ``"same"``, as
+            ``torch.func.vmap``.
+
+    Returns:
+        A function with ``fun``'s parameters; with ``fun: (a,) -> (b,)`` and
+        ``in_axes=0``, ``(n, a) -> (n, b)``. ``None`` inputs and outputs are
+        empty pytrees, as in JAX.
+
+    Raises:
+        TypeError: ``fun`` not callable, non-int axes, unmapped-kind inputs,
+            data-dependent Python control flow or ``.item()`` under vmap.
+        ValueError: ``in_axes`` that does not match the arguments or is out of
+            range, mapped axes of different sizes, no mapped input without
+            ``axis_size``.
+
+    Example:
+        >>> import torch, ftx
+        >>> def affine(w, x):        # ([b, a], [a]) -> [b]
+        ...     return w @ x
+        >>> w, xs = torch.ones(2, 3), torch.arange(12.0).reshape(4, 3)
+        >>> ftx.vmap(affine, in_axes=(None, 0))(w, xs)      # ([b, a], [n, a]) -> [n, b]
+        tensor([[ 3.,  3.],
+                [12., 12.],
+                [21., 21.],
+                [30., 30.]])
+        >>> ftx.vmap(lambda: torch.zeros(2), axis_size=3)().shape
+        torch.Size([3, 2])
+    """
+    check_callable("vmap", fun)
+    if isinstance(in_axes, list):
+        in_axes = tuple(in_axes)  # a list prefix of the argument tuple, as in JAX
+    if not (in_axes is None or isinstance(in_axes, int | tuple)):
+        raise TypeError(
+            msg("vmap", "in_axes must be an int, None, or a tuple with one entry per "
+                "positional argument", describe(in_axes),
+                "Wrap a per-argument pytree in a tuple, e.g. in_axes=({'w': 0},).")
+        )
+    _check_axes("in_axes", in_axes)
+    _check_axes("out_axes", out_axes)
+    _check_count("axis_size", axis_size)
+    _check_count("chunk_size", chunk_size)
+    if randomness not in _RANDOMNESS:
+        raise ValueError(
+            msg("vmap", "randomness must be 'error', 'different' or 'same'", repr(randomness),
+                "Pick one of those three.")
+        )
+    batched = _Batched(fun, in_axes, out_axes, axis_size, chunk_size, randomness)
+    n, torch_fn = batched.fast_n, batched.torch_fn
+    tensor = torch.Tensor
+
+    @functools.wraps(fun)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        if (
+            n >= 0
+            and not kwargs
+            and (len(args) == n if n else len(args) > 0)
+            and all(isinstance(a, tensor) for a in args)
+        ):
+            try:
+                return torch_fn(*args)  # type: ignore[no-any-return]
+            except (RuntimeError, ValueError, IndexError) as exc:
+                return batched.fallback(exc, args, kwargs)  # type: ignore[no-any-return]
+        return batched.general(args, kwargs)  # type: ignore[no-any-return]
+
+    return wrapper
