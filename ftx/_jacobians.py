@@ -1,19 +1,317 @@
-"""PLACEHOLDER: replaced by its implementation (work in progress)."""
+"""Jacobians and Hessians with JAX's layout over ``torch.func.jacfwd``/``jacrev``.
 
-from typing import Any
+Contract: ``jacfwd``, ``jacrev``, ``jacobian`` and ``hessian`` take ``fun`` and
+``argnums`` (an int or a non-empty tuple of unique ints) and return a function
+with ``fun``'s parameters. The result has the output's structure outside and
+the differentiated input's structure inside; each leaf has shape
+``out_leaf.shape + in_leaf.shape``; with a tuple ``argnums`` each output leaf
+holds a tuple with one entry per argument. ``has_aux=True`` means ``fun``
+returns ``(output, aux)`` and the transform returns ``(jacobian, aux)``;
+``hessian`` supports it too (``torch.func.hessian`` does not).
+
+Build time: ``fun`` callable, ``argnums``, ``has_aux``, ``mode``,
+``chunk_size``. Call time: ``argnums`` in range, differentiated leaves of a
+floating dtype, ``fun`` returns tensors (and a pair with ``has_aux``).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, Literal, ParamSpec, cast, overload
+
+import torch
+import torch.utils._pytree as _pytree
+
+from ._errors import describe, msg
+from ._validate import (
+    check_callable,
+    check_diff_leaves,
+    normalize_argnums,
+    output_leaves_check,
+    resolve_argnums,
+    split_aux,
+)
+from .tree import keystr
+
+P = ParamSpec("P")
+
+_MODES = ("auto", "fwd", "rev")
+_MAX_DECISIONS = 64
 
 
-def jacfwd(*args: Any, **kwargs: Any) -> Any:
-    raise NotImplementedError("ftx.jacfwd is not implemented yet")
+def _check_bool(api: str, name: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise TypeError(msg(api, f"{name} must be a bool", describe(value), f"Pass {name}=True."))
 
 
-def jacrev(*args: Any, **kwargs: Any) -> Any:
-    raise NotImplementedError("ftx.jacrev is not implemented yet")
+def _check_float_inputs(api: str, args: tuple[Any, ...], argnums: tuple[int, ...]) -> None:
+    """Call time: differentiated leaves are floating tensors (jacobians take no allow_int)."""
+    for i in argnums:
+        for path, leaf in _pytree.tree_leaves_with_path(args[i]):
+            if isinstance(leaf, torch.Tensor) and not (leaf.is_floating_point() or leaf.is_complex()):
+                where = f"argument {i}" + (f" at {keystr(path)!r}" if path else "")
+                raise TypeError(
+                    msg(api, "differentiated inputs must have a floating dtype",
+                        f"{leaf.dtype} for {where}",
+                        "Cast it with .to(torch.float64), or move it out of argnums.")
+                )
+    check_diff_leaves(api, args, argnums, False)
 
 
-def jacobian(*args: Any, **kwargs: Any) -> Any:
-    raise NotImplementedError("ftx.jacobian is not implemented yet")
+def _checked(api: str, fun: Callable[..., Any], has_aux: bool) -> Callable[..., Any]:
+    """``fun`` with its output checked: tensors only, and a pair ``(out, aux)`` with aux."""
+    fix = f"ftx.{api} differentiates tensor outputs; return tensors (aux via has_aux=True)."
+
+    @functools.wraps(fun)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        out = fun(*args, **kwargs)
+        if has_aux:
+            out, aux = split_aux(api, out)
+            output_leaves_check(api, out, fix)
+            for path, leaf in _pytree.tree_leaves_with_path(aux):
+                if not isinstance(leaf, torch.Tensor):
+                    raise TypeError(
+                        msg(api, "aux must be a pytree of tensors",
+                            f"{describe(leaf)} at aux {keystr(path) or '<root>'!r}",
+                            "Return the value as a tensor, or keep it out of the function.")
+                    )
+            return out, aux
+        output_leaves_check(api, out, fix)
+        return out
+
+    return checked
 
 
-def hessian(*args: Any, **kwargs: Any) -> Any:
-    raise NotImplementedError("ftx.hessian is not implemented yet")
+def _build(
+    api: str,
+    make: Callable[[Callable[..., Any], int | tuple[int, ...]], Callable[..., Any]],
+    fun: Callable[..., Any],
+    argnums: Any,
+    has_aux: bool,
+) -> Callable[..., Any]:
+    """Validate at build time and return the call-time function around ``make``'s transform."""
+    check_callable(api, fun)
+    nums = normalize_argnums(api, argnums)
+    _check_bool(api, "has_aux", has_aux)
+    single = isinstance(argnums, int)
+    checked = _checked(api, fun, has_aux)
+    fixed = make(checked, nums[0] if single else nums) if min(nums) >= 0 else None
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        resolved = resolve_argnums(api, nums, len(args))
+        _check_float_inputs(api, args, resolved)
+        if kwargs:  # keyword arguments are not differentiated (as in JAX)
+            f = functools.partial(checked, **kwargs)
+            return make(f, resolved[0] if single else resolved)(*args)
+        if fixed is not None:
+            return fixed(*args)
+        return make(checked, resolved[0] if single else resolved)(*args)
+
+    return call
+
+
+@overload
+def jacfwd(
+    fun: Callable[P, Any], argnums: int | tuple[int, ...] = 0, has_aux: Literal[False] = False
+) -> Callable[P, Any]: ...
+@overload
+def jacfwd(
+    fun: Callable[P, Any], argnums: int | tuple[int, ...], has_aux: Literal[True]
+) -> Callable[P, tuple[Any, Any]]: ...
+@overload
+def jacfwd(
+    fun: Callable[P, Any], argnums: int | tuple[int, ...] = 0, *, has_aux: Literal[True]
+) -> Callable[P, tuple[Any, Any]]: ...
+def jacfwd(
+    fun: Callable[P, Any], argnums: int | tuple[int, ...] = 0, has_aux: bool = False
+) -> Callable[P, Any]:
+    """Jacobian of ``fun`` by forward mode (one JVP per input element, vectorized).
+
+    Args:
+        fun: a function of tensors/pytrees returning a tensor or a pytree of
+            tensors (``(output, aux)`` with ``has_aux``).
+        argnums: which positional argument(s) to differentiate.
+        has_aux: ``fun`` returns ``(output, aux)``; aux is passed through.
+
+    Returns:
+        A function with ``fun``'s parameters returning the Jacobian: for
+        ``fun: (n,) -> (m,)``, a tensor ``(m, n)``; in general output
+        structure outside, input structure inside, leaves shaped
+        ``out.shape + in.shape``. ``(jacobian, aux)`` with ``has_aux``.
+
+    Example:
+        >>> import torch, ftx
+        >>> ftx.jacfwd(torch.sin)(torch.zeros(2))        # (2,) -> (2, 2)
+        tensor([[1., 0.],
+                [0., 1.]])
+    """
+    return functools.wraps(fun)(
+        _build("jacfwd", lambda f, a: torch.func.jacfwd(f, a, has_aux=has_aux), fun, argnums,
+               has_aux)
+    )
+
+
+@overload
+def jacrev(
+    fun: Callable[P, Any], argnums: int | tuple[int, ...] = 0, has_aux: Literal[False] = False,
+    *, chunk_size: int | None = None,
+) -> Callable[P, Any]: ...
+@overload
+def jacrev(
+    fun: Callable[P, Any], argnums: int | tuple[int, ...], has_aux: Literal[True],
+    *, chunk_size: int | None = None,
+) -> Callable[P, tuple[Any, Any]]: ...
+@overload
+def jacrev(
+    fun: Callable[P, Any], argnums: int | tuple[int, ...] = 0, *, has_aux: Literal[True],
+    chunk_size: int | None = None,
+) -> Callable[P, tuple[Any, Any]]: ...
+def jacrev(
+    fun: Callable[P, Any], argnums: int | tuple[int, ...] = 0, has_aux: bool = False,
+    *, chunk_size: int | None = None,
+) -> Callable[P, Any]:
+    """Jacobian of ``fun`` by reverse mode (one VJP per output element, vectorized).
+
+    Args:
+        fun: a function of tensors/pytrees returning a tensor or a pytree of
+            tensors (``(output, aux)`` with ``has_aux``).
+        argnums: which positional argument(s) to differentiate.
+        has_aux: ``fun`` returns ``(output, aux)``; aux is passed through.
+        chunk_size: compute this many VJPs at a time (saves memory); ``None``
+            does all at once.
+
+    Returns:
+        The Jacobian with the layout of :func:`jacfwd` (``(m, n)`` for
+        ``(n,) -> (m,)``); ``(jacobian, aux)`` with ``has_aux``.
+
+    Example:
+        >>> import torch, ftx
+        >>> ftx.jacrev(lambda x: (x ** 2).sum(0))(torch.ones(2, 3)).shape   # (2, 3) -> (3,)
+        torch.Size([3, 2, 3])
+    """
+    if chunk_size is not None:
+        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int):
+            raise TypeError(msg("jacrev", "chunk_size must be a positive int or None",
+                                describe(chunk_size), "Pass e.g. chunk_size=16."))
+        if chunk_size < 1:
+            raise ValueError(msg("jacrev", "chunk_size must be a positive int or None",
+                                 repr(chunk_size), "Pass e.g. chunk_size=16."))
+    return functools.wraps(fun)(
+        _build(
+            "jacrev",
+            lambda f, a: torch.func.jacrev(f, a, has_aux=has_aux, chunk_size=chunk_size),
+            fun, argnums, has_aux,
+        )
+    )
+
+
+def _size(tree: Any) -> int:
+    return sum(x.numel() for x in _pytree.tree_leaves(tree) if isinstance(x, torch.Tensor))
+
+
+def jacobian(
+    fun: Callable[P, Any], argnums: int | tuple[int, ...] = 0, has_aux: bool = False,
+    *, mode: str = "auto",
+) -> Callable[P, Any]:
+    """Jacobian of ``fun`` by forward or reverse mode, whichever is cheaper.
+
+    Args:
+        fun: as in :func:`jacfwd`.
+        argnums: which positional argument(s) to differentiate.
+        has_aux: ``fun`` returns ``(output, aux)``.
+        mode: ``"fwd"`` (:func:`jacfwd`), ``"rev"`` (:func:`jacrev`) or
+            ``"auto"``: forward mode when the differentiated inputs have fewer
+            elements in total than the outputs, else reverse mode. The choice
+            is made at call time by one probe evaluation of ``fun`` (under
+            ``torch.no_grad``) and cached per input shapes.
+
+    Returns:
+        The Jacobian with the layout of :func:`jacfwd`; ``(jacobian, aux)``
+        with ``has_aux``.
+
+    Example:
+        >>> import torch, ftx
+        >>> ftx.jacobian(lambda x: x.outer(x))(torch.tensor([1.0, 2.0])).shape  # fwd: 2 < 4
+        torch.Size([2, 2, 2])
+    """
+    if not isinstance(mode, str):
+        raise TypeError(msg("jacobian", "mode must be a str", describe(mode),
+                            "Pass mode='auto', 'fwd' or 'rev'."))
+    if mode not in _MODES:
+        raise ValueError(msg("jacobian", "mode must be 'auto', 'fwd' or 'rev'", repr(mode),
+                             "Pick one of those three."))
+    fwd = _build("jacobian", lambda f, a: torch.func.jacfwd(f, a, has_aux=has_aux), fun,
+                 argnums, has_aux)
+    rev = _build("jacobian", lambda f, a: torch.func.jacrev(f, a, has_aux=has_aux), fun,
+                 argnums, has_aux)
+    if mode != "auto":
+        return functools.wraps(fun)(fwd if mode == "fwd" else rev)
+    nums = normalize_argnums("jacobian", argnums)
+    checked = _checked("jacobian", fun, has_aux)
+    decisions: dict[tuple[Any, ...], bool] = {}
+
+    @functools.wraps(fun)
+    def auto(*args: Any, **kwargs: Any) -> Any:
+        key = tuple(
+            tuple(x.shape) if isinstance(x, torch.Tensor) else type(x)
+            for x in _pytree.tree_leaves(args)
+        )
+        use_fwd = decisions.get(key)
+        if use_fwd is None:
+            resolved = resolve_argnums("jacobian", nums, len(args))
+            _check_float_inputs("jacobian", args, resolved)
+            with torch.no_grad():
+                out = checked(*args, **kwargs)
+            n_in = sum(_size(args[i]) for i in resolved)
+            use_fwd = n_in < _size(out[0] if has_aux else out)
+            if len(decisions) >= _MAX_DECISIONS:
+                decisions.clear()
+            decisions[key] = use_fwd
+        return fwd(*args, **kwargs) if use_fwd else rev(*args, **kwargs)
+
+    return cast(Callable[P, Any], auto)
+
+
+@overload
+def hessian(
+    fun: Callable[P, Any], argnums: int | tuple[int, ...] = 0, has_aux: Literal[False] = False
+) -> Callable[P, Any]: ...
+@overload
+def hessian(
+    fun: Callable[P, Any], argnums: int | tuple[int, ...], has_aux: Literal[True]
+) -> Callable[P, tuple[Any, Any]]: ...
+@overload
+def hessian(
+    fun: Callable[P, Any], argnums: int | tuple[int, ...] = 0, *, has_aux: Literal[True]
+) -> Callable[P, tuple[Any, Any]]: ...
+def hessian(
+    fun: Callable[P, Any], argnums: int | tuple[int, ...] = 0, has_aux: bool = False
+) -> Callable[P, Any]:
+    """Hessian of ``fun`` by forward-over-reverse (``jacfwd(jacrev(fun))``).
+
+    Args:
+        fun: a function returning a tensor (usually a scalar) or a pytree of
+            tensors; ``(output, aux)`` with ``has_aux``.
+        argnums: which positional argument(s) to differentiate.
+        has_aux: ``fun`` returns ``(output, aux)``; aux is passed through.
+
+    Returns:
+        For a scalar ``fun`` of ``x: (n,)``, a tensor ``(n, n)``; in general
+        leaves shaped ``out.shape + in.shape + in.shape`` with the input
+        structure nested twice (``H[k1][k2]`` for dict inputs; a tuple of
+        tuples with a tuple ``argnums``). ``(hessian, aux)`` with ``has_aux``.
+
+    Example:
+        >>> import torch, ftx
+        >>> ftx.hessian(lambda x: (x ** 3).sum())(torch.ones(3))   # the seed's 6 * I
+        tensor([[6., 0., 0.],
+                [0., 6., 0.],
+                [0., 0., 6.]])
+    """
+
+    def make(f: Callable[..., Any], a: int | tuple[int, ...]) -> Callable[..., Any]:
+        inner = torch.func.jacrev(f, a, has_aux=has_aux)
+        return torch.func.jacfwd(inner, a, has_aux=has_aux)
+
+    return functools.wraps(fun)(_build("hessian", make, fun, argnums, has_aux))
