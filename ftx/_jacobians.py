@@ -49,7 +49,8 @@ def _check_float_inputs(api: str, args: tuple[Any, ...], argnums: tuple[int, ...
     """Call time: differentiated leaves are floating tensors (jacobians take no allow_int)."""
     for i in argnums:
         for path, leaf in _pytree.tree_leaves_with_path(args[i]):
-            if isinstance(leaf, torch.Tensor) and not (leaf.is_floating_point() or leaf.is_complex()):
+            tensor = isinstance(leaf, torch.Tensor)
+            if tensor and not (leaf.is_floating_point() or leaf.is_complex()):
                 where = f"argument {i}" + (f" at {keystr(path)!r}" if path else "")
                 raise TypeError(
                     msg(api, "differentiated inputs must have a floating dtype",
