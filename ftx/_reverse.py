@@ -25,8 +25,8 @@ from typing import Any
 
 import torch
 import torch.func
-import torch.utils._pytree as _pytree
 
+from . import _fasttree as _ft
 from ._validate import check_matching, output_leaves_check, scalar_output_check, split_aux
 
 Tensor = torch.Tensor
@@ -65,7 +65,7 @@ def rebuild(
     args: tuple[Any, ...], idx: tuple[int, ...], single: bool, leaves: list[Any], spec: Any
 ) -> tuple[Any, ...]:
     """Put the (replaced) differentiated leaves back into the positional arguments."""
-    diff = _pytree.tree_unflatten(leaves, spec)
+    diff = _ft.unflatten(spec, leaves)
     new = list(args)
     if single:
         new[idx[0]] = diff
@@ -103,17 +103,18 @@ class AuxCarrier:
         self._spec: Any = None
 
     def pack(self, aux: Any) -> list[Tensor]:
-        self._leaves, self._spec = _pytree.tree_flatten(aux)
+        self._leaves, self._spec = _ft.flatten(aux)
         return [x for x in self._leaves if isinstance(x, Tensor)]
 
     def unpack(self, tensors: Sequence[Tensor]) -> Any:
         it = iter(tensors)
         leaves = [next(it) if isinstance(x, Tensor) else x for x in self._leaves]
-        return _pytree.tree_unflatten(leaves, self._spec)
+        return _ft.unflatten(self._spec, leaves)
 
 
 def _detach_tree(tree: Any) -> Any:
-    return _pytree.tree_map_only(Tensor, Tensor.detach, tree)
+    leaves, spec = _ft.flatten(tree)
+    return _ft.unflatten(spec, [x.detach() if isinstance(x, Tensor) else x for x in leaves])
 
 
 def _prepare(leaves: Sequence[Any], outer: bool) -> tuple[list[Any], list[Tensor], bool]:
@@ -210,7 +211,7 @@ class Pullback:
         backward: Callable[[Any, list[Any]], Sequence[Any]],
     ) -> None:
         self._out = out
-        self._out_leaves, self._out_spec = _pytree.tree_flatten(out)
+        self._out_leaves, self._out_spec = _ft.flatten(out)
         self._leaves = leaves
         self._spec = spec
         self._backward = backward
@@ -219,7 +220,7 @@ class Pullback:
         self.__doc__ = "Pull a cotangent of fun's output back to one cotangent per primal."
 
     def __call__(self, ct: Any) -> tuple[Any, ...]:
-        ct_leaves, ct_spec = _pytree.tree_flatten(ct)
+        ct_leaves, ct_spec = _ft.flatten(ct)
         ok = ct_spec == self._out_spec and all(
             isinstance(c, Tensor) and c.shape == o.shape and c.dtype == o.dtype
             for c, o in zip(ct_leaves, self._out_leaves)
@@ -228,9 +229,7 @@ class Pullback:
         if not ok:
             check_matching("vjp", "cotangent", "the primal output", ct, self._out)
         grads = self._backward(ct, ct_leaves)
-        result: tuple[Any, ...] = _pytree.tree_unflatten(
-            materialize(self._leaves, grads), self._spec
-        )
+        result: tuple[Any, ...] = _ft.unflatten(self._spec, materialize(self._leaves, grads))
         return result
 
 
@@ -241,12 +240,12 @@ def vjp_fast(
     outer = torch.is_grad_enabled()
     with torch.enable_grad():
         new, ins, need = _prepare(leaves, outer)
-        out = fun(*_pytree.tree_unflatten(new, spec))
+        out = fun(*_ft.unflatten(spec, new))
     aux = None
     if has_aux:
         out, aux = split_aux("vjp", out)
     output_leaves_check("vjp", out, "Return a tensor or a pytree of tensors.")
-    out_leaves = [o for o in _pytree.tree_leaves(out) if o is not None]
+    out_leaves = [o for o in _ft.flatten(out)[0] if o is not None]
     live = [k for k, o in enumerate(out_leaves) if o.requires_grad]
     need = need or (outer and captures_outer_graph([out_leaves[k] for k in live], ins))
 
@@ -276,25 +275,26 @@ def vjp_func(
 ) -> tuple[Any, Pullback, Any]:
     """``(primals_out, vjp_fn, aux)`` through ``torch.func.vjp``."""
     pos = [k for k, leaf in enumerate(leaves) if is_diff(leaf)]
-    box = AuxCarrier()
+    box, out_box = AuxCarrier(), AuxCarrier()
 
     def inner(diff: list[Tensor]) -> Any:
         new = list(leaves)
         for k, t in zip(pos, diff):
             new[k] = t
-        out = fun(*_pytree.tree_unflatten(new, spec))
+        out = fun(*_ft.unflatten(spec, new))
         aux = None
         if has_aux:
             out, aux = split_aux("vjp", out)
         output_leaves_check("vjp", out, "Return a tensor or a pytree of tensors.")
-        return (out, box.pack(aux)) if has_aux else out
+        flat_out = out_box.pack(out)
+        return (flat_out, box.pack(aux)) if has_aux else flat_out
 
     res: tuple[Any, ...] = torch.func.vjp(inner, [leaves[k] for k in pos], has_aux=has_aux)
-    out, pull = res[0], res[1]
+    out, pull = out_box.unpack(res[0]), res[1]
     aux = box.unpack(res[2]) if has_aux else None
 
     def backward(ct: Any, ct_leaves: list[Any]) -> Sequence[Any]:
-        grads: list[Any] = pull(ct)[0]
+        grads: list[Any] = pull([c for c in ct_leaves if c is not None])[0]
         return grads
 
     return out, Pullback(out, leaves, spec, backward), aux

@@ -17,9 +17,10 @@ from typing import Any, Literal, ParamSpec, TypeVar, overload
 
 import torch
 import torch.func
-import torch.utils._pytree as _pytree
 
+from . import _fasttree as _ft
 from . import _reverse
+from ._forward import jvp_flat
 from ._functorch import top_level
 from ._validate import (
     Argnums,
@@ -62,11 +63,11 @@ def _make(
         if idx is None:
             idx = resolved[len(args)] = resolve_argnums(api, nums, len(args))
         diff = args[idx[0]] if single else tuple(args[i] for i in idx)
-        leaves, spec = _pytree.tree_flatten(diff)
+        leaves, spec = _ft.flatten(diff)
         check_flat_diff_leaves(api, leaves, args, idx, allow_int)
         path = fast if top_level(leaves) else slow
         value, aux, flat = path(api, fun, args, kwargs, idx, single, leaves, spec, has_aux)
-        grads = _pytree.tree_unflatten(flat, spec)
+        grads = _ft.unflatten(spec, flat)
         if with_value:
             return ((value, aux), grads) if has_aux else (value, grads)
         return (grads, aux) if has_aux else grads
@@ -224,7 +225,7 @@ def vjp(fun: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple[
         tensor([ 0.5403, -0.4161, -0.9900])
     """
     check_callable("vjp", fun)
-    leaves, spec = _pytree.tree_flatten(primals)
+    leaves, spec = _ft.flatten(primals)
     if not all(leaf is None or isinstance(leaf, Tensor) for leaf in leaves):
         check_float_primals("vjp", primals)
     path = _reverse.vjp_fast if top_level(leaves) else _reverse.vjp_func
@@ -243,23 +244,6 @@ def _check_jvp_args(api: str, primals: Any, tangents: Any) -> tuple[tuple[Any, .
     check_float_primals(api, primals)
     check_matching(api, "tangents", "primals", tuple(tangents), tuple(primals))
     return tuple(primals), tuple(tangents)
-
-
-def _checked(
-    api: str, fun: Callable[..., Any], has_aux: bool, box: _reverse.AuxCarrier
-) -> Callable[..., Any]:
-    fix = "Return a tensor or a pytree of tensors."
-
-    def inner(*args: Any) -> Any:
-        out = fun(*args)
-        if has_aux:
-            out, aux = split_aux(api, out)
-            output_leaves_check(api, out, fix)
-            return out, box.pack(aux)
-        output_leaves_check(api, out, fix)
-        return out
-
-    return inner
 
 
 @overload
@@ -308,11 +292,8 @@ def jvp(
     """
     check_callable("jvp", fun)
     p, t = _check_jvp_args("jvp", primals, tangents)
-    box = _reverse.AuxCarrier()
-    res: tuple[Any, ...] = torch.func.jvp(_checked("jvp", fun, has_aux, box), p, t, has_aux=has_aux)
-    if has_aux:
-        return res[0], res[1], box.unpack(res[2])
-    return res[0], res[1]
+    out, t_out, aux = jvp_flat("jvp", fun, p, t, has_aux)
+    return (out, t_out, aux) if has_aux else (out, t_out)
 
 
 @overload
@@ -359,11 +340,10 @@ def linearize(fun: Callable[..., Any], *primals: Any, has_aux: bool = False) -> 
     if has_aux:
         out, aux = split_aux("linearize", out)
     output_leaves_check("linearize", out, "Return a tensor or a pytree of tensors.")
-    plain = _checked("linearize", fun, has_aux, _reverse.AuxCarrier())
 
     def jvp_fn(*tangents: Any) -> Any:
         p, t = _check_jvp_args("linearize", primals, tangents)
-        return torch.func.jvp(plain, p, t, has_aux=has_aux)[1]
+        return jvp_flat("linearize", fun, p, t, has_aux)[1]
 
     return (out, jvp_fn, aux) if has_aux else (out, jvp_fn)
 
@@ -399,5 +379,5 @@ def hvp(
             "ftx.hvp: primals must hold at least one argument, got (). Pass primals=(x,)."
         )
     g = _make("hvp", fun, tuple(range(len(p))), False, False, with_value=False)
-    out: tuple[Any, ...] = torch.func.jvp(g, p, t)[1]
+    out: tuple[Any, ...] = jvp_flat("hvp", g, p, t, False)[1]
     return out

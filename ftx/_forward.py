@@ -1,0 +1,57 @@
+"""Forward-mode engine behind ``ftx.jvp``, ``ftx.linearize`` and ``ftx.hvp``.
+
+``torch.func.jvp`` takes tuples of tensors and returns tensors only; ftx
+follows JAX, where ``None`` is an empty subtree of the primals and of the
+output, and ``aux`` may hold any Python values. This module flattens the
+primals, hands ``torch.func.jvp`` the tensor leaves, and rebuilds the output
+and ``aux`` structures afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.func
+
+from . import _fasttree as _ft
+from ._reverse import AuxCarrier
+from ._validate import output_leaves_check, split_aux
+
+_FIX = "Return a tensor or a pytree of tensors."
+
+
+def jvp_flat(
+    api: str,
+    fun: Callable[..., Any],
+    primals: tuple[Any, ...],
+    tangents: tuple[Any, ...],
+    has_aux: bool,
+) -> tuple[Any, Any, Any]:
+    """``(primals_out, tangents_out, aux)``; arguments already validated to match."""
+    leaves, spec = _ft.flatten(primals)
+    t_leaves = _ft.flatten(tangents)[0]
+    pos = [k for k, leaf in enumerate(leaves) if leaf is not None]
+    out_box, aux_box = AuxCarrier(), AuxCarrier()
+
+    def inner(*diff: torch.Tensor) -> Any:
+        new = list(leaves)
+        for k, d in zip(pos, diff):
+            new[k] = d
+        out = fun(*_ft.unflatten(spec, new))
+        aux = None
+        if has_aux:
+            out, aux = split_aux(api, out)
+        output_leaves_check(api, out, _FIX)
+        flat_out = out_box.pack(out)
+        return (flat_out, aux_box.pack(aux)) if has_aux else flat_out
+
+    res: tuple[Any, ...] = torch.func.jvp(
+        inner,
+        tuple(leaves[k] for k in pos),
+        tuple(t_leaves[k] for k in pos),
+        has_aux=has_aux,
+    )
+    aux = aux_box.unpack(res[2]) if has_aux else None
+    return out_box.unpack(res[0]), out_box.unpack(res[1]), aux
