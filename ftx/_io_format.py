@@ -9,9 +9,11 @@ The metadata key ``"ftx.io"`` holds ``{"format": 1, "tree": skeleton, "leaves": 
   "bool"|"int"|"float"|"str", "value"}`` stored as a JSON scalar.
 * ``skeleton`` mirrors the containers: ``null`` for ``None``, ``{"dict": [[key,
   child], ...]}``, ``{"odict": ...}`` for ``OrderedDict``, ``{"list": [...]}``,
-  ``{"tuple": [...]}``, ``{"leaf": i}``, and ``{"node": "module.Type", "first": i,
-  "count": n}`` for any other registered pytree node (dataclasses, namedtuples),
-  which only ``like=`` can rebuild: loading never imports or calls user code.
+  ``{"tuple": [...]}``, ``{"leaf": i}``, and ``{"node": "module.Type", "keys":
+  [["attr", name] | ["index", i] | ["key", k], ...], "children": [...]}`` for any
+  other registered pytree node (dataclasses, namedtuples). Only ``like=`` rebuilds
+  those types (loading never imports or calls user code); without it they come
+  back as dicts keyed by field name.
 """
 
 from __future__ import annotations
@@ -23,8 +25,6 @@ from typing import Any
 
 import torch
 import torch.utils._pytree as _pytree
-
-from . import tree as _tree
 
 FORMAT = 1
 META_KEY = "ftx.io"
@@ -58,6 +58,16 @@ def tensor_bytes(t: torch.Tensor) -> memoryview:
     return memoryview(arr).cast("B")
 
 
+def _key_json(entry: Any) -> list[Any]:
+    if isinstance(entry, _pytree.GetAttrKey):
+        return ["attr", entry.name]
+    if isinstance(entry, _pytree.SequenceKey):
+        return ["index", entry.idx]
+    if isinstance(entry, _pytree.MappingKey) and isinstance(entry.key, str | int):
+        return ["key", entry.key]
+    return ["attr", str(entry)]  # pragma: no cover - exotic key types
+
+
 def encode_skeleton(tree: Any) -> Any:
     """The JSON skeleton of ``tree``; leaves numbered in ``ftx.tree`` order."""
     counter = [0]
@@ -83,15 +93,23 @@ def encode_skeleton(tree: Any) -> Any:
         if _pytree.tree_is_leaf(x):
             counter[0] += 1
             return {"leaf": counter[0] - 1}
-        n = len(_tree.leaves(x))
-        counter[0] += n
-        return {"node": f"{t.__module__}.{t.__qualname__}", "first": counter[0] - n, "count": n}
+        # any other registered node: flatten one level, keeping the children's keys
+        kids, _ = _pytree.tree_flatten_with_path(x, is_leaf=lambda y: y is not x)
+        keys = [_key_json(kp[0]) if kp else ["index", i] for i, (kp, _) in enumerate(kids)]
+        children = [enc(c, f"{path}.{k[1]}" if path else str(k[1])) for k, (_, c) in
+                    zip(keys, kids)]
+        return {"node": f"{t.__module__}.{t.__qualname__}", "keys": keys, "children": children}
 
     return enc(tree, "")
 
 
-def decode_skeleton(skel: Any, leaves: list[Any]) -> Any:
-    """Rebuild the tree from its skeleton and leaves (``like=None`` path)."""
+def decode_skeleton(skel: Any, leaves: list[Any], strict: bool = False) -> Any:
+    """Rebuild the tree from its skeleton and leaves (``like=None`` path).
+
+    Registered nodes (dataclasses, namedtuples) come back as dicts keyed by field
+    name (lists when their keys are indices); ``strict`` raises ``LookupError``
+    ``(type name, path)`` instead.
+    """
 
     def dec(s: Any, path: str) -> Any:
         if s is None:
@@ -109,7 +127,14 @@ def decode_skeleton(skel: Any, leaves: list[Any]) -> Any:
             kids = [dec(v, f"{path}.{i}" if path else str(i)) for i, v in enumerate(seq)]
             return kids if "list" in s else tuple(kids)
         if "node" in s:
-            raise LookupError(s["node"], path or "<root>")
+            if strict:
+                raise LookupError(s["node"], path or "<root>")
+            keys, children = s["keys"], s["children"]
+            vals = [dec(c, f"{path}.{k[1]}" if path else str(k[1])) for k, c in
+                    zip(keys, children)]
+            if keys and all(k[0] == "index" for k in keys):
+                return vals
+            return {k[1]: v for k, v in zip(keys, vals)}
         raise ValueError(f"bad skeleton entry {s!r:.60}")
 
     return dec(skel, "")

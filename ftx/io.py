@@ -1,16 +1,17 @@
 """Safe checkpoints: pytrees of tensors in safetensors files, written atomically.
 
-Contract: :func:`save` writes any pytree (nested dicts, lists, tuples, ``None``,
-registered dataclasses and namedtuples) whose leaves are tensors or Python
-``bool``/``int``/``float``/``str`` scalars; :func:`load` gives it back with the
-same structure, dtypes (``bfloat16``, ``int64``, ``bool``... included) and
-values. The file is a plain safetensors file (tensor names are the leaves'
-state-dict paths, so other tools read it too) and the tree's structure is JSON
-in its metadata: loading an untrusted file runs no code (no pickle). Python
-scalars are stored as JSON scalars in the metadata, not as 0-d tensors, so
-they come back as the same Python type. Each tensor carries a CRC-32, so a
-truncated or corrupted file is a ``ValueError``, never a partial tree. The
-write is atomic: a crash or a kill mid-save leaves the previous file intact.
+Contract: :func:`save` writes any pytree (nested dicts, lists, tuples,
+``None``, registered dataclasses and namedtuples) whose leaves are tensors or
+Python ``bool``/``int``/``float``/``str`` scalars; :func:`load` gives it back
+with the same structure (registered node types need ``like=``), dtypes
+(``bfloat16``, ``int64``, ``bool``... included) and values. The file is a plain
+safetensors file (tensor names are the leaves' state-dict paths, so other tools
+read it too) and the tree's structure is JSON in its metadata: loading an
+untrusted file runs no code (no pickle). Python scalars are stored as JSON
+scalars in the metadata, not as 0-d tensors, so they come back as the same
+Python type. Each tensor carries a CRC-32, so a truncated or corrupted file is
+a ``ValueError``, never a partial tree. The write is atomic: a crash or a kill
+mid-save leaves the previous file intact.
 
 Example:
     >>> import os, tempfile, torch, ftx
@@ -194,9 +195,10 @@ def load(
         path: the file. A plain safetensors file (no ftx metadata) loads as a flat
             dict ``{name: tensor}``, or into ``like`` by state-dict paths.
         like: optional tree with the saved structure (e.g. ``opt.init(params)`` for an
-            optimizer state): needed to rebuild dataclasses, namedtuples and other
-            registered nodes. Its leaves must match the file's leaf by leaf (same
-            paths; tensors of the same shape and dtype; scalars of the same type).
+            optimizer state): needed to get dataclasses, namedtuples and other
+            registered nodes back as their own types (without it they come back as
+            dicts keyed by field name). Its leaves must match the file's leaf by leaf
+            (same paths; tensors of the same shape and dtype; scalars of the same type).
         device: where tensors go. ``None``: the device of the matching ``like`` leaf
             (``meta`` counts as CPU), else the CPU.
 
@@ -238,12 +240,6 @@ def load(
         leaves = [moved[x["name"]] if x["kind"] == "tensor" else x["value"] for x in table]
         try:
             return _fmt.decode_skeleton(skel, leaves)
-        except LookupError as e:
-            node, where = e.args
-            raise ValueError(
-                f"ftx.io.load: like= is needed to rebuild the {node} node at {where!r}, got "
-                "like=None. Pass like= a tree of the saved structure (e.g. opt.init(params))."
-            ) from None
         except (KeyError, IndexError, TypeError, ValueError) as err:
             raise _err(file, f"consistent, got an unreadable tree skeleton ({err})") from None
     like_flat, like_def = _tree.flatten_with_path(like)
