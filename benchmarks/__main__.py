@@ -36,6 +36,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     comp.add_argument("--no-compile", dest="compile", action="store_false")
     p.add_argument("--min-run-time", type=float, default=None, metavar="SECONDS",
                    help="blocked_autorange budget per implementation (default 0.5, quick 0.05)")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="interleaved timing rounds per case (default 3; 1 with --quick)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch.set_num_threads before running (default: torch's default)")
     p.add_argument("--list", action="store_true", help="list the cases and exit")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p.parse_args(list(argv))
@@ -66,7 +70,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         min_run_time=args.min_run_time if args.min_run_time is not None
         else (0.05 if args.quick else 0.5),
         warmup=1 if args.quick else 3,
+        rounds=1 if args.quick else args.rounds,
     )
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     results = _harness.run_cases(cases, cfg, progress=not args.no_progress)
 
     print(_report.format_table(results))

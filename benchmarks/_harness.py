@@ -12,8 +12,11 @@ reported as a ratio to it.
 Run order for one case: ``setup`` once; for each implementation, ``make``,
 then one first call (timed alone: for compiled implementations this is the
 compilation time), whose result is converted to float64 NumPy arrays and
-compared with the baseline's; then a few warm-up calls; then
-``torch.utils.benchmark.Timer.blocked_autorange``. JAX callables are wrapped
+compared with the baseline's; then a few warm-up calls. Then the timing,
+``torch.utils.benchmark.Timer.blocked_autorange``, in interleaved rounds
+(every implementation once per round) so that load changes on a shared
+machine hit all implementations alike; the median and IQR are over all the
+per-call times of all rounds. JAX callables are wrapped
 in ``jax.block_until_ready`` so that asynchronous dispatch is timed whole.
 """
 
@@ -42,8 +45,9 @@ class Config:
     device: str = "cpu"
     quick: bool = False
     compile: bool = True  # run torch.compile implementations (off by default with --quick)
-    min_run_time: float = 0.5  # seconds per implementation for blocked_autorange
+    min_run_time: float = 0.5  # seconds per implementation for blocked_autorange, all rounds
     warmup: int = 2  # calls after the first one, before timing
+    rounds: int = 3  # interleaved timing rounds over the case's implementations
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,7 @@ class Case:
     atol: float = 1e-5
     description: str = ""
     requires: tuple[str, ...] = ()
+    full_only: bool = False  # too slow for --quick: listed as skipped there
 
     @property
     def full_name(self) -> str:
@@ -133,9 +138,24 @@ def case(
     atol: float = 1e-5,
     description: str = "",
     requires: Sequence[str] = (),
+    full_only: bool = False,
 ) -> Case:
-    """Create a case and add it to the registry; add implementations with ``@c.impl``."""
-    c = Case(name, group, setup, [], baseline, rtol, atol, description, tuple(requires))
+    """Create a case and add it to the registry; add implementations with ``@c.impl``.
+
+    Args:
+        group: the case module's group ("wrapper", "train_step", ...).
+        name: the case's name inside its group; the full name is ``group/name``.
+        setup: ``setup(cfg) -> inputs``, run once per run; read ``cfg.quick`` and
+            ``cfg.device`` to size and place the inputs.
+        baseline: the implementation the others are compared with and divided
+            by (default: the first one added).
+        rtol, atol: tolerances of the agreement check (float64 comparison).
+        description: a line for the JSON file.
+        requires: modules or ftx attributes the whole case needs.
+        full_only: skip the case under ``--quick`` (it cannot be made small).
+    """
+    c = Case(name, group, setup, [], baseline, rtol, atol, description, tuple(requires),
+             full_only)
     if c.full_name in REGISTRY:
         raise ValueError(f"benchmarks: case {c.full_name} is registered twice")
     REGISTRY[c.full_name] = c
@@ -324,11 +344,13 @@ def run_case(
 
     results: list[Result] = []
     case_problem = next((p for p in map(missing_requirement, c.requires) if p), None)
+    if case_problem is None and c.full_only and cfg.quick:
+        case_problem = "full run only (too slow for --quick)"
     inputs: Any = None
     if case_problem is None:
         try:
             inputs = c.setup(cfg)
-        except Exception as exc:  # noqa: BLE001 - reported, the run goes on
+        except Exception as exc:
             case_problem = (
                 "not implemented" if _not_implemented(exc) else f"error in setup: {_short(exc)}"
             )
@@ -343,7 +365,7 @@ def run_case(
         return results
 
     seen: dict[str, list[np.ndarray]] = {}
-    base_median: float | None = None
+    prepared: list[tuple[Impl, Callable[[], Any], float, float | None]] = []
     ordered = sorted(c.impls, key=lambda i: i.name != c.baseline_name)  # baseline first
     for impl in ordered:
         if on_impl:
@@ -367,7 +389,7 @@ def run_case(
             first_s = time.perf_counter() - t0
             got = to_numpy_leaves(first)
             del first
-        except Exception as exc:  # noqa: BLE001 - reported, the run goes on
+        except Exception as exc:
             if _not_implemented(exc):
                 results.append(row(impl, "skipped: not implemented"))
             else:
@@ -386,21 +408,32 @@ def run_case(
             # a slow eager call needs one warm-up at most; compiled ones get them all
             for _ in range(cfg.warmup if (impl.compiled or first_s < 0.1) else 1):
                 fn()
-            m = time_fn(fn, cfg.min_run_time)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             traceback.print_exc()
             results.append(row(impl, f"error: {_short(exc)}"))
             continue
-        median = float(m.median)
-        if impl.name == c.baseline_name:
-            base_median = median
-        ratio = median / base_median if base_median else None
-        results.append(
-            row(
-                impl, "ok", median_s=median, iqr_s=float(m.iqr), runs=len(m.times),
-                first_call_s=first_s, ratio=ratio, max_abs_diff=diff,
-            )
-        )
+        prepared.append((impl, fn, first_s, diff))
+        results.append(row(impl, "ok"))
+
+    # Timing, interleaved: each round times every implementation once, so that a
+    # change in the machine's load during the case hits all of them alike.
+    times: dict[str, list[float]] = {impl.name: [] for impl, *_ in prepared}
+    for _ in range(max(1, cfg.rounds)):
+        for impl, fn, _first, _diff in prepared:
+            m = time_fn(fn, cfg.min_run_time / max(1, cfg.rounds))
+            times[impl.name].extend(float(t) for t in m.times)
+    medians = {k: float(np.median(v)) for k, v in times.items()}
+    base_median = medians.get(c.baseline_name)
+    by_name = {r.impl: r for r in results}
+    for impl, _fn, first_s, diff in prepared:
+        r = by_name[impl.name]
+        ts = times[impl.name]
+        r.median_s = medians[impl.name]
+        r.iqr_s = float(np.percentile(ts, 75) - np.percentile(ts, 25))
+        r.runs = len(ts)
+        r.first_call_s = first_s
+        r.max_abs_diff = diff
+        r.ratio = r.median_s / base_median if base_median else None
     return results
 
 

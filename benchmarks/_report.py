@@ -70,7 +70,7 @@ def fmt_time(seconds: float | None) -> str:
 
 def _row_cells(r: Result) -> list[str]:
     spread = f"{100 * r.iqr_s / r.median_s:.0f}%" if r.median_s and r.iqr_s is not None else ""
-    ratio = f"{r.ratio:.2f}x" if r.ratio is not None else ("base" if r.impl == r.baseline else "-")
+    ratio = f"{r.ratio:.3g}x" if r.ratio is not None else ("base" if r.impl == r.baseline else "-")
     if r.ok and r.impl == r.baseline:
         ratio = "1.00x (base)"
     compile_s = fmt_time(r.first_call_s) if (r.compiled and r.ok) else ""

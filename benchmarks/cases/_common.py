@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,7 +17,7 @@ def module_mlp(sizes: Sequence[int], act: str = "tanh", seed: int = 0) -> nn.Seq
     """``Linear -> act -> ... -> Linear`` (plus a final act for "sigmoid", the seed's MLP)."""
     torch.manual_seed(seed)
     layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
         layers.append(nn.Linear(a, b))
         if i < len(sizes) - 2 or act == "sigmoid":
             layers.append(ACTS[act][1]())

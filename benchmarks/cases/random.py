@@ -1,0 +1,65 @@
+"""2^20 standard normal draws: ``ftx.random.normal`` against ``torch.randn`` (issue 3).
+
+Eager and compiled. ``torch.randn`` (global generator) is the baseline for
+time; the values are checked where they must agree: ``ftx.random.normal``
+against ``jax.random.normal`` on the same key (JAX parity) and the compiled
+ftx draw against the eager one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+import ftx
+from benchmarks import Config, case
+
+GROUP = "random"
+N = 2**20
+
+
+def setup(cfg: Config) -> dict[str, Any]:
+    return {"n": 2**16 if cfg.quick else N, "device": cfg.device}
+
+
+c = case(GROUP, "normal-2^20", setup, baseline="torch.randn", rtol=1e-5, atol=1e-6,
+         description="2^20 float32 normal draws (2^16 with --quick)")
+
+
+@c.impl("torch.randn")
+def _randn(i: dict[str, Any]) -> Any:
+    return lambda: torch.randn(i["n"], device=i["device"])
+
+
+@c.impl("torch.compile(randn)", compiled=True, check=False)
+def _randn_compiled(i: dict[str, Any]) -> Any:
+    n, dev = i["n"], i["device"]
+    f = torch.compile(lambda: torch.randn(n, device=dev))
+    return f
+
+
+@c.impl("jax.random.normal (jit)", requires=("jax",), jax=True, compiled=True, check=False)
+def _jax(i: dict[str, Any]) -> Any:
+    import jax
+
+    n = i["n"]
+    f = jax.jit(lambda k: jax.random.normal(k, (n,)))
+    k = jax.random.PRNGKey(0)
+    return lambda: f(k)
+
+
+@c.impl("ftx.random.normal", requires=("ftx.random.normal",), ref="jax.random.normal (jit)")
+def _ftx(i: dict[str, Any]) -> Any:
+    k = ftx.random.key(0, device=i["device"])
+    n = i["n"]
+    return lambda: ftx.random.normal(k, (n,))
+
+
+@c.impl("ftx.jit(normal)", requires=("ftx.random.normal",), compiled=True,
+        ref="ftx.random.normal")
+def _ftx_jit(i: dict[str, Any]) -> Any:
+    k = ftx.random.key(0, device=i["device"])
+    n = i["n"]
+    f = ftx.jit(lambda key: ftx.random.normal(key, (n,)))
+    return lambda: f(k)
