@@ -2,11 +2,12 @@
 
 ``y = y * y`` repeated d times from ``x = 1``: the value is 1 and dy/dx is
 2^d. The seed's ``grad`` walks every path of the shared graph (2^d calls);
-picograd sweeps it once. Depths 10, 15 and 20, and
-picograd alone at depth 10 000 (15 and 20 are full-run only; the seed's recursion would exceed Python's
-limit there); ``torch.autograd`` on 0-d tensors is a further peer. Each call
-builds the graph and takes the gradient; the result is ``(value, dy/dx)``
-(at depth 10 000 the gradient overflows to ``inf`` in float64 for everyone).
+picograd sweeps it once. Depths 10, 15 and 20 (15 and 20 are full-run
+only), and picograd alone at depth 10 000 (the seed's recursion would exceed
+Python's limit there); ``torch.autograd`` on 0-d tensors is a further peer.
+Each call builds the graph and takes the gradient; the result is
+``(value, dy/dx)`` (at depth 10 000 the gradient overflows to ``inf`` in
+float64 for everyone).
 """
 
 from __future__ import annotations
