@@ -144,7 +144,9 @@ IDS = [c.id for c in CASES]
 
 
 def tol(dtype: torch.dtype) -> dict[str, float]:
-    return {"rtol": 1e-5, "atol": 1e-5} if dtype == torch.float32 else {"rtol": 1e-10, "atol": 1e-12}
+    if dtype == torch.float32:
+        return {"rtol": 1e-5, "atol": 1e-5}
+    return {"rtol": 1e-10, "atol": 1e-12}
 
 
 def flat(params: Any) -> dict[str, torch.Tensor]:
