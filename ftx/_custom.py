@@ -43,6 +43,7 @@ from ._fnargs import (
     meta_of,
     plain_call,
     signature_of,
+    unalias,
     zeros_for,
 )
 
@@ -118,19 +119,29 @@ def _check_cotangents(api: str, call: CallArgs, cts: Any) -> list[torch.Tensor |
     return out
 
 
-class _InputRef:
-    """A residual that is one of the inputs (saved as the input, never returned as output)."""
+class _Ref:
+    """A residual that is an input or an output of the call: saved as such, not returned twice."""
 
-    __slots__ = ("index",)
+    __slots__ = ("index", "kind")
 
-    def __init__(self, index: int) -> None:
-        self.index = index
+    def __init__(self, kind: str, index: int) -> None:
+        self.kind, self.index = kind, index
 
 
 class _VjpCall:
     """Per-call record passed through the autograd.Function (holds non-tensor state)."""
 
-    __slots__ = ("bwd", "call", "fwd", "n_out", "out_def", "out_meta", "res_def", "res_slots")
+    __slots__ = (
+        "bwd",
+        "call",
+        "fwd",
+        "n_out",
+        "out_def",
+        "out_meta",
+        "out_saved",
+        "res_def",
+        "res_slots",
+    )
 
     def __init__(self, fwd: Callable[..., Any], bwd: Callable[..., Any], call: CallArgs) -> None:
         self.fwd, self.bwd, self.call = fwd, bwd, call
@@ -138,7 +149,8 @@ class _VjpCall:
         self.out_def: _tree.TreeDef | None = None
         self.out_meta: list[Any] = []
         self.res_def: _tree.TreeDef | None = None
-        self.res_slots: list[Any] = []  # residual leaves; None where a tensor goes
+        self.res_slots: list[Any] = []  # residual leaves; None where a new tensor goes
+        self.out_saved: list[int] = []  # outputs that are also residuals
 
     def run_fwd(self, leaves: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
         """Run ``fwd``, record the output/residual structure, return the flat tensors."""
@@ -155,21 +167,39 @@ class _VjpCall:
         out, residuals = result
         out_leaves, self.out_def = flatten_outputs("custom_vjp", out, "fwd's output")
         res_leaves, self.res_def = _tree.flatten(residuals)
-        ids = {id(x): i for i, x in enumerate(leaves)}
-        tensors = [r for r in res_leaves if isinstance(r, torch.Tensor) and id(r) not in ids]
-        self.res_slots = [
-            (_InputRef(ids[id(r)]) if id(r) in ids else None) if isinstance(r, torch.Tensor) else r
-            for r in res_leaves
-        ]
+        in_ids = {id(x): i for i, x in enumerate(leaves)}
+        out_ids = {id(x): i for i, x in enumerate(out_leaves)}
+        tensors: list[torch.Tensor] = []
+        self.res_slots, self.out_saved = [], []
+        for r in res_leaves:
+            if not isinstance(r, torch.Tensor):
+                self.res_slots.append(r)
+            elif id(r) in in_ids:
+                self.res_slots.append(_Ref("in", in_ids[id(r)]))
+            elif id(r) in out_ids:
+                self.res_slots.append(_Ref("out", len(self.out_saved)))
+                self.out_saved.append(out_ids[id(r)])
+            else:
+                self.res_slots.append(None)
+                tensors.append(r)
         self.n_out = len(out_leaves)
         self.out_meta = meta_of(out_leaves)
-        return (*out_leaves, *tensors)
+        return (*unalias(out_leaves, leaves), *tensors)
 
-    def residuals(self, primals: Sequence[torch.Tensor], tensors: Sequence[torch.Tensor]) -> Any:
-        """Rebuild the residual pytree from the saved inputs and residual outputs."""
+    def residuals(
+        self,
+        primals: Sequence[torch.Tensor],
+        outs: Sequence[torch.Tensor],
+        tensors: Sequence[torch.Tensor],
+    ) -> Any:
+        """Rebuild the residual pytree from the saved inputs, outputs and residual outputs."""
         it = iter(tensors)
         leaves = [
-            next(it) if s is None else primals[s.index] if isinstance(s, _InputRef) else s
+            next(it)
+            if s is None
+            else (primals if s.kind == "in" else outs)[s.index]
+            if isinstance(s, _Ref)
+            else s
             for s in self.res_slots
         ]
         assert self.res_def is not None
@@ -190,7 +220,8 @@ class _CustomVjpFunction(torch.autograd.Function):
         ctx.set_materialize_grads(False)
         n_in = len(inputs) - 1
         ctx.n_in = n_in
-        saved = (*inputs[1:], *output[rec.n_out :])
+        ctx.n_saved_out = len(rec.out_saved)
+        saved = (*inputs[1:], *(output[j] for j in rec.out_saved), *output[rec.n_out :])
         ctx.save_for_backward(*saved)
         ctx.save_for_forward(*inputs[1:])
 
@@ -198,14 +229,15 @@ class _CustomVjpFunction(torch.autograd.Function):
     def backward(ctx: Any, *grads: torch.Tensor | None) -> tuple[torch.Tensor | None, ...]:
         rec: _VjpCall = ctx.rec
         saved = ctx.saved_tensors
-        primals, res = saved[: ctx.n_in], saved[ctx.n_in :]
+        n_in, n_so = ctx.n_in, ctx.n_saved_out
+        primals, outs, res = saved[:n_in], saved[n_in : n_in + n_so], saved[n_in + n_so :]
         result: list[torch.Tensor | None] = [None] * ctx.n_in
         g_out, g_res = grads[: rec.n_out], grads[rec.n_out :]
         nondiff = rec.call.nondiff
         if any(g is not None for g in g_out):
             assert rec.out_def is not None
             ct = _tree.unflatten(rec.out_def, zeros_for(rec.out_meta, g_out))
-            cts = rec.bwd(*nondiff, rec.residuals(primals, res), ct)
+            cts = rec.bwd(*nondiff, rec.residuals(primals, outs, res), ct)
             result = _check_cotangents("custom_vjp", rec.call, cts)
         if any(g is not None for g in g_res):
             # Higher order: the residuals are functions of the inputs through fwd.
@@ -353,7 +385,7 @@ class _CustomJvpFunction(torch.autograd.Function):
             "custom_jvp", rec.fun(*rec.call.rebuild(leaves)), "the output"
         )
         rec.n_out, rec.out_meta = len(out_leaves), meta_of(out_leaves)
-        return tuple(out_leaves)
+        return tuple(unalias(out_leaves, leaves))
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
