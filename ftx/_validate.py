@@ -77,9 +77,14 @@ def resolve_argnums(api: str, argnums: tuple[int, ...], nargs: int) -> tuple[int
 def split_aux(api: str, out: Any) -> tuple[Any, Any]:
     """Split ``(output, aux)`` for ``has_aux=True``; raise if ``out`` is not a pair."""
     if not isinstance(out, tuple | list) or len(out) != 2:
+        got = (
+            f"a {type(out).__name__} of length {len(out)}"
+            if isinstance(out, tuple | list)
+            else describe(out)
+        )
         raise TypeError(
             f"ftx.{api}: with has_aux=True, fun must return a pair (output, aux), got "
-            f"{describe(out)}. Return `out, aux` or set has_aux=False."
+            f"{got}. Return `out, aux` or set has_aux=False."
         )
     return out[0], out[1]
 

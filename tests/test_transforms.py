@@ -109,7 +109,7 @@ def test_pytree_arguments_leaf_by_leaf() -> None:
 
 def test_unused_inputs_get_zeros_not_none() -> None:
     f = lambda x, y: (x**2).sum()  # noqa: E731
-    gx, gy = ftx.grad(f, argnums=(0, 1))(_x((2,)), _x((3, 1)))
+    _gx, gy = ftx.grad(f, argnums=(0, 1))(_x((2,)), _x((3, 1)))
     assert gy is not None
     torch.testing.assert_close(gy, torch.zeros(3, 1, dtype=F64))
     g = ftx.grad(lambda x: torch.tensor(1.0, dtype=F64))(_x((2,)))
@@ -155,11 +155,11 @@ def test_repeated_calls_same_answer_never_backward_twice() -> None:
         first = t(x)
         for _ in range(5):
             tree_allclose(t(x), first)
-    out, vjp_fn = ftx.vjp(loss, x)
+    _out, vjp_fn = ftx.vjp(loss, x)
     first_ct = vjp_fn(torch.tensor(1.0, dtype=F64))
     for _ in range(5):
         tree_allclose(vjp_fn(torch.tensor(1.0, dtype=F64)), first_ct)
-    y, jvp_fn = ftx.linearize(loss, x)
+    _y, jvp_fn = ftx.linearize(loss, x)
     t0 = jvp_fn(torch.ones(3, dtype=F64))
     for _ in range(3):
         tree_allclose(jvp_fn(torch.ones(3, dtype=F64)), t0)
@@ -230,7 +230,7 @@ def test_jvp_vjp_pytrees_and_several_primals() -> None:
     x = _x((3,))
     tp = {"w": torch.ones(2, 3, dtype=F64), "b": -torch.ones(2, dtype=F64)}
     tx = torch.full((3,), 0.5, dtype=F64)
-    y, t_out = ftx.jvp(f, (p, x), (tp, tx))
+    _y, t_out = ftx.jvp(f, (p, x), (tp, tx))
     # reference: central differences along the direction
     eps = 1e-6
     shift = lambda s: f(  # noqa: E731
@@ -240,7 +240,7 @@ def test_jvp_vjp_pytrees_and_several_primals() -> None:
     tree_allclose(t_out, fd, rtol=1e-6, atol=1e-8)
     assert t_out[1]["none"] is None
 
-    out, vjp_fn = ftx.vjp(f, p, x)
+    _out, vjp_fn = ftx.vjp(f, p, x)
     ct = (torch.tensor([1.0, -2.0], dtype=F64), {"sq": torch.tensor(0.5, dtype=F64), "none": None})
     cp, cx = vjp_fn(ct)
     assert set(cp) == {"w", "b"} and cx.shape == x.shape
@@ -253,14 +253,14 @@ def test_jvp_vjp_pytrees_and_several_primals() -> None:
 def test_has_aux_for_jvp_vjp_linearize() -> None:
     f = lambda x: (x.sin(), {"c": x.cos(), "label": "aux"})  # noqa: E731
     x = _x((3,))
-    y, t, aux = ftx.jvp(f, (x,), (torch.ones(3, dtype=F64),), has_aux=True)
+    _, t, aux = ftx.jvp(f, (x,), (torch.ones(3, dtype=F64),), has_aux=True)
     torch.testing.assert_close(t, x.cos())
     torch.testing.assert_close(aux["c"], x.cos())
     assert aux["label"] == "aux"
-    y, vjp_fn, aux = ftx.vjp(f, x, has_aux=True)
+    _, vjp_fn, aux = ftx.vjp(f, x, has_aux=True)
     torch.testing.assert_close(vjp_fn(torch.ones(3, dtype=F64))[0], x.cos())
     assert aux["label"] == "aux" and not aux["c"].requires_grad
-    y, jvp_fn, aux = ftx.linearize(f, x, has_aux=True)
+    _y, jvp_fn, aux = ftx.linearize(f, x, has_aux=True)
     torch.testing.assert_close(jvp_fn(torch.ones(3, dtype=F64)), x.cos())
     assert aux["label"] == "aux"
 
