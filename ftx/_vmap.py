@@ -34,7 +34,6 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 _RANDOMNESS = ("error", "different", "same")
-_PLACEHOLDER_RANK = 8  # a None output leaf travels as an empty rank-8 tensor
 _TORCH_OUT_FRAMES = {"_unwrap_batched", "_maybe_remove_batch_dim", "_remove_batch_dim"}
 _MAX_PLANS = 32
 
@@ -134,8 +133,10 @@ class _Batched:
     def fallback(self, exc: BaseException, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """After the fast route raised: blame the inputs, re-route, or translate the error."""
         self._plan(args, kwargs)  # raises the ftx error when the inputs are at fault
-        if isinstance(exc, ValueError) and "must only return Tensors" in str(exc):
-            return self.general(args, kwargs)  # None/non-tensor outputs: JAX rules
+        if _from_torch_output(exc):
+            # None or non-tensor outputs, unbatched outputs with out_axes != 0, bad out_axes:
+            # the general route applies JAX's rules (or raises the ftx error).
+            return self.general(args, kwargs)
         self._reraise(exc)
         raise exc
 
@@ -309,7 +310,6 @@ class _Batched:
     def _general(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         leaves, dims, spec, size = self._plan(args, kwargs)
         fun = self.fun
-        nones: list[list[int]] = []
         extra = 0
         if size is None:
             if self.axis_size is None:
@@ -324,39 +324,60 @@ class _Batched:
             dims = [0, *dims]
             extra = 1
 
+        out_axes = self.out_axes
+        record: list[tuple[list[Any], list[Any], _pytree.TreeSpec]] = []
+
         def flat_fun(*flat: Any) -> Any:
             a, kw = _pytree.tree_unflatten(list(flat[extra:]), spec)
             out = fun(*a, **kw)
             out_leaves, out_spec = _pytree.tree_flatten_with_path(out)
-            idx = []
-            for i, (path, leaf) in enumerate(out_leaves):
+            axes = _pytree._broadcast_to_and_flatten(out_axes, _pytree.tree_structure(out))
+            if axes is None:
+                raise ValueError(
+                    msg("vmap", "out_axes must be an int, None, or a prefix of the output's "
+                        "pytree structure", f"out_axes={out_axes!r} for an output shaped "
+                        f"{_shapes(out)!r}", "Match the output containers (same dict keys, "
+                        "same tuple lengths) or use one int for every output.")
+                )
+            mapped: list[torch.Tensor] = []
+            unmapped: list[torch.Tensor] = []
+            for (path, leaf), ax in zip(out_leaves, axes):
                 if leaf is None:
-                    idx.append(i)
-                elif not isinstance(leaf, torch.Tensor):
+                    continue
+                if not isinstance(leaf, torch.Tensor):
                     raise TypeError(
                         msg("vmap", "fun must return tensors (or None)",
                             f"{describe(leaf)} at output {keystr(path) or '<root>'!r}",
                             "Wrap the value with torch.tensor(...) or close over it.")
                     )
-            if not idx:
-                return out
-            nones.append(idx)
-            empty = torch.empty((0,) * _PLACEHOLDER_RANK)
-            vals = [empty if i in idx else leaf for i, (_, leaf) in enumerate(out_leaves)]
-            return _pytree.tree_unflatten(vals, out_spec)
+                if ax is not None and not -leaf.dim() - 1 <= ax <= leaf.dim():
+                    raise ValueError(
+                        msg("vmap", "out_axes must be within the batched output's rank",
+                            f"axis {ax} for output {keystr(path) or '<root>'!r} of per-example "
+                            f"shape {tuple(leaf.shape)}",
+                            f"Use an axis in [{-leaf.dim() - 1}, {leaf.dim()}] or None.")
+                    )
+                (unmapped if ax is None else mapped).append(leaf)
+            record.append(([leaf for _, leaf in out_leaves], axes, out_spec))
+            return tuple(mapped), tuple(unmapped)
 
-        result = torch.func.vmap(
+        mapped, unmapped = torch.func.vmap(
             flat_fun,
             in_dims=tuple(dims),
-            out_dims=self.out_axes,
+            out_dims=(0, None),  # type: ignore[arg-type]
             randomness=self.randomness,
             chunk_size=self.chunk_size,
         )(*leaves)
-        if not nones:
-            return result
-        vals, out_spec = _pytree.tree_flatten(result)
-        for i in nones[0]:
-            vals[i] = None
+        per_example, axes, out_spec = record[0]
+        it_m, it_u = iter(mapped), iter(unmapped)
+        vals: list[Any] = []
+        for leaf, ax in zip(per_example, axes):
+            if leaf is None or not isinstance(leaf, torch.Tensor):
+                vals.append(None)
+            elif ax is None:
+                vals.append(next(it_u))
+            else:
+                vals.append(next(it_m).movedim(0, ax))
         return _pytree.tree_unflatten(vals, out_spec)
 
 
