@@ -18,7 +18,8 @@ def _branchy(x: torch.Tensor) -> torch.Tensor:
 
 
 BUILD_ERRORS = [
-    ("fun-not-callable", lambda: ftx.vmap(3), TypeError, r"ftx\.vmap: fun must be callable, got int 3"),
+    ("fun-not-callable", lambda: ftx.vmap(3), TypeError,
+     r"ftx\.vmap: fun must be callable, got int 3"),
     ("in_axes-float-leaf", lambda: ftx.vmap(torch.sin, in_axes=(0.5,)), TypeError,
      r"in_axes leaves must be ints or None, got float 0\.5 at '0'"),
     ("in_axes-bool", lambda: ftx.vmap(torch.sin, in_axes=True), TypeError,
