@@ -92,6 +92,7 @@ def save(path: str | os.PathLike[str], tree: PyTree) -> None:
     flat, _ = _tree.flatten_with_path(tree)
     tensors: dict[str, torch.Tensor] = {}
     views: dict[tuple[Any, ...], str] = {}
+    storages: set[int] = set()
     table: list[dict[str, Any]] = []
     for i, (p, leaf) in enumerate(flat):
         if isinstance(leaf, torch.Tensor):
@@ -114,9 +115,12 @@ def save(path: str | os.PathLike[str], tree: PyTree) -> None:
             if name is None:
                 name = p if p and p not in tensors else f"{p or '<root>'}#{i}"
                 t = leaf.detach().to("cpu").contiguous()
+                if t.numel() and t.untyped_storage().data_ptr() in storages:
+                    t = t.clone()  # another view of a saved storage: store its own copy
                 tensors[name] = t
                 if leaf.numel():
                     views[key] = name
+                    storages.add(t.untyped_storage().data_ptr())
             t = tensors[name]
             table.append({
                 "path": p, "kind": "tensor", "name": name, "dtype": _fmt.dtype_name(t.dtype),
@@ -140,8 +144,12 @@ def _err(file: str, what: str) -> ValueError:
     return ValueError(f"ftx.io.load: {file!r} must be {what}. Load an intact ftx.io checkpoint.")
 
 
-def _read(file: str) -> tuple[list[dict[str, Any]], Any, dict[str, torch.Tensor]]:
-    """Read and verify ``file``: (leaf table, skeleton or None, tensors by name)."""
+def _read(file: str) -> tuple[list[dict[str, Any]], Any, dict[str, torch.Tensor], bool]:
+    """Read and verify ``file``: (leaf table, skeleton, tensors by name, is plain).
+
+    A plain safetensors file (no ftx metadata) has no skeleton: its tensors in
+    file order make the table.
+    """
     with open(file, "rb") as f:
         data = f.read()
     try:
@@ -153,8 +161,7 @@ def _read(file: str) -> tuple[list[dict[str, Any]], Any, dict[str, torch.Tensor]
         raise _err(file, f"a valid safetensors file, got {type(e).__name__}: {e}") from None
     if _fmt.META_KEY not in meta:  # a plain safetensors file: a flat dict by name
         names = sorted(entries, key=lambda n: entries[n]["data_offsets"][0])
-        table = [{"path": n, "kind": "tensor", "name": n} for n in names]
-        return table, {"dict": [[n, {"leaf": i}] for i, n in enumerate(names)]}, tensors
+        return [{"path": n, "kind": "tensor", "name": n} for n in names], None, tensors, True
     try:
         doc = json.loads(meta[_fmt.META_KEY])
         table, skel = doc["leaves"], doc["tree"]
@@ -179,7 +186,7 @@ def _read(file: str) -> tuple[list[dict[str, Any]], Any, dict[str, torch.Tensor]
             raise
         raise _err(file, f"consistent, got unreadable ftx.io metadata ({type(e).__name__}: "
                          f"{e}): the file is corrupted") from None
-    return table, skel, tensors
+    return table, skel, tensors, False
 
 
 def _to_device(t: torch.Tensor, device: torch.device | None) -> torch.Tensor:
@@ -234,8 +241,10 @@ def load(
                 f"ftx.io.load: device must name a torch device, got {device!r} ({e}). "
                 "Pass e.g. 'cpu' or 'cuda:0'."
             ) from None
-    table, skel, tensors = _read(file)
+    table, skel, tensors, plain = _read(file)
     if like is None:
+        if plain:
+            skel = {"dict": [[x["name"], {"leaf": i}] for i, x in enumerate(table)]}
         moved = {n: _to_device(t, dev) for n, t in tensors.items()}
         leaves = [moved[x["name"]] if x["kind"] == "tensor" else x["value"] for x in table]
         try:
@@ -243,6 +252,17 @@ def load(
         except (KeyError, IndexError, TypeError, ValueError) as err:
             raise _err(file, f"consistent, got an unreadable tree skeleton ({err})") from None
     like_flat, like_def = _tree.flatten_with_path(like)
+    if plain:  # a plain safetensors file: match like's paths to tensor names
+        by_name = {x["name"]: x for x in table}
+        missing = [p for p, _ in like_flat if p not in by_name]
+        extra = sorted(set(by_name) - {p for p, _ in like_flat})
+        if missing or extra:
+            raise ValueError(
+                f"ftx.io.load: like's paths must be the tensor names of the plain safetensors "
+                f"file, got like paths not in the file {missing[:5]} and file tensors not in "
+                f"like {extra[:5]}. Pass like= with the file's state-dict paths."
+            )
+        table = [by_name[p] for p, _ in like_flat]
     if len(like_flat) != len(table):
         first = next(
             (i for i, ((p, _), x) in enumerate(zip(like_flat, table)) if p != x["path"]),
