@@ -214,3 +214,55 @@ def test_jacobian_of_ftx_grad_when_available() -> None:
     x = torch.randn(3, dtype=F64)
     f = SCALAR[0]
     tree_allclose(ftx.jacobian(ftx.grad(f))(x), ftx.hessian(f)(x).T)
+
+
+# -- errors -------------------------------------------------------------------------------------
+
+XV = torch.randn(3, dtype=F64)
+ERRORS = [
+    ("jacfwd-not-callable", lambda: ftx.jacfwd(XV), TypeError,
+     r"ftx\.jacfwd: fun must be callable, got Tensor\(shape=\(3,\)"),
+    ("hessian-not-callable", lambda: ftx.hessian(None), TypeError,
+     r"ftx\.hessian: fun must be callable, got NoneType None"),
+    ("jacrev-argnums-type", lambda: ftx.jacrev(torch.sin, argnums=1.0), TypeError,
+     r"ftx\.jacrev: argnums must be an int or a tuple of ints, got float 1\.0"),
+    ("jacfwd-argnums-empty", lambda: ftx.jacfwd(torch.sin, argnums=()), ValueError,
+     r"ftx\.jacfwd: argnums must be a non-empty tuple, got \(\)"),
+    ("hessian-argnums-duplicate", lambda: ftx.hessian(torch.sin, argnums=(0, 0)), ValueError,
+     r"ftx\.hessian: argnums must be unique, got \(0, 0\)"),
+    ("jacrev-argnums-range", lambda: ftx.jacrev(torch.sin, argnums=1)(XV), ValueError,
+     r"ftx\.jacrev: argnums must index the 1 positional argument\(s\) passed, got argnums=1"),
+    ("jacobian-argnums-range", lambda: ftx.jacobian(torch.sin, argnums=-2)(XV), ValueError,
+     r"ftx\.jacobian: argnums must index the 1 positional argument\(s\) passed, got argnums=-2"),
+    ("jacfwd-int-input", lambda: ftx.jacfwd(lambda x: x * 2.0)(torch.arange(3)), TypeError,
+     r"ftx\.jacfwd: differentiated inputs must have a floating dtype, got torch\.int64 for "
+     r"argument 0\. Cast it"),
+    ("hessian-bool-leaf", lambda: ftx.hessian(lambda d: d["x"].sum())({"x": torch.ones(2) > 0}),
+     TypeError, r"ftx\.hessian: differentiated inputs must have a floating dtype, got "
+     r"torch\.bool for argument 0 at 'x'"),
+    ("jacrev-python-float", lambda: ftx.jacrev(lambda x: x)(1.0), TypeError,
+     r"ftx\.jacrev: differentiated inputs must be tensors, got float 1\.0"),
+    ("jacfwd-aux-not-pair", lambda: ftx.jacfwd(torch.sin, has_aux=True)(XV), TypeError,
+     r"ftx\.jacfwd: with has_aux=True, fun must return a pair \(output, aux\), got "
+     r"Tensor\(shape=\(3,\)"),
+    ("hessian-aux-not-pair", lambda: ftx.hessian(lambda x: (x.sum(),), has_aux=True)(XV),
+     TypeError, r"ftx\.hessian: with has_aux=True, fun must return a pair"),
+    ("jacrev-aux-not-tensor", lambda: ftx.jacrev(lambda x: (x, {"n": 1}), has_aux=True)(XV),
+     TypeError, r"ftx\.jacrev: aux must be a pytree of tensors, got int 1 at aux 'n'"),
+    ("jacfwd-output-not-tensor", lambda: ftx.jacfwd(lambda x: (x, 2.0))(XV), TypeError,
+     r"ftx\.jacfwd: fun must return tensors, got float 2\.0 at output '1'"),
+    ("has_aux-not-bool", lambda: ftx.jacrev(torch.sin, has_aux=1), TypeError,
+     r"ftx\.jacrev: has_aux must be a bool, got int 1"),
+    ("jacrev-chunk", lambda: ftx.jacrev(torch.sin, chunk_size=0), ValueError,
+     r"ftx\.jacrev: chunk_size must be a positive int or None, got 0"),
+    ("jacobian-mode-value", lambda: ftx.jacobian(torch.sin, mode="forward"), ValueError,
+     r"ftx\.jacobian: mode must be 'auto', 'fwd' or 'rev', got 'forward'"),
+    ("jacobian-mode-type", lambda: ftx.jacobian(torch.sin, mode=0), TypeError,
+     r"ftx\.jacobian: mode must be a str, got int 0"),
+]
+
+
+@pytest.mark.parametrize("make, exc, match", [c[1:] for c in ERRORS], ids=[c[0] for c in ERRORS])
+def test_errors(make: Callable[[], Any], exc: type[Exception], match: str) -> None:
+    with pytest.raises(exc, match=match):
+        make()
