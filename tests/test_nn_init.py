@@ -111,3 +111,12 @@ def test_init_rejects_a_non_key() -> None:
         fnn.Linear(2, 2).init(0)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"ftx\.nn\.Sequential: key must be an ftx\.random key"):
         fnn.Sequential(fnn.Linear(2, 2)).init(torch.zeros(3))
+
+
+def test_init_under_vmap_equals_a_loop_over_keys() -> None:
+    mlp = fnn.MLP([3, 5, 2])
+    keys = ftx.random.split(ftx.random.key(9), 4)
+    stacked = ftx.vmap(lambda k: mlp.init(k))(keys)
+    for i in range(4):
+        member = ftx.tree.map(lambda t, i=i: t[i], stacked)
+        assert ftx.tree.allclose(member, mlp.init(keys[i]), 0, 0)
