@@ -127,12 +127,19 @@ def write_chart(path: Path, results: Sequence[Result], title: str) -> bool:
     if not rows:
         return False
     labels = [f"{r.case}  [{r.impl}]" for r in rows]
-    ratios = [r.ratio for r in rows]
+    ratios = [float(r.ratio or 0.0) for r in rows]
     colors = [
         "tab:gray" if r.impl == r.baseline
         else ("tab:blue" if r.impl.startswith("ftx") else "tab:orange")
         for r in rows
     ]
+    with matplotlib.rc_context({"text.parse_math": False}):  # "$" in a --filter is plain text
+        _draw(plt, path, rows, labels, ratios, colors, title)
+    return True
+
+
+def _draw(plt: Any, path: Path, rows: Sequence[Result], labels: list[str],
+          ratios: list[float], colors: list[str], title: str) -> None:
     fig, ax = plt.subplots(figsize=(10, 0.22 * len(rows) + 1.5))
     y = list(range(len(rows)))[::-1]
     ax.barh(y, ratios, color=colors)
@@ -147,4 +154,3 @@ def write_chart(path: Path, results: Sequence[Result], title: str) -> bool:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
-    return True

@@ -20,11 +20,11 @@ N = 2**20
 
 
 def setup(cfg: Config) -> dict[str, Any]:
-    return {"n": 2**16 if cfg.quick else N, "device": cfg.device}
+    return {"n": 2**14 if cfg.quick else N, "device": cfg.device}
 
 
 c = case(GROUP, "normal-2^20", setup, baseline="torch.randn", rtol=1e-5, atol=1e-6,
-         description="2^20 float32 normal draws (2^16 with --quick)")
+         description="2^20 float32 normal draws (2^14 with --quick)")
 
 
 @c.impl("torch.randn")
