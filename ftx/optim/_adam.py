@@ -94,6 +94,8 @@ class _AdamSpec(_Spec):
         bc2 = 1 - b2**n
         bc2_sqrt = bc2**0.5
         lr = None if self.lr is None else lr_at(self.lr, k)
+        # u = c * exp_avg / (sqrt(v) / sqrt(bc2) + eps), c = -lr / bc1 (or 1 / bc1 without lr)
+        c = 1 / bc1 if lr is None else -lr / bc1
         m, v, vmax = state.exp_avg, state.exp_avg_sq, state.max_exp_avg_sq
         if ctx.fast:
             m = list(torch._foreach_lerp(m, grads, 1 - b1))
@@ -101,36 +103,49 @@ class _AdamSpec(_Spec):
             torch._foreach_addcmul_(v, grads, grads, 1 - b2)
             if self.amsgrad:
                 vmax = list(torch._foreach_maximum(vmax, v))
-            den = list(torch._foreach_sqrt(vmax if self.amsgrad else v))
-            torch._foreach_div_(den, bc2_sqrt)
-            torch._foreach_add_(den, eps)
-            if lr is None:
-                out = list(torch._foreach_div(m, den))
-                torch._foreach_div_(out, bc1)
-            elif self.wd:
-                assert params is not None
-                out = list(torch._foreach_mul(params, -lr * self.wd))
-                torch._foreach_addcdiv_(out, m, den, -lr / bc1)
+            out = list(torch._foreach_sqrt(vmax if self.amsgrad else v))
+            if c != 0:
+                # torch's capturable form: den = sqrt(v) / (sqrt(bc2) * c) + eps / c, u = m / den
+                torch._foreach_div_(out, bc2_sqrt * c)
+                torch._foreach_add_(out, eps / c)
+                _div_into(m, out)
             else:
-                out = list(torch._foreach_div(m, den))
-                torch._foreach_mul_(out, -lr / bc1)
+                torch._foreach_div_(out, bc2_sqrt)
+                torch._foreach_add_(out, eps)
+                _div_into(m, out)
+                torch._foreach_mul_(out, c)
+            if self.wd:
+                assert params is not None and lr is not None
+                torch._foreach_add_(out, params, alpha=-lr * self.wd)
         else:
             m = [torch.lerp(a, g, 1 - b1) for a, g in zip(m, grads)]
             v = [torch.addcmul(s * b2, g, g, value=1 - b2) for s, g in zip(v, grads)]
             if self.amsgrad:
                 vmax = [torch.maximum(a, b) for a, b in zip(vmax, v)]
-            den = [torch.sqrt(s) / bc2_sqrt + eps for s in (vmax if self.amsgrad else v)]
-            if lr is None:
-                out = [a / d / bc1 for a, d in zip(m, den)]
-            elif self.wd:
-                assert params is not None
-                out = [
-                    p * (-lr * self.wd) + (a / d) * (-lr / bc1)
-                    for p, a, d in zip(params, m, den)
-                ]
+            roots = [torch.sqrt(s) for s in (vmax if self.amsgrad else v)]
+            if ctx.scalars and c != 0:
+                out = [a / (r / (bc2_sqrt * c) + eps / c) for a, r in zip(m, roots)]
             else:
-                out = [(a / d) * (-lr / bc1) for a, d in zip(m, den)]
+                out = [(a / (r / bc2_sqrt + eps)) * c for a, r in zip(m, roots)]
+            if self.wd:
+                assert params is not None and lr is not None
+                out = [
+                    torch.add(u, p, alpha=-lr * self.wd) if ctx.scalars else u - lr * self.wd * p
+                    for u, p in zip(out, params)
+                ]
         return out, ScaleByAdamState(new_count, m, v, vmax)
+
+
+_BIG = 1 << 20
+
+
+def _div_into(num: list[torch.Tensor], den: list[torch.Tensor]) -> None:
+    """``den[i] = num[i] / den[i]`` in place (``den`` holds fresh buffers)."""
+    if sum(d.numel() for d in den) >= _BIG:  # large trees: save an allocation per leaf
+        for a, d in zip(num, den):
+            torch.div(a, d, out=d)
+    else:  # small trees: one foreach call costs less than a Python loop
+        den[:] = torch._foreach_div(num, den)
 
 
 def scale_by_adam(
