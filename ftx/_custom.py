@@ -258,6 +258,24 @@ class _CustomVjpFunction(torch.autograd.Function):
         return tuple(t_out)
 
 
+def _apply_eager(fn: Any, rec: Any, leaves: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+    out: tuple[torch.Tensor, ...] = fn.apply(rec, *leaves)
+    return out
+
+
+# torch.compile (2.13) traces an autograd.Function under torch.func.grad/jvp as its forward only,
+# silently dropping the custom rule; keep the call out of the graph (a graph break) instead.
+_apply_opaque: Callable[..., tuple[torch.Tensor, ...]] = torch._dynamo.disable(  # type: ignore[no-untyped-call]
+    _apply_eager
+)
+
+
+def _apply(fn: Any, rec: Any, leaves: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+    if torch.compiler.is_compiling():
+        return _apply_opaque(fn, rec, leaves)
+    return _apply_eager(fn, rec, leaves)
+
+
 class custom_vjp(Generic[R]):
     """Give a function a custom vector-Jacobian product (reverse-mode rule), as ``jax.custom_vjp``.
 
@@ -317,7 +335,7 @@ class custom_vjp(Generic[R]):
         if plain_call(call.leaves):
             return self.fun(*args)
         rec = _VjpCall(self.fwd, self.bwd, call)
-        flat = _CustomVjpFunction.apply(rec, *call.leaves)  # type: ignore[no-untyped-call]
+        flat = _apply(_CustomVjpFunction, rec, call.leaves)
         assert rec.out_def is not None
         out: R = _tree.unflatten(rec.out_def, flat[: rec.n_out])
         return out
@@ -472,7 +490,7 @@ class custom_jvp(Generic[R]):
         if plain_call(call.leaves):
             return self.fun(*args)
         rec = _JvpCall(self.fun, self.rule, call)
-        flat = _CustomJvpFunction.apply(rec, *call.leaves)  # type: ignore[no-untyped-call]
+        flat = _apply(_CustomJvpFunction, rec, call.leaves)
         assert rec.out_def is not None
         out: R = _tree.unflatten(rec.out_def, flat)
         return out

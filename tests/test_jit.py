@@ -1,0 +1,244 @@
+"""ftx.jit: torch.compile composed with the transforms, a whole train step, fallbacks, errors.
+
+Compiles are slow on a small CPU: each compiled function here is built once per module
+(fixtures with ``scope="module"``) and the compile tests are marked ``slow``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import torch
+
+import ftx
+
+from ._engines import ENGINES, Engine
+from .helpers import tree_allclose
+
+T = torch.Tensor
+F64 = torch.float64
+SIZES = (8, 16, 16, 4)
+# A silent eager fallback would make these tests pass without compiling: make it an error.
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("error:ftx.jit:RuntimeWarning")]
+AXES = (None, None, None, None, None, None, 0, 0)
+AXES_G = (0, 1, 2, 3, 4, 5)
+
+
+def _init(dtype: torch.dtype = torch.float32) -> dict[str, dict[str, T]]:
+    g = torch.Generator().manual_seed(0)
+    params = {}
+    for i, (m, n) in enumerate(itertools.pairwise(SIZES)):
+        params[str(2 * i)] = {
+            "weight": (torch.randn(n, m, generator=g, dtype=F64) / m**0.5).to(dtype),
+            "bias": (torch.randn(n, generator=g, dtype=F64) * 0.1).to(dtype),
+        }
+    return params
+
+
+def mlp(params: dict[str, dict[str, T]], x: T) -> T:  # x: (batch, 8) -> (batch, 4)
+    keys = sorted(params, key=int)
+    for k in keys[:-1]:
+        x = torch.tanh(torch.nn.functional.linear(x, params[k]["weight"], params[k]["bias"]))
+    last = params[keys[-1]]
+    return torch.nn.functional.linear(x, last["weight"], last["bias"])
+
+
+def loss_fn(params: dict[str, dict[str, T]], x: T, y: T) -> T:
+    return torch.nn.functional.cross_entropy(mlp(params, x), y)
+
+
+def _data(batch: int, dtype: torch.dtype = torch.float32) -> tuple[T, T]:
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(batch, SIZES[0], generator=g, dtype=F64).to(dtype)
+    return x, torch.randint(0, SIZES[-1], (batch,), generator=g)
+
+
+# ----------------------------------------------------------------------------- jit(vmap(grad))
+def _flat_mlp_loss(w0: T, b0: T, w1: T, b1: T, w2: T, b2: T, x: T, y: T) -> T:
+    p = {"0": {"weight": w0, "bias": b0}, "2": {"weight": w1, "bias": b1}}
+    p["4"] = {"weight": w2, "bias": b2}
+    return loss_fn(p, x[None], y[None])
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_jit_of_vmap_of_grad_per_sample_gradients(engine: Engine) -> None:
+    # Tensor arguments: ftx.vmap takes its fast route (its pytree route does not compile yet).
+    per_sample = engine.vmap(engine.grad(_flat_mlp_loss, argnums=AXES_G), AXES)
+    jitted = ftx.jit(per_sample)
+    x, y = _data(6, F64)
+    p = [t for layer in _init(F64).values() for t in layer.values()]
+    got = jitted(*p, x, y)
+    got_again = jitted(*p, 2 * x, y)  # second call: the compiled code, no recompile needed
+    want = [torch.func.grad(_flat_mlp_loss, argnums=AXES_G)(*p, x[i], y[i]) for i in range(6)]
+    tree_allclose(got, ftx.tree.map(lambda *r: torch.stack(r), *want), rtol=1e-9, atol=1e-11)
+    tree_allclose(got_again, per_sample(*p, 2 * x, y), rtol=1e-9, atol=1e-11)
+
+
+# ----------------------------------------------------------------------------- jit(train_step)
+def _train_step(opt: ftx.optim.GradientTransformation) -> Callable[..., Any]:
+    def step(params: Any, state: Any, x: T, y: T) -> tuple[Any, Any, T]:
+        loss, grads = ftx.value_and_grad(loss_fn)(params, x, y)
+        updates, state = opt.update(grads, state, params)
+        return ftx.optim.apply_updates(params, updates), state, loss
+
+    return step
+
+
+def _torch_twin(params: Any, make_opt: Callable[..., torch.optim.Optimizer]) -> Any:
+    model = torch.nn.Sequential(
+        torch.nn.Linear(8, 16),
+        torch.nn.Tanh(),
+        torch.nn.Linear(16, 16),
+        torch.nn.Tanh(),
+        torch.nn.Linear(16, 4),
+    ).to(F64)
+    model.load_state_dict({f"{k}.{n}": v for k, d in params.items() for n, v in d.items()})
+    return model, make_opt(model.parameters())
+
+
+OPTIMIZERS = [
+    pytest.param(
+        lambda: ftx.optim.adam(lr=1e-2), lambda ps: torch.optim.Adam(ps, lr=1e-2), id="adam"
+    ),
+    pytest.param(
+        lambda: ftx.optim.sgd(lr=0.1, momentum=0.9),
+        lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9),
+        id="sgd_momentum",
+    ),
+]
+
+
+@pytest.mark.parametrize(("make_ftx", "make_torch"), OPTIMIZERS)
+def test_jit_train_step_matches_eager_and_torch_optim(make_ftx: Any, make_torch: Any) -> None:
+    opt = make_ftx()
+    step = _train_step(opt)
+    jitted = ftx.jit(step)
+    params = _init(F64)
+    x, y = _data(16, F64)
+    p_jit, s_jit = params, opt.init(params)
+    p_eager, s_eager = params, opt.init(params)
+    model, topt = _torch_twin(params, make_torch)
+    for _ in range(4):
+        p_jit, s_jit, loss_jit = jitted(p_jit, s_jit, x, y)
+        p_eager, s_eager, loss_eager = step(p_eager, s_eager, x, y)
+        topt.zero_grad()
+        loss_torch = torch.nn.functional.cross_entropy(model(x), y)
+        loss_torch.backward()
+        topt.step()
+        torch.testing.assert_close(loss_jit, loss_eager, rtol=1e-10, atol=1e-12)
+        torch.testing.assert_close(loss_jit, loss_torch.detach(), rtol=1e-10, atol=1e-12)
+    tree_allclose(p_jit, p_eager, rtol=1e-10, atol=1e-12)
+    tree_allclose(p_jit, ftx.nn.params_of(model), rtol=1e-9, atol=1e-11)
+    assert all(isinstance(v, torch.Tensor) for v in ftx.tree.leaves(s_jit))
+
+
+# ----------------------------------------------------------------------------- grad(jit(f))
+@pytest.fixture(scope="module")
+def jitted_loss() -> Callable[..., T]:
+    return ftx.jit(loss_fn)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_grad_of_jit(jitted_loss: Callable[..., T], engine: Engine) -> None:
+    params = _init(F64)
+    x, y = _data(8, F64)
+    want = torch.func.grad(loss_fn)(params, x, y)
+    tree_allclose(engine.grad(jitted_loss)(params, x, y), want, rtol=1e-10, atol=1e-12)
+    tree_allclose(jitted_loss(params, x, y), loss_fn(params, x, y), rtol=1e-10, atol=1e-12)
+
+
+def test_jit_keeps_custom_rules() -> None:
+    wrong = ftx.custom_vjp(torch.sin)
+    wrong.defvjp(lambda x: (torch.sin(x), x), lambda x, g: (3.0 * x * g,))
+    x = torch.tensor([0.3, -1.2, 2.0], dtype=F64)
+    got = ftx.jit(ftx.grad(lambda x: wrong(x).sum()))(x)
+    torch.testing.assert_close(got, 3.0 * x)
+    rule = ftx.custom_jvp(torch.sin)
+    rule.defjvp(lambda p, t: (torch.sin(p[0]), 3.0 * p[0] * t[0]))
+    _, tangent = ftx.jit(lambda x: ftx.jvp(rule, (x,), (torch.ones_like(x),)))(x)
+    torch.testing.assert_close(tangent, 3.0 * x)
+
+
+# ----------------------------------------------------------------------------- what cannot compile
+@torch.library.custom_op("ftx_test_jit::no_fake_kernel", mutates_args=())
+def _no_fake_kernel(x: T) -> T:
+    # An op torch.compile cannot trace: no fake (meta) implementation is registered.
+    return x * 2
+
+
+@pytest.mark.filterwarnings("default:ftx.jit:RuntimeWarning")
+def test_untraceable_function_falls_back_to_eager_with_one_warning() -> None:
+    calls = []
+
+    def f(x: T) -> T:
+        calls.append(1)
+        return _no_fake_kernel(x) + 1
+
+    jf = ftx.jit(f)
+    x = torch.arange(3.0)
+    with pytest.warns(
+        RuntimeWarning,
+        match=r"ftx\.jit: a function torch\.compile can trace, for "
+        r"'.*f', got .*Running it eagerly from now on",
+    ):
+        torch.testing.assert_close(jf(x), 2 * x + 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        torch.testing.assert_close(jf(x + 1), 2 * x + 3)  # eager from now on, no new warning
+
+
+def _branchy(x: T) -> T:
+    if x.sum() > 0:  # data-dependent control flow: a graph break
+        return x * 2
+    return x * 3
+
+
+def test_graph_breaks_run_in_python_by_default() -> None:
+    jf = ftx.jit(_branchy)
+    x = torch.tensor([1.0, 2.0])
+    torch.testing.assert_close(jf(x), 2 * x)
+    torch.testing.assert_close(jf(-x), -3 * x)
+
+
+def _branchy_too(x: T) -> T:
+    # Its own code object: dynamo caches compiled code per code object, across torch.compile's.
+    if x.sum() > 0:
+        return x * 2
+    return x * 3
+
+
+def test_fullgraph_failure_is_a_value_error() -> None:
+    jf = ftx.jit(_branchy_too, fullgraph=True)
+    with pytest.raises(
+        ValueError,
+        match=r"ftx\.jit: a function torch\.compile can trace as one graph \(fullgraph=True\) "
+        r"for '_branchy_too', got Unsupported: .*drop fullgraph=True",
+    ):
+        jf(torch.ones(2))
+
+
+@pytest.mark.parametrize(
+    ("make", "exc", "pattern"),
+    [
+        pytest.param(
+            lambda: ftx.jit(3),
+            TypeError,
+            r"ftx\.jit: fun must be callable, got int 3",
+            id="not_callable",
+        ),
+        pytest.param(
+            lambda: ftx.jit(torch.sin, fulgraph=True),
+            TypeError,
+            r"ftx\.jit: keyword arguments of torch\.compile \(backend, disable, dynamic, "
+            r"fullgraph, mode, options\), got fulgraph\. Check the spelling",
+            id="unknown_kwarg",
+        ),
+    ],
+)
+def test_errors(make: Callable[[], Any], exc: type[Exception], pattern: str) -> None:
+    with pytest.raises(exc, match=pattern):
+        make()
