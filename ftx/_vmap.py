@@ -79,6 +79,45 @@ def _where(path: tuple[Any, ...]) -> str:
     return head + (f" at {keystr(rest)!r}" if rest else "")
 
 
+def _is_axis(x: Any) -> bool:
+    return x is None or (isinstance(x, int) and not isinstance(x, bool))
+
+
+def _flat_axes(axes: Any) -> bool:
+    """An int/None or a flat tuple of those: torch.func.vmap handles it exactly."""
+    return _is_axis(axes) or (isinstance(axes, tuple) and all(_is_axis(a) for a in axes))
+
+
+def _broadcast(prefix: Any, tree: Any) -> list[Any] | None:
+    """One axis per leaf of ``tree`` from a prefix pytree of axes; None if it is no prefix.
+
+    Dicts match by key, whatever their order (torch's ``_broadcast_to_and_flatten``
+    pairs dict entries by position).
+    """
+    if _is_axis(prefix):
+        return [prefix] * len(_pytree.tree_leaves(tree))
+    if type(prefix) is not type(tree) or _pytree.tree_is_leaf(tree):
+        return None
+    if isinstance(prefix, dict):
+        if prefix.keys() != tree.keys():
+            return None
+        pairs = [(prefix[k], v) for k, v in tree.items()]
+    else:
+        node = _pytree.SUPPORTED_NODES[type(tree)]
+        p_children, p_ctx = node.flatten_fn(prefix)
+        t_children, t_ctx = node.flatten_fn(tree)
+        if p_ctx != t_ctx or len(p_children) != len(t_children):
+            return None
+        pairs = list(zip(p_children, t_children))
+    out: list[Any] = []
+    for p, t in pairs:
+        sub = _broadcast(p, t)
+        if sub is None:
+            return None
+        out.extend(sub)
+    return out
+
+
 def _shapes(tree: Any) -> Any:
     """A pytree with each tensor replaced by its shape, for messages."""
     return _pytree.tree_map(
@@ -113,7 +152,7 @@ class _Batched:
         self.plans: dict[_pytree.TreeSpec, list[Any]] = {}
         # Fast route: int in_axes, or a flat tuple of int/None with an int, tensor arguments.
         self.fast_n = -1  # -1: no fast route; 0: any number of args; n: exactly n args
-        if axis_size is None:
+        if axis_size is None and _flat_axes(out_axes):
             if isinstance(in_axes, int):
                 self.fast_n = 0
             elif (
@@ -168,7 +207,7 @@ class _Batched:
         if dims is None:
             per_arg = in_axes if isinstance(in_axes, tuple) else (in_axes,) * len(args)
             prefix = (per_arg, dict.fromkeys(kwargs, 0))
-            dims = _pytree._broadcast_to_and_flatten(prefix, spec)
+            dims = _broadcast(prefix, (args, kwargs))
             if dims is None:
                 self._structure_error(args)
             assert dims is not None
@@ -203,7 +242,7 @@ class _Batched:
     def _structure_error(self, args: tuple[Any, ...]) -> None:
         per_arg = self.in_axes if isinstance(self.in_axes, tuple) else (self.in_axes,) * len(args)
         for i, (axes, arg) in enumerate(zip(per_arg, args)):
-            if _pytree._broadcast_to_and_flatten(axes, _pytree.tree_structure(arg)) is None:
+            if _broadcast(axes, arg) is None:
                 raise ValueError(
                     msg(
                         "vmap",
@@ -331,7 +370,7 @@ class _Batched:
             a, kw = _pytree.tree_unflatten(list(flat[extra:]), spec)
             out = fun(*a, **kw)
             out_leaves, out_spec = _pytree.tree_flatten_with_path(out)
-            axes = _pytree._broadcast_to_and_flatten(out_axes, _pytree.tree_structure(out))
+            axes = _broadcast(out_axes, out)
             if axes is None:
                 raise ValueError(
                     msg("vmap", "out_axes must be an int, None, or a prefix of the output's "

@@ -191,3 +191,13 @@ def test_property_vmap_equals_stack(
     f = UNARY[fn]
     ref = torch.stack([f(xs.select(axis, i)) for i in range(n)])
     torch.testing.assert_close(ftx.vmap(f, in_axes=axis)(xs), ref)
+
+
+def test_dict_axes_match_by_key_not_order() -> None:
+    params = {"b": torch.randn(7, 4), "w": torch.randn(4, 3)}  # key order differs from in_axes
+    xs = torch.randn(7, 3)
+    out = ftx.vmap(mlp, in_axes=({"w": None, "b": 0}, 0))(params, xs)
+    ref = torch.stack([mlp({"w": params["w"], "b": params["b"][i]}, xs[i]) for i in range(7)])
+    torch.testing.assert_close(out, ref)
+    res = ftx.vmap(lambda x: {"a": x, "b": x.sum()}, out_axes={"b": 0, "a": 1})(xs)
+    torch.testing.assert_close(res["a"], xs.T)
