@@ -77,6 +77,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = _harness.run_cases(cases, cfg, progress=not args.no_progress)
 
     print(_report.format_table(results))
+    notes = _report.format_notes(results)
+    if notes:
+        print(notes)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = f"benchmarks-{args.device}" + ("-quick" if args.quick else "")

@@ -27,6 +27,7 @@ import math
 import re
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -190,6 +191,7 @@ class Result:
     ratio: float | None = None
     max_abs_diff: float | None = None
     description: str = ""
+    notes: list[str] = field(default_factory=list)  # ftx warnings from make and the first call
 
     @property
     def ok(self) -> bool:
@@ -325,6 +327,16 @@ def _short(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {msg}"[:160]
 
 
+def _ftx_notes(caught: Sequence[warnings.WarningMessage]) -> list[str]:
+    """ftx's own warnings (e.g. ``ftx.jit`` falling back to eager), first line, deduplicated."""
+    notes: list[str] = []
+    for w in caught:
+        text = str(w.message).strip().splitlines()[0][:200] if str(w.message).strip() else ""
+        if text.startswith("ftx.") and text not in notes:
+            notes.append(text)
+    return notes
+
+
 def _not_implemented(exc: BaseException) -> bool:
     return isinstance(exc, NotImplementedError)
 
@@ -379,16 +391,19 @@ def run_case(
             results.append(row(impl, f"skipped: {problem}"))
             continue
         try:
-            fn = impl.make(inputs)
-            if impl.jax:
-                fn = _wrap_jax(fn)
-            _sync(cfg.device)
-            t0 = time.perf_counter()
-            first = fn()
-            _sync(cfg.device)
-            first_s = time.perf_counter() - t0
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                fn = impl.make(inputs)
+                if impl.jax:
+                    fn = _wrap_jax(fn)
+                _sync(cfg.device)
+                t0 = time.perf_counter()
+                first = fn()
+                _sync(cfg.device)
+                first_s = time.perf_counter() - t0
             got = to_numpy_leaves(first)
             del first
+            notes = _ftx_notes(caught)
         except Exception as exc:
             if _not_implemented(exc):
                 results.append(row(impl, "skipped: not implemented"))
@@ -413,7 +428,7 @@ def run_case(
             results.append(row(impl, f"error: {_short(exc)}"))
             continue
         prepared.append((impl, fn, first_s, diff))
-        results.append(row(impl, "ok"))
+        results.append(row(impl, "ok", notes=notes))
 
     # Timing, interleaved: each round times every implementation once, so that a
     # change in the machine's load during the case hits all of them alike.

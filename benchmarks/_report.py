@@ -75,6 +75,8 @@ def _row_cells(r: Result) -> list[str]:
         ratio = "1.00x (base)"
     compile_s = fmt_time(r.first_call_s) if (r.compiled and r.ok) else ""
     status = "" if r.ok else r.status
+    if r.ok and r.notes:
+        status = "see note"
     return [r.case, r.impl, fmt_time(r.median_s) if r.ok else "", spread, ratio, compile_s, status]
 
 
@@ -103,6 +105,11 @@ def format_table(results: Sequence[Result], markdown: bool = False) -> str:
         prev = cells[0]
         out.append("  ".join(c.ljust(w) for c, w in zip(shown, widths)).rstrip())
     return "\n".join(out)
+
+
+def format_notes(results: Sequence[Result]) -> str:
+    """The ftx warnings seen while preparing implementations (e.g. a jit fallback), one a line."""
+    return "\n".join(f"note: {r.case} [{r.impl}]: {n}" for r in results for n in r.notes)
 
 
 def write_json(path: Path, results: Sequence[Result], cfg: Config, argv: Sequence[str]) -> None:

@@ -149,6 +149,27 @@ def test_ref_picks_the_reference_and_check_false_skips_it() -> None:
     assert res["wrong"].status.startswith("mismatch")
 
 
+def test_ftx_warnings_become_notes() -> None:
+    import warnings
+
+    def falls_back(x: Any) -> Any:
+        def run() -> Any:
+            warnings.warn("ftx.jit: a function torch.compile can trace, got X.\nmore", stacklevel=1)
+            warnings.warn("some other library's warning", stacklevel=1)
+            return x
+
+        return run
+
+    c = _case()
+    c.impl("base")(lambda x: lambda: x)
+    c.impl("jit", compiled=True)(falls_back)
+    cfg = H.Config(quick=True, compile=True, min_run_time=0.002, warmup=0, rounds=1)
+    r = _by_impl(H.run_case(c, cfg))["jit"]
+    assert r.ok and r.notes == ["ftx.jit: a function torch.compile can trace, got X."]
+    assert "see note" in R.format_table([r])
+    assert R.format_notes([r]) == "note: test/c [jit]: " + r.notes[0]
+
+
 def test_duplicate_names_are_rejected() -> None:
     c = _case()
     c.impl("a")(lambda x: lambda: x)
