@@ -33,6 +33,8 @@ def assert_same(a: Any, b: Any, path: str = "") -> None:
     assert type(a) is type(b), f"{path}: {type(a)} != {type(b)}"
     if isinstance(a, torch.Tensor):
         assert a.dtype == b.dtype and a.shape == b.shape and a.device == b.device, path
+        if a.dtype in (torch.float8_e4m3fn, torch.float8_e5m2):
+            a, b = a.view(torch.uint8), b.view(torch.uint8)
         assert torch.equal(a.cpu(), b.cpu()) or (
             a.is_floating_point() and torch.equal(a.isnan(), b.isnan())
             and torch.equal(a.nan_to_num(), b.nan_to_num())
@@ -56,7 +58,8 @@ def assert_same(a: Any, b: Any, path: str = "") -> None:
 
 ALL_DTYPES = [
     torch.float64, torch.float32, torch.float16, torch.bfloat16, torch.int64, torch.int32,
-    torch.int16, torch.int8, torch.uint8, torch.bool, torch.complex64,
+    torch.int16, torch.int8, torch.uint8, torch.uint16, torch.uint32, torch.uint64, torch.bool,
+    torch.complex64, torch.float8_e4m3fn, torch.float8_e5m2,
 ]
 
 
@@ -68,7 +71,8 @@ def make_tree(case: str, device: str) -> Any:
 
     return {
         "nested": {"a": {"b": [r(2, 3), (r(4), None)], "c": None}, "d": [], "e": {}, "f": ()},
-        "dtypes": {str(dt).removeprefix("torch."): (r(3, 2) * 10).to(dt) for dt in ALL_DTYPES},
+        "dtypes": {str(dt).removeprefix("torch."): (r(3, 2) * 10).abs().to(dt)
+                   for dt in ALL_DTYPES},
         "zero_d_and_empty": [r(), r(0, 3), torch.zeros(2, 0, dtype=torch.int64, device=device)],
         "scalars": {"i": 3, "big": 2**70, "f": 0.1, "nan": math.nan, "inf": -math.inf,
                     "b": True, "s": "adam", "t": (1, 2.5, False)},
@@ -463,6 +467,7 @@ SAVE_ERRORS = [
     ("sparse", "x", {"s": torch.eye(2).to_sparse()}, TypeError,
      r"must be dense tensors with data, got torch.sparse_coo"),
     ("meta", "x", {"m": torch.empty(2, device="meta")}, TypeError, r"got torch.strided meta"),
+    ("no_folder", "missing/x", {"a": torch.ones(1)}, FileNotFoundError, r"No such file"),
 ]
 
 
