@@ -172,6 +172,8 @@ def _update_impl(
         p, psig = _tree.flatten(params)
         if psig != sig:
             raise _tree.mismatch(f"{api}.update", "grads", grads, "params", params)
+    elif not g:
+        p = []  # an empty tree needs no params
     elif spec.needs_params:
         raise ValueError(
             f"ftx.{api}.update: params are required by this transform (weight decay), "
