@@ -79,12 +79,15 @@ CASES: list[Any] = [
     ("linear_extra", lambda: LIN(add(LIN_P, torch.ones(1), "scale"), X3), ValueError,
      r"missing paths \[\] and extra paths \['scale'\]"),
     ("mlp_missing_nested", lambda: MLP(drop(MLP_P, "2", "bias"), X3), ValueError,
-     r"ftx\.nn\.Sequential: params must hold exactly the paths .*got missing paths "
+     r"ftx\.nn\.MLP: params must hold exactly the paths .*got missing paths "
      r"\['2\.bias'\] and extra paths \[\]"),
     ("mlp_wrong_index", lambda: MLP(add(drop(MLP_P, "2"), MLP_P["2"], "1"), X3), ValueError,
      r"missing paths \['2\.bias', '2\.weight'\] and extra paths \['1\.bias', '1\.weight'\]"),
     ("mlp_wrong_shape", lambda: MLP(add(MLP_P, torch.ones(9), "0", "bias"), X3), ValueError,
-     r"ftx\.nn\.Sequential: params\['0\.bias'\] must have shape \(4,\), got shape \(9,\)"),
+     r"ftx\.nn\.MLP: params\['0\.bias'\] must have shape \(4,\), got shape \(9,\)"),
+    ("sequential_missing", lambda: fnn.Sequential(LIN)({}, X3), ValueError,
+     r"ftx\.nn\.Sequential: params must hold exactly the paths \['0\.bias', '0\.weight'\], "
+     r"got missing paths \['0\.bias', '0\.weight'\] and extra paths \[\]"),
     ("relu_with_params", lambda: fnn.ReLU()({"w": torch.ones(1)}, X3), ValueError,
      r"ftx\.nn\.ReLU: params must hold exactly the paths \[\], got missing paths \[\] and "
      r"extra paths \['w'\]"),
@@ -161,10 +164,23 @@ def test_bad_input_raises_contract_message(
 def test_sequential_error_notes_the_failing_layer() -> None:
     with pytest.raises(ValueError, match=r"ftx\.nn\.Linear") as info:
         MLP(MLP_P, torch.randn(5, 7))
-    assert any("layer 0: Linear(in_features=3" in note for note in info.value.__notes__)
+    assert any("ftx.nn.MLP by layer 0: Linear(in_features=3" in n for n in info.value.__notes__)
 
 
 def test_params_error_is_a_value_error() -> None:
     assert issubclass(fnn.ParamsError, ValueError)
     with pytest.raises(fnn.ParamsError):
         LIN({}, X3)
+
+
+def test_kernel_level_mismatches_are_diagnosed_not_runtime_errors() -> None:
+    with pytest.raises(ValueError, match=r"ftx\.nn\.Linear: params\['bias'\] must have shape "
+                       r"\(2,\), got shape \(3,\)"):
+        LIN({"weight": LIN_P["weight"], "bias": torch.ones(3)}, X3)
+    with pytest.raises(ValueError, match=r"ftx\.nn\.Conv2d: params\['bias'\] must have shape"):
+        CONV({"weight": CONV_P["weight"], "bias": torch.ones(5)}, IMG)
+    with pytest.raises(ValueError, match=r"ftx\.nn\.Conv2d: input must have shape \(N, 3, H, W\)"
+                       r" or \(3, H, W\), got input of shape \(1, 2, 3, 6, 6\)"):
+        CONV(CONV_P, torch.randn(1, 2, 3, 6, 6))
+    with pytest.raises(TypeError, match=r"ftx\.nn\.DepthwiseConv2d: input and params must share"):
+        DW({"weight": DW_P["weight"], "bias": DW_P["bias"].double()}, IMG)

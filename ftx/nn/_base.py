@@ -201,14 +201,15 @@ class Layer:
     def _check_input(self, x: Tensor) -> None:
         """Raise ``ValueError`` when ``x``'s shape breaks the layer's contract."""
 
-    def _diagnose(self, params: Any, x: Any) -> NoReturn:
-        """Slow path after a failed inline check: raise the precise error."""
+    def _diagnose(self, params: Any, x: Any, err: Exception | None = None) -> NoReturn:
+        """Slow path after a failed inline check or kernel: raise the precise error."""
         check_params(self.api, params, self.param_shapes())
         check_dtypes(self.api, params, x)
         self._check_input(x)
-        raise ValueError(  # pragma: no cover - inline checks and diagnosis disagree
-            msg(self.api, "valid params and input", f"input {describe(x)}")
-        )
+        detail = f" (torch: {str(err).splitlines()[0]})" if err is not None else ""
+        raise ValueError(
+            msg(self.api, "params and input the kernel accepts", f"input {describe(x)}{detail}")
+        ) from err
 
 
 def check_empty(layer: Layer, params: Any, x: Any) -> None:

@@ -15,7 +15,9 @@ from ._base import (
     Params,
     Shape,
     as_pair,
+    check_dtypes,
     check_key,
+    check_params,
     check_positive,
     input_error,
     kaiming_bound,
@@ -157,18 +159,19 @@ class Conv2d(Layer):
             ok = (
                 len(params) == 1 + self.bias
                 and x.dtype == w.dtype
-                and 3 <= x.ndim <= 4
                 and x.shape[-3] == self.in_channels
                 and w.shape == self._wshape  # type: ignore[attr-defined]
-                and (b is None or (b.dtype == w.dtype and b.shape == (self.out_channels,)))
             )
-        except (KeyError, TypeError, AttributeError):
+        except (KeyError, TypeError, AttributeError, IndexError):
             ok = False
         if not ok:
             self._diagnose(params, x)
         try:
             return F.conv2d(x, w, b, self.stride, self.padding, self.dilation, self.groups)
         except RuntimeError as err:
+            check_params(self.api, params, self.param_shapes())
+            check_dtypes(self.api, params, x)
+            self._check_input(x)
             raise conv_failure(self.api, x, err) from err
 
     def param_shapes(self) -> dict[str, Shape]:

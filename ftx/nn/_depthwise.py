@@ -21,7 +21,9 @@ from ._base import (
     Params,
     Shape,
     as_pair,
+    check_dtypes,
     check_key,
+    check_params,
     check_positive,
     kaiming_bound,
     split_key,
@@ -135,18 +137,19 @@ class DepthwiseConv2d(Layer):
             ok = (
                 len(params) == 1 + self.bias
                 and t.dtype == w.dtype
-                and 3 <= t.ndim <= 4
                 and t.shape[-3] == self.channels
                 and w.shape == self._wshape  # type: ignore[attr-defined]
-                and (b is None or (b.dtype == w.dtype and b.shape == (w.shape[0],)))
             )
-        except (KeyError, TypeError, AttributeError):
+        except (KeyError, TypeError, AttributeError, IndexError):
             ok = False
         if not ok:
             self._diagnose(params, t)
         try:
             y = F.conv2d(t, w, b, self.stride, self.padding, self.dilation, self.channels)
         except RuntimeError as err:
+            check_params(self.api, params, self.param_shapes())
+            check_dtypes(self.api, params, t)
+            self._check_input(t)
             raise conv_failure(self.api, t, err) from err
         return y if names is None else NamedTensor(y, names)
 

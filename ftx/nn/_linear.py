@@ -79,16 +79,17 @@ class Linear(Layer):
             ok = (
                 len(params) == 1 + self.bias
                 and x.dtype == w.dtype
-                and x.ndim > 0
                 and x.shape[-1] == self.in_features
                 and w.shape == (self.out_features, self.in_features)
-                and (b is None or (b.dtype == w.dtype and b.shape == (self.out_features,)))
             )
-        except (KeyError, TypeError, AttributeError):
+        except (KeyError, TypeError, AttributeError, IndexError):
             ok = False
         if not ok:
             self._diagnose(params, x)
-        return F.linear(x, w, b)
+        try:
+            return F.linear(x, w, b)
+        except RuntimeError as err:  # a bias of the wrong shape or dtype
+            self._diagnose(params, x, err)
 
     def param_shapes(self) -> dict[str, Shape]:
         shapes: dict[str, Shape] = {"weight": (self.out_features, self.in_features)}

@@ -70,7 +70,9 @@ class MLP(Layer):
             act = self.final_activation if last else self.activation
             if act is not None:
                 layers.append(act)
-        object.__setattr__(self, "_seq", Sequential(*layers))
+        seq = Sequential(*layers)
+        object.__setattr__(seq, "_api", "nn.MLP")  # errors name the MLP, not its Sequential
+        object.__setattr__(self, "_seq", seq)
 
     @property
     def sequential(self) -> Sequential:

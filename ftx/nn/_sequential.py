@@ -104,6 +104,11 @@ class Sequential(Layer):
     def twin(self) -> nn.Module:
         return nn.Sequential(*(layer.twin() for layer in self.layers))
 
+    @property
+    def api(self) -> str:
+        name: str = self.__dict__.get("_api", "nn.Sequential")  # MLP names itself
+        return name
+
     def __len__(self) -> int:
         return len(self.layers)
 
