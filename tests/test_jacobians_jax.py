@@ -63,7 +63,7 @@ CASES = [
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_jacobians_match_jax(case: Any, name: str) -> None:
     _, jf, tf, args, argnums = case
-    theirs = (jax.jacrev if name == "jacrev" else jax.jacfwd)(jf, argnums=argnums)(*args)
+    theirs = jax.jit((jax.jacrev if name == "jacrev" else jax.jacfwd)(jf, argnums=argnums))(*args)
     ours = getattr(ftx, name)(tf, argnums=argnums)(*to_torch(args))
     assert_same(ours, theirs)
 
@@ -84,16 +84,16 @@ SCALAR_CASES = [
 def test_hessian_matches_jax(case: Any) -> None:
     _, jf, tf, args, argnums = case
     assert_same(ftx.hessian(tf, argnums=argnums)(*to_torch(args)),
-                jax.hessian(jf, argnums=argnums)(*args))
+                jax.jit(jax.hessian(jf, argnums=argnums))(*args))
 
 
 def test_has_aux_matches_jax() -> None:
     x = arr(3)
-    theirs = jax.jacrev(lambda x: (jnp.sin(x), {"c": jnp.cos(x)}), has_aux=True)(x)
+    theirs = jax.jit(jax.jacrev(lambda x: (jnp.sin(x), {"c": jnp.cos(x)}), has_aux=True))(x)
     ours = ftx.jacrev(lambda x: (torch.sin(x), {"c": torch.cos(x)}), has_aux=True)(
         torch.from_numpy(x))
     assert_same(ours, theirs)
-    theirs = jax.hessian(lambda x: ((x ** 3).sum(), x * 2), has_aux=True)(x)
+    theirs = jax.jit(jax.hessian(lambda x: ((x ** 3).sum(), x * 2), has_aux=True))(x)
     ours = ftx.hessian(lambda x: ((x ** 3).sum(), x * 2), has_aux=True)(torch.from_numpy(x))
     assert_same(ours, theirs)
 
@@ -119,20 +119,20 @@ VMAP_CASES = [
 @pytest.mark.parametrize("case", VMAP_CASES, ids=[c[0] for c in VMAP_CASES])
 def test_vmap_matches_jax(case: Any) -> None:
     _, jf, tf, args, in_axes, out_axes = case
-    theirs = jax.vmap(jf, in_axes=in_axes, out_axes=out_axes)(*args)
+    theirs = jax.jit(jax.vmap(jf, in_axes=in_axes, out_axes=out_axes))(*args)
     ours = ftx.vmap(tf, in_axes=in_axes, out_axes=out_axes)(*to_torch(args))
     assert_same(ours, theirs)
 
 
 def test_vmap_axis_size_matches_jax() -> None:
     w = arr(3)
-    theirs = jax.vmap(lambda w: w * 2, in_axes=None, axis_size=4, out_axes=1)(w)
+    theirs = jax.jit(jax.vmap(lambda w: w * 2, in_axes=None, axis_size=4, out_axes=1))(w)
     ours = ftx.vmap(lambda w: w * 2, in_axes=None, axis_size=4, out_axes=1)(torch.from_numpy(w))
     assert_same(ours, theirs)
 
 
 def test_vmap_of_hessian_matches_jax() -> None:
     xs = arr(4, 3)
-    theirs = jax.vmap(jax.hessian(lambda x: (jnp.sin(x) * x).sum()))(xs)
+    theirs = jax.jit(jax.vmap(jax.hessian(lambda x: (jnp.sin(x) * x).sum())))(xs)
     ours = ftx.vmap(ftx.hessian(lambda x: (torch.sin(x) * x).sum()))(torch.from_numpy(xs))
     assert_same(ours, theirs)
