@@ -189,6 +189,7 @@ class Result:
     first_call_s: float | None = None
     compiled: bool = False
     ratio: float | None = None
+    delta_s: float | None = None  # median minus the baseline's median (wrapper cost)
     max_abs_diff: float | None = None
     description: str = ""
     notes: list[str] = field(default_factory=list)  # ftx warnings from make and the first call
@@ -449,6 +450,7 @@ def run_case(
         r.first_call_s = first_s
         r.max_abs_diff = diff
         r.ratio = r.median_s / base_median if base_median else None
+        r.delta_s = r.median_s - base_median if base_median else None
     return results
 
 
