@@ -31,11 +31,11 @@ class _Other(Exception):
 def _flat(tree: Any, out: list[Any]) -> Any:
     t = type(tree)
     if t is tuple:
-        return (_TUPLE, tuple(_flat(c, out) for c in tree))
+        return (_TUPLE, [_flat(c, out) for c in tree])
     if t is list:
-        return (_LIST, tuple(_flat(c, out) for c in tree))
+        return (_LIST, [_flat(c, out) for c in tree])
     if t is dict:
-        return (_DICT, tuple(tree), tuple(_flat(c, out) for c in tree.values()))
+        return (_DICT, tuple(tree), [_flat(c, out) for c in tree.values()])
     if t is Tensor or tree is None or isinstance(tree, Tensor) or _pytree.tree_is_leaf(tree):
         out.append(tree)
         return _LEAF
@@ -58,7 +58,7 @@ def _build(spec: Any, it: Any) -> Any:
         return next(it)
     kind = spec[0]
     if kind == _TUPLE:
-        return tuple(_build(s, it) for s in spec[1])
+        return tuple([_build(s, it) for s in spec[1]])
     if kind == _LIST:
         return [_build(s, it) for s in spec[1]]
     return dict(zip(spec[1], [_build(s, it) for s in spec[2]]))

@@ -37,6 +37,14 @@ def is_diff(leaf: Any) -> bool:
     return isinstance(leaf, Tensor) and (leaf.is_floating_point() or leaf.is_complex())
 
 
+def _accumulate_grad_type() -> type:
+    leaf = torch.zeros((), requires_grad=True)
+    return type(leaf.view(()).grad_fn.next_functions[0][0])  # type: ignore[union-attr]
+
+
+_ACCUMULATE_GRAD = _accumulate_grad_type()
+
+
 def captures_outer_graph(outs: Sequence[Any], inputs: Sequence[Tensor]) -> bool:
     """True when the graph of ``outs`` reaches a leaf that requires grad besides ``inputs``.
 
@@ -46,17 +54,16 @@ def captures_outer_graph(outs: Sequence[Any], inputs: Sequence[Tensor]) -> bool:
     own = {id(t) for t in inputs}
     stack = [o.grad_fn for o in outs if isinstance(o, Tensor) and o.grad_fn is not None]
     seen: set[Any] = set()
+    acc = _ACCUMULATE_GRAD
     while stack:
-        node = stack.pop()
-        for nxt, _ in node.next_functions:
-            if nxt is None or nxt in seen:
+        for nxt, _ in stack.pop().next_functions:
+            if nxt is None:
                 continue
-            seen.add(nxt)
-            var = getattr(nxt, "variable", None)
-            if var is not None:
-                if id(var) not in own:
+            if type(nxt) is acc:
+                if id(nxt.variable) not in own:  # type: ignore[attr-defined]
                     return True
-            else:
+            elif nxt not in seen:
+                seen.add(nxt)
                 stack.append(nxt)
     return False
 
@@ -78,6 +85,8 @@ def rebuild(
 def materialize(leaves: Sequence[Any], grads: Sequence[Any]) -> list[Any]:
     """Gradient per leaf: ``grads`` for differentiated leaves (zeros when unused), zeros for
     integer leaves (default float dtype, the leaf's shape), ``None`` for ``None`` leaves."""
+    if len(grads) == len(leaves) and all(g is not None for g in grads):
+        return list(grads)  # every leaf differentiated and used: the common case
     out: list[Any] = []
     it = iter(grads)
     for leaf in leaves:
