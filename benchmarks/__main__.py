@@ -88,7 +88,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     title = (f"python -m benchmarks {' '.join(argv)}\n{info['cpu']}, {info['torch_threads']} "
              f"threads, torch {info['torch']}, jax {info['jax']}, {info['date']}")
     charted = _report.write_chart(out / f"{stem}.png", results, title)
-    print(f"\nwrote {out / f'{stem}.json'}" + (f" and {out / f'{stem}.png'}" if charted else ""))
+    md = _report.format_table(results, markdown=True)
+    (out / f"{stem}.md").write_text(
+        f"`{title.splitlines()[0]}` on {title.splitlines()[1]}\n\n{md}\n"
+        + (f"\n```\n{notes}\n```\n" if notes else ""),
+        encoding="utf-8",
+    )
+    print(f"\nwrote {out / f'{stem}.json'}, {out / f'{stem}.md'}"
+          + (f" and {out / f'{stem}.png'}" if charted else ""))
 
     bad = [r for r in results if r.failed]
     for r in bad:

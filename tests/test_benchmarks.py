@@ -291,6 +291,8 @@ def test_quick_smoke_run_one_case_per_group(tmp_path: Path, capsys: Any) -> None
         # the baseline and at least one peer ran and agreed with it
         assert len(ran) >= 2, (group, [(r["impl"], r["status"]) for r in results])
     assert (tmp_path / "benchmarks-cpu-quick.png").exists()
+    md = (tmp_path / "benchmarks-cpu-quick.md").read_text()
+    assert "| case | implementation |" in md and "`wrapper/grad-tiny`" in md
     assert "implementation" in out.out and "wrote" in out.out
 
 
