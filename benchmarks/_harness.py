@@ -185,6 +185,7 @@ class Result:
     status: str  # "ok", "skipped: ...", "mismatch: ...", "error: ..."
     median_s: float | None = None
     iqr_s: float | None = None
+    min_s: float | None = None  # fastest block: the least disturbed by a busy machine
     runs: int = 0
     first_call_s: float | None = None
     compiled: bool = False
@@ -446,6 +447,7 @@ def run_case(
         ts = times[impl.name]
         r.median_s = medians[impl.name]
         r.iqr_s = float(np.percentile(ts, 75) - np.percentile(ts, 25))
+        r.min_s = float(min(ts))
         r.runs = len(ts)
         r.first_call_s = first_s
         r.max_abs_diff = diff
