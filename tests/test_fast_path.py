@@ -6,6 +6,7 @@ checked to be taken), once with the route forced through ``torch.func``.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import OrderedDict, namedtuple
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,6 +16,7 @@ import pytest
 import torch
 
 import ftx
+import ftx._fasttree as _fasttree
 import ftx._reverse as _reverse
 import ftx._transforms as _transforms
 from tests.helpers import tree_allclose
@@ -218,3 +220,40 @@ def test_inside_torch_func_transform_uses_func_route(monkeypatch: pytest.MonkeyP
     with route("fast", monkeypatch) as taken:
         torch.func.grad(lambda x: ftx.grad(lambda y: (y**3).sum())(x).sum())(_x(3))
     assert taken == ["value_and_grad_func"]
+
+
+@ftx.tree.register_dataclass
+@dataclasses.dataclass
+class Affine:
+    w: torch.Tensor
+    b: torch.Tensor
+    name: str = ftx.tree.static_field(default="affine")
+
+
+def test_registered_dataclass_params(monkeypatch: pytest.MonkeyPatch) -> None:
+    p = Affine(_x(3, 2), _x(2, seed=1))
+
+    def run() -> Any:
+        return ftx.value_and_grad(lambda p, x: (torch.tanh(x @ p.w + p.b) ** 2).sum())(p, X)
+
+    fast, slow = both(run, monkeypatch)
+    assert isinstance(fast[1], Affine) and fast[1].name == "affine"
+    same(fast, slow)
+
+
+@pytest.mark.parametrize(
+    "tree",
+    [
+        pytest.param({"b": X, "a": [X, (None, X)], "c": {}}, id="nested"),
+        pytest.param(Pair(X, {"z": X, "y": None}), id="namedtuple"),
+        pytest.param([OrderedDict(q=X, p=X), 3, "s"], id="ordered_dict_and_scalars"),
+        pytest.param(X, id="leaf"),
+        pytest.param((), id="empty"),
+    ],
+)
+def test_lean_flatten_matches_torch_pytree(tree: Any) -> None:
+    leaves, spec = _fasttree.flatten(tree)
+    ref_leaves, ref_spec = torch.utils._pytree.tree_flatten(tree)
+    assert len(leaves) == len(ref_leaves) and all(a is b for a, b in zip(leaves, ref_leaves))
+    rebuilt = _fasttree.unflatten(spec, leaves)
+    assert torch.utils._pytree.tree_structure(rebuilt) == ref_spec
