@@ -118,6 +118,11 @@ def _broadcast(prefix: Any, tree: Any) -> list[Any] | None:
     return out
 
 
+def _out_path(out: Any, i: int) -> str:
+    """The path of the ``i``-th leaf of an output, for messages."""
+    return keystr(_pytree.tree_leaves_with_path(out)[i][0]) or "<root>"
+
+
 def _shapes(tree: Any) -> Any:
     """A pytree with each tensor replaced by its shape, for messages."""
     return _pytree.tree_map(
@@ -150,6 +155,7 @@ class _Batched:
         self.chunk_size = chunk_size
         self.randomness = randomness
         self.plans: dict[_pytree.TreeSpec, list[Any]] = {}
+        self.out_plans: dict[_pytree.TreeSpec, list[Any]] = {}
         # Fast route: int in_axes, or a flat tuple of int/None with an int, tensor arguments.
         self.fast_n = -1  # -1: no fast route; 0: any number of args; n: exactly n args
         if axis_size is None and _flat_axes(out_axes):
@@ -364,40 +370,46 @@ class _Batched:
             extra = 1
 
         out_axes = self.out_axes
+        out_plans = self.out_plans
         record: list[tuple[list[Any], list[Any], _pytree.TreeSpec]] = []
 
         def flat_fun(*flat: Any) -> Any:
             a, kw = _pytree.tree_unflatten(list(flat[extra:]), spec)
             out = fun(*a, **kw)
-            out_leaves, out_spec = _pytree.tree_flatten_with_path(out)
-            axes = _broadcast(out_axes, out)
+            out_leaves, out_spec = _pytree.tree_flatten(out)
+            axes = out_plans.get(out_spec)
             if axes is None:
-                raise ValueError(
-                    msg("vmap", "out_axes must be an int, None, or a prefix of the output's "
-                        "pytree structure", f"out_axes={out_axes!r} for an output shaped "
-                        f"{_shapes(out)!r}", "Match the output containers (same dict keys, "
-                        "same tuple lengths) or use one int for every output.")
-                )
+                axes = _broadcast(out_axes, out)
+                if axes is None:
+                    raise ValueError(
+                        msg("vmap", "out_axes must be an int, None, or a prefix of the output's "
+                            "pytree structure", f"out_axes={out_axes!r} for an output shaped "
+                            f"{_shapes(out)!r}", "Match the output containers (same dict keys, "
+                            "same tuple lengths) or use one int for every output.")
+                    )
+                if len(out_plans) >= _MAX_PLANS:
+                    out_plans.clear()
+                out_plans[out_spec] = axes
             mapped: list[torch.Tensor] = []
             unmapped: list[torch.Tensor] = []
-            for (path, leaf), ax in zip(out_leaves, axes):
+            for i, (leaf, ax) in enumerate(zip(out_leaves, axes)):
                 if leaf is None:
                     continue
                 if not isinstance(leaf, torch.Tensor):
                     raise TypeError(
                         msg("vmap", "fun must return tensors (or None)",
-                            f"{describe(leaf)} at output {keystr(path) or '<root>'!r}",
+                            f"{describe(leaf)} at output {_out_path(out, i)!r}",
                             "Wrap the value with torch.tensor(...) or close over it.")
                     )
                 if ax is not None and not -leaf.dim() - 1 <= ax <= leaf.dim():
                     raise ValueError(
                         msg("vmap", "out_axes must be within the batched output's rank",
-                            f"axis {ax} for output {keystr(path) or '<root>'!r} of per-example "
+                            f"axis {ax} for output {_out_path(out, i)!r} of per-example "
                             f"shape {tuple(leaf.shape)}",
                             f"Use an axis in [{-leaf.dim() - 1}, {leaf.dim()}] or None.")
                     )
                 (unmapped if ax is None else mapped).append(leaf)
-            record.append(([leaf for _, leaf in out_leaves], axes, out_spec))
+            record.append((out_leaves, axes, out_spec))
             return tuple(mapped), tuple(unmapped)
 
         mapped, unmapped = torch.func.vmap(
