@@ -201,3 +201,10 @@ def test_dict_axes_match_by_key_not_order() -> None:
     torch.testing.assert_close(out, ref)
     res = ftx.vmap(lambda x: {"a": x, "b": x.sum()}, out_axes={"b": 0, "a": 1})(xs)
     torch.testing.assert_close(res["a"], xs.T)
+
+
+@pytest.mark.slow
+def test_under_torch_compile() -> None:
+    xs = torch.randn(4, 3)
+    f = torch.compile(ftx.vmap(lambda p, x: (p["w"] * x).sum(), in_axes=({"w": None}, 0)))
+    torch.testing.assert_close(f({"w": torch.ones(3)}, xs), xs.sum(1))
