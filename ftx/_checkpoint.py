@@ -25,7 +25,7 @@ import torch.func
 
 from . import tree as _tree
 from ._errors import describe, msg
-from ._fnargs import check_callable, flatten_outputs, meta_of, plain_call, zeros_for
+from ._fnargs import check_callable, flatten_outputs, meta_of, plain_call, unalias, zeros_for
 
 R = TypeVar("R")
 
@@ -56,7 +56,7 @@ class _Call:
         out = self.fun(*args, **kwargs)
         out_leaves, self.out_def = flatten_outputs("checkpoint", out, "the output of fun")
         self.n_out, self.out_meta = len(out_leaves), meta_of(out_leaves)
-        return tuple(out_leaves)
+        return tuple(unalias(out_leaves, tensors))
 
 
 class _Checkpoint(torch.autograd.Function):

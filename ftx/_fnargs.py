@@ -170,3 +170,9 @@ def zeros_for(
 def meta_of(tensors: Sequence[torch.Tensor]) -> list[tuple[torch.Size, torch.dtype, torch.device]]:
     """Shape, dtype and device of each tensor."""
     return [(t.shape, t.dtype, t.device) for t in tensors]
+
+
+def unalias(outputs: Sequence[torch.Tensor], inputs: Sequence[Any]) -> list[torch.Tensor]:
+    """Return outputs that are inputs as views (autograd.Function saves inputs for backward)."""
+    ids = {id(x) for x in inputs}
+    return [o.view_as(o) if id(o) in ids else o for o in outputs]
