@@ -99,6 +99,7 @@ def test_other_containers_namedtuple_ordereddict() -> None:
     grads = OrderedDict(layer=P(torch.full((2,), 2.0), None), head=[torch.ones(1)])
     opt = ftx.optim.adam(lr=0.5)
     updates, state = opt.update(grads, opt.init(params), params)
+    assert isinstance(state[-1].exp_avg, OrderedDict) and state[-1].exp_avg["layer"].b is None
     assert isinstance(updates, OrderedDict) and isinstance(updates["layer"], P)
     assert updates["layer"].b is None
     new = ftx.optim.apply_updates(params, updates)

@@ -184,9 +184,38 @@ def test_fast_leafwise_and_transform_paths_agree(case: Any, dtype: torch.dtype) 
         tree_allclose(f, tr, rtol=tol, atol=tol * 1e-2)
 
 
-def test_update_under_torch_compile() -> None:
-    """A full step (grad + adam + apply) compiles and gives the eager numbers."""
-    opt = ftx.optim.adam(lr=ftx.optim.cosine_decay(0.1, 10), weight_decay=0.01)
+COMPILED = [c for c in CASE_PARAMS
+            if c.values[0][0] in ("sgd-nesterov-max", "adam-wd", "adamw-amsgrad",
+                                  "rmsprop-mom-wd-max", "adagrad-decay-wd")]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", COMPILED)
+def test_step_under_torch_compile(case: Any) -> None:
+    """A full step (grad + update + apply) compiles with inductor, fullgraph, eager's numbers."""
+    _, make, _, hp = case
+    opt = make(**hp)
+    xs, ys, _, _ = _task(0)
+
+    def step(params: Any, state: Any) -> Any:
+        grads = ftx.grad(_loss)(params, xs, ys)
+        updates, state = opt.update(grads, state, params)
+        return ftx.optim.apply_updates(params, updates), state
+
+    torch._dynamo.reset()
+    compiled = torch.compile(step, fullgraph=True)
+    p_e = p_c = _meta_params()
+    s_e = s_c = opt.init(p_e)
+    for _ in range(3):
+        p_e, s_e = step(p_e, s_e)
+        p_c, s_c = compiled(p_c, s_c)
+    tree_allclose(p_c, p_e, rtol=1e-12, atol=1e-15)
+    tree_allclose(s_c, s_e, rtol=1e-12, atol=1e-15)
+
+
+def test_scheduled_step_under_torch_compile_aot_eager() -> None:
+    """The schedule path (tensor step count) traces in one graph."""
+    opt = ftx.optim.adam(lr=ftx.optim.warmup_cosine(0.1, 2, 10), weight_decay=0.01)
     xs, ys, _, _ = _task(0)
 
     def step(params: Any, state: Any) -> Any:
@@ -197,7 +226,7 @@ def test_update_under_torch_compile() -> None:
     compiled = torch.compile(step, backend="aot_eager", fullgraph=True)
     p_e = p_c = _meta_params()
     s_e = s_c = opt.init(p_e)
-    for _ in range(3):
+    for _ in range(4):
         p_e, s_e = step(p_e, s_e)
         p_c, s_c = compiled(p_c, s_c)
     tree_allclose(p_c, p_e, rtol=1e-12, atol=1e-15)

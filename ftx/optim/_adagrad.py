@@ -17,6 +17,7 @@ from ._base import (
     ScalarOrSchedule,
     _Ctx,
     _Spec,
+    addcmul,
     chain,
     check_hparam,
     check_lr,
@@ -60,7 +61,7 @@ class _AdagradSpec(_Spec):
             torch._foreach_add_(std, self.eps)
             out = list(torch._foreach_div(grads, std))
         else:
-            acc = [torch.addcmul(s, g, g, value=1) for s, g in zip(state.sum, grads)]
+            acc = [addcmul(s, g, g, 1, ctx) for s, g in zip(state.sum, grads)]
             out = [g / (torch.sqrt(s) + self.eps) for g, s in zip(grads, acc)]
         return out, ScaleByAdagradState(acc)
 

@@ -22,6 +22,8 @@ from ._base import (
     _count_value,
     _Ctx,
     _Spec,
+    add,
+    addcmul,
     chain,
     check_hparam,
     check_lr,
@@ -119,7 +121,7 @@ class _AdamSpec(_Spec):
                 torch._foreach_add_(out, params, alpha=-lr * self.wd)
         else:
             m = [torch.lerp(a, g, 1 - b1) for a, g in zip(m, grads)]
-            v = [torch.addcmul(s * b2, g, g, value=1 - b2) for s, g in zip(v, grads)]
+            v = [addcmul(s * b2, g, g, 1 - b2, ctx) for s, g in zip(v, grads)]
             if self.amsgrad:
                 vmax = [torch.maximum(a, b) for a, b in zip(vmax, v)]
             roots = [torch.sqrt(s) for s in (vmax if self.amsgrad else v)]
@@ -130,8 +132,7 @@ class _AdamSpec(_Spec):
             if self.wd:
                 assert params is not None and lr is not None
                 out = [
-                    torch.add(u, p, alpha=-lr * self.wd) if ctx.scalars else u - lr * self.wd * p
-                    for u, p in zip(out, params)
+                    add(u, p, -lr * self.wd, ctx) for u, p in zip(out, params)
                 ]
         return out, ScaleByAdamState(new_count, m, v, vmax)
 

@@ -103,6 +103,21 @@ class _Spec:
         raise NotImplementedError
 
 
+def add(a: torch.Tensor, b: torch.Tensor, alpha: Any, ctx: _Ctx) -> torch.Tensor:
+    """``a + alpha * b``: torch's fused op in eager (its rounding), plain ops under transforms.
+
+    Under ``torch.compile`` (inductor, torch 2.13) ``torch.add(..., alpha=)`` applied to a
+    ``torch.func.grad`` output loses ``alpha``; the plain form compiles correctly.
+    """
+    return torch.add(a, b, alpha=alpha) if ctx.scalars else a + b * alpha
+
+
+def addcmul(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, value: Any, ctx: _Ctx
+            ) -> torch.Tensor:
+    """``a + value * b * c`` (see :func:`add` for why there are two forms)."""
+    return torch.addcmul(a, b, c, value=value) if ctx.scalars else a + b * c * value
+
+
 def new_count(params: list[torch.Tensor]) -> torch.Tensor:
     """A fresh step count (0, ``int64``) on the params' device."""
     device = params[0].device if params else None

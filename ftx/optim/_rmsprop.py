@@ -18,6 +18,7 @@ from ._base import (
     ScalarOrSchedule,
     _Ctx,
     _Spec,
+    addcmul,
     chain,
     check_hparam,
     check_lr,
@@ -80,15 +81,18 @@ class _RmsSpec(_Spec):
             else:
                 out = list(torch._foreach_div(grads, avg))
         else:
-            sq = [torch.addcmul(s * a, g, g, value=1 - a) for s, g in zip(sq, grads)]
+            sq = [addcmul(s * a, g, g, 1 - a, ctx) for s, g in zip(sq, grads)]
             if self.centered:
                 ga = [torch.lerp(x, g, 1 - a) for x, g in zip(ga, grads)]
-                avg = [torch.sqrt(torch.addcmul(s, x, x, value=-1)) for s, x in zip(sq, ga)]
+                avg = [torch.sqrt(addcmul(s, x, x, -1, ctx)) for s, x in zip(sq, ga)]
             else:
                 avg = [torch.sqrt(s) for s in sq]
             avg = [x + eps for x in avg]
             if mom > 0:
-                buf = [torch.addcdiv(b * mom, g, d) for b, g, d in zip(buf, grads, avg)]
+                buf = [
+                    torch.addcdiv(b * mom, g, d) if ctx.scalars else b * mom + g / d
+                    for b, g, d in zip(buf, grads, avg)
+                ]
                 out = buf
             else:
                 out = [g / d for g, d in zip(grads, avg)]

@@ -21,6 +21,7 @@ from ._base import (
     _count_value,
     _Ctx,
     _Spec,
+    add,
     chain,
     check_hparam,
     check_lr,
@@ -67,11 +68,11 @@ class _TraceSpec(_Spec):
                 new = list(torch._foreach_mul(bufs, m))
                 torch._foreach_add_(new, grads, alpha=keep)
             else:
-                new = [torch.add(b * m, g, alpha=keep) for b, g in zip(bufs, grads)]
+                new = [add(b * m, g, keep, ctx) for b, g in zip(bufs, grads)]
         else:
             first = count == 0
             new = [
-                torch.where(first, g, torch.add(b * m, g, alpha=keep))
+                torch.where(first, g, add(b * m, g, keep, ctx))
                 for b, g in zip(bufs, grads)
             ]
         if not self.nesterov:
@@ -79,7 +80,7 @@ class _TraceSpec(_Spec):
         elif ctx.fast:
             out = list(torch._foreach_add(grads, new, alpha=m))
         else:
-            out = [torch.add(g, b, alpha=m) for g, b in zip(grads, new)]
+            out = [add(g, b, m, ctx) for g, b in zip(grads, new)]
         return out, TraceState(count + 1, new)
 
 

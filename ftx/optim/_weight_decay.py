@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from ._base import GradientTransformation, _Ctx, _Spec, check_hparam, from_spec
+from ._base import GradientTransformation, _Ctx, _Spec, add, check_hparam, from_spec
 
 __all__ = ["add_decayed_weights"]
 
@@ -25,7 +25,7 @@ class _DecaySpec(_Spec):
         wd = self.weight_decay
         if ctx.fast and grads:
             return list(torch._foreach_add(grads, params, alpha=wd)), state
-        return [torch.add(g, p, alpha=wd) for g, p in zip(grads, params)], state
+        return [add(g, p, wd, ctx) for g, p in zip(grads, params)], state
 
 
 def add_decayed_weights(weight_decay: float = 0.0, *, api: str = "optim.add_decayed_weights"
