@@ -7,8 +7,6 @@ jacfwd, hessian), so a rule is shown to hold under both.
 
 from __future__ import annotations
 
-import importlib
-import types
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +16,6 @@ import torch.func
 import ftx
 
 _NAMES = ("grad", "vjp", "jvp", "vmap", "jacrev", "jacfwd", "hessian")
-_MODULES = ("ftx._transforms", "ftx._vmap", "ftx._jacobians")
 
 
 @dataclass(frozen=True)
@@ -33,18 +30,6 @@ class Engine:
     hessian: Any
 
 
-def _ftx_ready() -> bool:
-    """True once the ftx transforms replaced their placeholders."""
-    for name in _MODULES:
-        mod: types.ModuleType = importlib.import_module(name)
-        if (mod.__doc__ or "").startswith("PLACEHOLDER"):
-            return False
-    return True
-
-
 TORCH_FUNC = Engine("torch.func", *(getattr(torch.func, n) for n in _NAMES))
 FTX = Engine("ftx", *(getattr(ftx, n) for n in _NAMES))
-FTX_READY = _ftx_ready()
-ENGINES = [pytest.param(TORCH_FUNC, id="torch.func")] + (
-    [pytest.param(FTX, id="ftx")] if FTX_READY else []
-)
+ENGINES = [pytest.param(TORCH_FUNC, id="torch.func"), pytest.param(FTX, id="ftx")]
