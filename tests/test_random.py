@@ -1,0 +1,280 @@
+"""ftx.random against jax.random: keys, split, fold_in, bits and randint bit for bit;
+uniform exactly, normal to a few ulp, over many seeds, shapes (scalars, size 0, odd
+sizes) and dtypes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import ftx.random as fr
+
+jax = pytest.importorskip("jax")
+jr = pytest.importorskip("jax.random")
+
+SEEDS = [0, 42, 2**40 + 5, -3]
+SHAPES = [(), (0,), (1,), (7,), (3, 5), (2, 0, 3), (1001,)]
+FLOATS = [
+    pytest.param(torch.float16, "float16", id="float16"),
+    pytest.param(torch.bfloat16, "bfloat16", id="bfloat16"),
+    pytest.param(torch.float32, "float32", id="float32"),
+    pytest.param(torch.float64, "float64", id="float64"),
+]
+# Largest ulp distance from jax.random.normal on CPU (XLA's erf_inv polynomial is
+# reproduced; its log/log1p and fma contraction only to within an ulp or two).
+NORMAL_ULP = {torch.float16: 1, torch.bfloat16: 1, torch.float32: 3, torch.float64: 8}
+
+
+def jkey(seed: int) -> object:
+    with jax.enable_x64(True):
+        return jr.PRNGKey(seed)
+
+
+def as_np(x: torch.Tensor) -> np.ndarray:
+    return (x.float() if x.dtype == torch.bfloat16 else x).numpy()
+
+
+def ulp_distance(a: np.ndarray, b: np.ndarray) -> int:
+    """Largest distance in units in the last place between two float arrays of one dtype."""
+    if a.size == 0:
+        return 0
+    it = {2: np.int16, 4: np.int32, 8: np.int64}[a.dtype.itemsize]
+    ia, ib = a.view(it).astype(object), b.view(it).astype(object)
+    # map the sign-magnitude float order onto integers so that -0.0 and 0.0 are neighbours
+    top = 1 << (8 * a.dtype.itemsize - 1)
+    fa = np.where(ia < 0, -top - ia, ia)
+    fb = np.where(ib < 0, -top - ib, ib)
+    return int(np.max(np.abs(fa - fb)))
+
+
+def jax_float(x: object, jdtype: str) -> np.ndarray:
+    arr = np.asarray(x.astype("float32") if jdtype == "bfloat16" else x)  # type: ignore[attr-defined]
+    return arr
+
+
+# ------------------------------------------------------------------------ keys
+
+
+@pytest.mark.parametrize(
+    "seed", [0, 1, 42, -1, -(2**40), 2**31, 2**32, 2**40 + 5, 2**63 - 1, -(2**63)]
+)
+def test_key_matches_jax_64bit_seeds(seed: int) -> None:
+    got = fr.key(seed)
+    assert got.dtype == torch.int64 and got.shape == (2,)
+    np.testing.assert_array_equal(got.numpy(), np.asarray(jkey(seed)))
+    np.testing.assert_array_equal(fr.key_data(got).numpy(), np.asarray(jkey(seed)))
+
+
+@pytest.mark.parametrize("seed", [0, 5, 2**31, 2**32 - 1])
+def test_key_matches_jax_default_mode_for_32bit_seeds(seed: int) -> None:
+    np.testing.assert_array_equal(fr.key(seed).numpy(), np.asarray(jr.PRNGKey(seed)))
+
+
+def test_key_from_integer_tensor_seed() -> None:
+    torch.testing.assert_close(fr.key(torch.tensor(2**40 + 5)), fr.key(2**40 + 5))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("num", [0, 1, 2, 3, 17, (2, 3), (0,), ()], ids=str)
+def test_split_matches_jax(seed: int, num: int | tuple[int, ...]) -> None:
+    got = fr.split(fr.key(seed), num)
+    want = np.asarray(jr.split(jkey(seed), num))
+    assert got.shape == want.shape
+    np.testing.assert_array_equal(got.numpy(), want)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("data", [0, 1, 12345, 2**31, 2**32 - 1])
+def test_fold_in_matches_jax(seed: int, data: int) -> None:
+    np.testing.assert_array_equal(
+        fr.fold_in(fr.key(seed), data).numpy(), np.asarray(jr.fold_in(jkey(seed), data))
+    )
+    # a tensor of data folds in the same way, and wraps like a cast to uint32
+    np.testing.assert_array_equal(
+        fr.fold_in(fr.key(seed), torch.tensor(data - 2**32)).numpy(),
+        np.asarray(jr.fold_in(jkey(seed), data)),
+    )
+
+
+def test_chained_split_and_fold_in_match_jax() -> None:
+    k, jk = fr.key(7), jkey(7)
+    for i in range(5):
+        k = fr.split(fr.fold_in(k, i), 3)[i % 3]
+        jk = jr.split(jr.fold_in(jk, i), 3)[i % 3]
+    np.testing.assert_array_equal(k.numpy(), np.asarray(jk))
+
+
+# ------------------------------------------------------------------------ bits
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize(
+    "tdtype,jdtype",
+    [
+        (torch.uint8, "uint8"),
+        (torch.uint16, "uint16"),
+        (torch.uint32, "uint32"),
+        (torch.uint64, "uint64"),
+    ],
+    ids=["uint8", "uint16", "uint32", "uint64"],
+)
+def test_bits_match_jax(
+    seed: int, shape: tuple[int, ...], tdtype: torch.dtype, jdtype: str
+) -> None:
+    got = fr.bits(fr.key(seed), shape, tdtype)
+    with jax.enable_x64(True):
+        want = np.asarray(jr.bits(jkey(seed), shape, jdtype)).astype(np.uint64).view(np.int64)
+    assert got.dtype == torch.int64 and got.shape == want.shape
+    np.testing.assert_array_equal(got.numpy(), want)
+
+
+def test_bits_default_is_uint32() -> None:
+    got = fr.bits(fr.key(3), (1000,))
+    np.testing.assert_array_equal(got.numpy(), np.asarray(jr.bits(jkey(3), (1000,))))
+    assert int(got.min()) >= 0 and int(got.max()) < 2**32
+
+
+# -------------------------------------------------------------- uniform/normal
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize("tdtype,jdtype", FLOATS)
+@pytest.mark.parametrize("bounds", [(-2.0, 3.0), (5.0, 5.0)], ids=str)
+def test_uniform_matches_jax(
+    seed: int,
+    shape: tuple[int, ...],
+    tdtype: torch.dtype,
+    jdtype: str,
+    bounds: tuple[float, float],
+) -> None:
+    got = fr.uniform(fr.key(seed), shape, tdtype, *bounds)
+    with jax.enable_x64(True):
+        want = jax_float(jr.uniform(jkey(seed), shape, jdtype, *bounds), jdtype)
+    assert got.dtype == tdtype and tuple(got.shape) == want.shape
+    assert ulp_distance(as_np(got), want) == 0
+
+
+def test_uniform_tensor_bounds_match_jax() -> None:
+    lo = torch.tensor([-1.0, 0.0, 10.0])
+    hi = torch.tensor([1.0, 0.5, 20.0])
+    got = fr.uniform(fr.key(4), (2, 3), minval=lo, maxval=hi)
+    want = np.asarray(jr.uniform(jkey(4), (2, 3), minval=lo.numpy(), maxval=hi.numpy()))
+    np.testing.assert_array_equal(got.numpy(), want)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("shape", [*SHAPES, (1 << 15,)], ids=str)
+@pytest.mark.parametrize("tdtype,jdtype", FLOATS)
+def test_normal_matches_jax(
+    seed: int, shape: tuple[int, ...], tdtype: torch.dtype, jdtype: str
+) -> None:
+    got = fr.normal(fr.key(seed), shape, tdtype)
+    with jax.enable_x64(True):
+        want = jax_float(jr.normal(jkey(seed), shape, jdtype), jdtype)
+    assert got.dtype == tdtype and tuple(got.shape) == want.shape
+    assert ulp_distance(as_np(got), want) <= NORMAL_ULP[tdtype]
+
+
+def test_normal_mostly_bit_identical_to_jax() -> None:
+    got = fr.normal(fr.key(0), (1 << 16,)).numpy()
+    want = np.asarray(jr.normal(jkey(0), (1 << 16,)))
+    assert np.mean(got == want) > 0.97
+
+
+@pytest.mark.parametrize("seed", SEEDS[:3])
+@pytest.mark.parametrize("bounds", [(-2.0, 2.0), (0.5, 3.0), (-1.0, 0.0)], ids=str)
+def test_truncated_normal_close_to_jax(seed: int, bounds: tuple[float, float]) -> None:
+    got = fr.truncated_normal(fr.key(seed), *bounds, (1001,))
+    want = np.asarray(jr.truncated_normal(jkey(seed), *bounds, (1001,), "float32"))
+    np.testing.assert_allclose(got.numpy(), want, rtol=0, atol=1e-6)
+
+
+def test_truncated_normal_broadcasts_bounds_like_jax() -> None:
+    lo, hi = torch.tensor([-1.0, 0.0, 1.0]), torch.tensor(2.0)
+    got = fr.truncated_normal(fr.key(1), lo, hi)
+    want = np.asarray(jr.truncated_normal(jkey(1), lo.numpy(), hi.numpy()))
+    assert got.shape == (3,)
+    np.testing.assert_allclose(got.numpy(), want, atol=1e-6)
+
+
+# ------------------------------------------------- bernoulli/randint/permutation
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("p", [0.0, 0.3, 0.5, 1.0])
+@pytest.mark.parametrize("mode", ["low", "high"])
+def test_bernoulli_matches_jax(seed: int, p: float, mode: str) -> None:
+    got = fr.bernoulli(fr.key(seed), p, (7, 11), mode)
+    want = np.asarray(jr.bernoulli(jkey(seed), np.float32(p), (7, 11), mode))
+    assert got.dtype == torch.bool
+    np.testing.assert_array_equal(got.numpy(), want)
+
+
+def test_bernoulli_tensor_p_float64_matches_jax() -> None:
+    p = torch.linspace(0, 1, 13, dtype=torch.float64)
+    got = fr.bernoulli(fr.key(9), p)
+    with jax.enable_x64(True):
+        want = np.asarray(jr.bernoulli(jkey(9), p.numpy()))
+    np.testing.assert_array_equal(got.numpy(), want)
+
+
+RANDINT_CASES = [
+    (torch.int32, "int32", 0, 10),
+    (torch.int32, "int32", -5, 5),
+    (torch.int32, "int32", 3, 3),
+    (torch.int32, "int32", -100, 7**9),
+    (torch.int32, "int32", -(2**31), 2**31 - 1),
+    (torch.int32, "int32", -(2**31), 2**31),
+    (torch.int8, "int8", -100, 1000),
+    (torch.int16, "int16", 0, 2**15),
+    (torch.uint8, "uint8", 0, 256),
+    (torch.int64, "int64", 0, 10),
+    (torch.int64, "int64", 5, 2**32 + 5),
+    (torch.int64, "int64", 0, 2**32),
+    (torch.int64, "int64", 0, 3 * 2**30),
+    (torch.int64, "int64", -(2**62), 2**62),
+    (torch.int64, "int64", -(2**63), 2**63 - 1),
+]
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("shape", [(), (0,), (7,), (3, 5), (1001,)], ids=str)
+@pytest.mark.parametrize(
+    "tdtype,jdtype,lo,hi", RANDINT_CASES, ids=[f"{c[1]}[{c[2]},{c[3]})" for c in RANDINT_CASES]
+)
+def test_randint_matches_jax(
+    seed: int, shape: tuple[int, ...], tdtype: torch.dtype, jdtype: str, lo: int, hi: int
+) -> None:
+    got = fr.randint(fr.key(seed), shape, lo, hi, tdtype)
+    with jax.enable_x64(True):
+        want = np.asarray(jr.randint(jkey(seed), shape, lo, hi, jdtype))
+    assert got.dtype == tdtype and tuple(got.shape) == want.shape
+    np.testing.assert_array_equal(got.numpy(), want)
+
+
+def test_randint_tensor_bounds_and_aliases() -> None:
+    lo = torch.tensor([0, -10, 100])
+    hi = torch.tensor([1, 10, 1000])
+    got = fr.randint(fr.key(2), (4, 3), low=lo, high=hi)
+    with jax.enable_x64(True):
+        want = np.asarray(jr.randint(jkey(2), (4, 3), lo.numpy(), hi.numpy(), "int64"))
+    np.testing.assert_array_equal(got.numpy(), want)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("n", [0, 1, 2, 7, 100, 2000, 5000])
+def test_permutation_of_range_matches_jax(seed: int, n: int) -> None:
+    got = fr.permutation(fr.key(seed), n)
+    np.testing.assert_array_equal(got.numpy(), np.asarray(jr.permutation(jkey(seed), n)))
+
+
+@pytest.mark.parametrize("axis", [0, 1, -1])
+@pytest.mark.parametrize("independent", [False, True])
+def test_permutation_of_tensor_matches_jax(axis: int, independent: bool) -> None:
+    x = torch.arange(5 * 7).reshape(5, 7)
+    got = fr.permutation(fr.key(3), x, axis, independent)
+    want = np.asarray(jr.permutation(jkey(3), x.numpy(), axis, independent))
+    np.testing.assert_array_equal(got.numpy(), want)
