@@ -45,19 +45,45 @@ def _check_bool(api: str, name: str, value: Any) -> None:
         raise TypeError(msg(api, f"{name} must be a bool", describe(value), f"Pass {name}=True."))
 
 
+def _float_tensor(x: Any) -> bool:
+    return isinstance(x, torch.Tensor) and (x.is_floating_point() or x.is_complex())
+
+
 def _check_float_inputs(api: str, args: tuple[Any, ...], argnums: tuple[int, ...]) -> None:
-    """Call time: differentiated leaves are floating tensors (jacobians take no allow_int)."""
+    """Call time: differentiated leaves are floating tensors (jacobians take no allow_int).
+
+    The common case (all good) walks the leaves without paths; paths only for the message.
+    """
     for i in argnums:
-        for path, leaf in _pytree.tree_leaves_with_path(args[i]):
-            tensor = isinstance(leaf, torch.Tensor)
-            if tensor and not (leaf.is_floating_point() or leaf.is_complex()):
+        arg = args[i]
+        if _float_tensor(arg) or all(
+            _float_tensor(x) or x is None for x in _pytree.tree_leaves(arg)
+        ):
+            continue
+        for path, leaf in _pytree.tree_leaves_with_path(arg):
+            if isinstance(leaf, torch.Tensor) and not _float_tensor(leaf):
                 where = f"argument {i}" + (f" at {keystr(path)!r}" if path else "")
                 raise TypeError(
                     msg(api, "differentiated inputs must have a floating dtype",
                         f"{leaf.dtype} for {where}",
                         "Cast it with .to(torch.float64), or move it out of argnums.")
                 )
-    check_diff_leaves(api, args, argnums, False)
+        check_diff_leaves(api, args, (i,), False)  # non-tensor leaves: the shared message
+
+
+def _check_outputs(api: str, out: Any, fix: str) -> None:
+    """Outputs are tensors; the shared (path-naming) check runs only when one is not."""
+    if isinstance(out, torch.Tensor):
+        return
+    if all(isinstance(x, torch.Tensor) for x in _pytree.tree_leaves(out)):
+        return
+    output_leaves_check(api, out, fix)  # raises for non-tensor leaves, naming the path
+    for path, leaf in _pytree.tree_leaves_with_path(out):
+        if leaf is None:  # torch.func cannot differentiate a None output leaf
+            raise TypeError(
+                msg(api, "fun must return tensors", f"None at output {keystr(path) or '<root>'!r}",
+                    "Drop the None from the output, or return it through has_aux.")
+            )
 
 
 def _checked(api: str, fun: Callable[..., Any], has_aux: bool) -> Callable[..., Any]:
@@ -69,7 +95,11 @@ def _checked(api: str, fun: Callable[..., Any], has_aux: bool) -> Callable[..., 
         out = fun(*args, **kwargs)
         if has_aux:
             out, aux = split_aux(api, out)
-            output_leaves_check(api, out, fix)
+            _check_outputs(api, out, fix)
+            if isinstance(aux, torch.Tensor) or all(
+                isinstance(x, torch.Tensor) for x in _pytree.tree_leaves(aux)
+            ):
+                return out, aux
             for path, leaf in _pytree.tree_leaves_with_path(aux):
                 if not isinstance(leaf, torch.Tensor):
                     raise TypeError(
@@ -78,7 +108,7 @@ def _checked(api: str, fun: Callable[..., Any], has_aux: bool) -> Callable[..., 
                             "Return the value as a tensor, or keep it out of the function.")
                     )
             return out, aux
-        output_leaves_check(api, out, fix)
+        _check_outputs(api, out, fix)
         return out
 
     return checked

@@ -266,3 +266,9 @@ ERRORS = [
 def test_errors(make: Callable[[], Any], exc: type[Exception], match: str) -> None:
     with pytest.raises(exc, match=match):
         make()
+
+
+def test_none_output_leaf_is_a_clear_error() -> None:
+    with pytest.raises(TypeError, match=r"ftx\.jacrev: fun must return tensors, got None at "
+                                        r"output '1'\. Drop the None"):
+        ftx.jacrev(lambda x: (x, None))(XV)
