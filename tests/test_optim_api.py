@@ -160,6 +160,12 @@ def test_non_tensor_leaves() -> None:
         opt.update({"b": [3]}, opt.init({"b": [torch.ones(1)]}))
 
 
+def test_complex_params_are_refused() -> None:
+    with pytest.raises(TypeError, match=r"ftx\.optim\.adam\.init: params must be real tensors, "
+                       r"got Tensor\(shape=\(2,\), dtype=torch\.complex64\) at path 'z'"):
+        ftx.optim.adam().init({"z": torch.ones(2, dtype=torch.complex64)})
+
+
 def test_apply_updates_errors_and_dtype() -> None:
     with pytest.raises(ValueError, match=r"ftx\.optim\.apply_updates: updates must have the "
                        r"structure of params, got paths only in updates: \['c'\]"):

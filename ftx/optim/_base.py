@@ -214,6 +214,7 @@ class _LeafTransformation(GradientTransformation):
         def init(params: PyTree) -> PyTree:
             leaves, sig = _tree.flatten(params)
             _tree.check_tensors(f"{spec.api}.init", "params", params, leaves)
+            _tree.check_real(f"{spec.api}.init", params, leaves)
             return _to_tree(spec.init_leaves(leaves), sig)
 
         def update(

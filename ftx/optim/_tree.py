@@ -99,3 +99,14 @@ def check_tensors(api: str, name: str, tree: Any, leaves: list[Any]) -> None:
                 f"ftx.{api}: every leaf of {name} must be a tensor, got {describe(x)} "
                 f"at path {path!r}. Convert numbers with torch.as_tensor."
             )
+
+
+def check_real(api: str, tree: Any, leaves: list[Any]) -> None:
+    """Raise ``TypeError`` naming the first complex leaf (not supported)."""
+    for x in leaves:
+        if x.is_complex():
+            path = next((p for p, v in _ftree.leaves_with_path(tree) if v is x), "?")
+            raise TypeError(
+                f"ftx.{api}: params must be real tensors, got {describe(x)} at path "
+                f"{path!r}. Optimise torch.view_as_real(param) instead."
+            )
