@@ -167,13 +167,39 @@ class _Batched:
                 and any(isinstance(a, int) for a in in_axes)
             ):
                 self.fast_n = len(in_axes)
+        # Direct route: nested tuple in_axes that torch pairs with the arguments exactly as
+        # JAX does (checked once per argument structure; dicts in the same key order).
+        self.direct: dict[_pytree.TreeSpec, bool] | None = None
+        if axis_size is None and _flat_axes(out_axes) and isinstance(in_axes, tuple):
+            if self.fast_n < 0:
+                self.direct = {}
         self.torch_fn = torch.func.vmap(
             fun,
-            in_dims=in_axes if self.fast_n >= 0 else 0,
+            in_dims=in_axes if self.fast_n >= 0 or self.direct is not None else 0,
             out_dims=out_axes,
             randomness=randomness,
             chunk_size=chunk_size,
         )
+
+    def direct_ok(self, args: tuple[Any, ...], leaves: list[Any], spec: Any) -> bool:
+        """Would torch.func.vmap map these arguments exactly as JAX's rules say?"""
+        assert self.direct is not None
+        ok = self.direct.get(spec)
+        if ok is None:
+            ok = False
+            if len(self.in_axes) == len(args):
+                mine = _broadcast(self.in_axes, args)
+                theirs = _pytree._broadcast_to_and_flatten(self.in_axes, spec)
+                ok = (
+                    mine is not None
+                    and mine == theirs
+                    and any(d is not None for d in mine)
+                    and all(d is None or isinstance(x, torch.Tensor) for x, d in zip(leaves, mine))
+                )
+            if len(self.direct) >= _MAX_PLANS:
+                self.direct.clear()
+            self.direct[spec] = ok
+        return ok
 
     def fallback(self, exc: BaseException, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """After the fast route raised: blame the inputs, re-route, or translate the error."""
@@ -503,8 +529,9 @@ def vmap(
                 "Pick one of those three.")
         )
     batched = _Batched(fun, in_axes, out_axes, axis_size, chunk_size, randomness)
-    n, torch_fn = batched.fast_n, batched.torch_fn
+    n, torch_fn, direct = batched.fast_n, batched.torch_fn, batched.direct is not None
     tensor = torch.Tensor
+    flatten = _pytree.tree_flatten
 
     @functools.wraps(fun)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -514,6 +541,11 @@ def vmap(
             and (len(args) == n if n else len(args) > 0)
             and all(isinstance(a, tensor) for a in args)
         ):
+            try:
+                return torch_fn(*args)  # type: ignore[no-any-return]
+            except (RuntimeError, ValueError, IndexError) as exc:
+                return batched.fallback(exc, args, kwargs)  # type: ignore[no-any-return]
+        if direct and not kwargs and batched.direct_ok(args, *flatten(args)):
             try:
                 return torch_fn(*args)  # type: ignore[no-any-return]
             except (RuntimeError, ValueError, IndexError) as exc:

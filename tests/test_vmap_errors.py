@@ -65,6 +65,11 @@ CALL_ERRORS = [
                                                                       torch.ones(4)), ValueError,
      r"all mapped axes must have the same size, got argument 0 at 'w' has size 3 along axis 0, "
      r"argument 1 has size 4 along axis 0"),
+    ("sizes-differ-dict-in_axes", lambda: ftx.vmap(lambda p, x: p["w"] * x, in_axes=(
+        {"w": 0}, 0))({"w": torch.ones(3)}, torch.ones(4)), ValueError,
+     r"argument 0 at 'w' has size 3 along axis 0, argument 1 has size 4 along axis 0"),
+    ("dict-in_axes-control-flow", lambda: ftx.vmap(lambda p: _branchy(p["w"]), in_axes=(
+        {"w": 0},))({"w": X}), TypeError, r"fun must not branch in Python"),
     ("sizes-differ-axes", lambda: ftx.vmap(torch.add, in_axes=(1, 0))(X, X), ValueError,
      r"argument 0 has size 4 along axis 1, argument 1 has size 3 along axis 0"),
     ("axis_size-mismatch", lambda: ftx.vmap(torch.sin, axis_size=5)(X), ValueError,
