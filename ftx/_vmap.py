@@ -19,7 +19,6 @@ costs a Python call over the bare ``torch.func.vmap``.
 from __future__ import annotations
 
 import functools
-import traceback
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
@@ -28,112 +27,22 @@ import torch.utils._pytree as _pytree
 
 from ._errors import describe, msg
 from ._validate import check_callable
-from .tree import keystr
+from ._vmap_axes import (
+    arg_path,
+    broadcast,
+    check_axes,
+    check_count,
+    flat_axes,
+    from_torch_output,
+    out_path,
+    shapes,
+)
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 _RANDOMNESS = ("error", "different", "same")
-_TORCH_OUT_FRAMES = {"_unwrap_batched", "_maybe_remove_batch_dim", "_remove_batch_dim"}
 _MAX_PLANS = 32
-
-
-def _check_axes(name: str, axes: Any) -> None:
-    """Build time: every leaf of ``axes`` is an int or None (torch pytrees: None is a leaf)."""
-    for path, leaf in _pytree.tree_leaves_with_path(axes):
-        if leaf is None or (isinstance(leaf, int) and not isinstance(leaf, bool)):
-            continue
-        where = f" at {keystr(path)!r}" if path else ""
-        raise TypeError(
-            msg(
-                "vmap",
-                f"{name} leaves must be ints or None",
-                f"{describe(leaf)}{where} in {name}={axes!r}",
-                "Use an axis index such as 0 or -1, or None for no mapping.",
-            )
-        )
-
-
-def _check_count(name: str, value: Any) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(
-            msg("vmap", f"{name} must be a positive int or None", describe(value),
-                f"Pass e.g. {name}=8.")
-        )
-    if value < 1:
-        raise ValueError(
-            msg("vmap", f"{name} must be a positive int or None", repr(value),
-                f"Pass e.g. {name}=8.")
-        )
-
-
-def _where(path: tuple[Any, ...]) -> str:
-    """Describe a leaf of ``(args, kwargs)`` by its path: ``argument 0 at 'w'``."""
-    kind, pos, rest = path[0], path[1], path[2:]
-    if kind == _pytree.SequenceKey(0):
-        head = f"argument {pos.idx}"
-    else:
-        head = f"keyword argument {pos.key!r}"
-    return head + (f" at {keystr(rest)!r}" if rest else "")
-
-
-def _is_axis(x: Any) -> bool:
-    return x is None or (isinstance(x, int) and not isinstance(x, bool))
-
-
-def _flat_axes(axes: Any) -> bool:
-    """An int/None or a flat tuple of those: torch.func.vmap handles it exactly."""
-    return _is_axis(axes) or (isinstance(axes, tuple) and all(_is_axis(a) for a in axes))
-
-
-def _broadcast(prefix: Any, tree: Any) -> list[Any] | None:
-    """One axis per leaf of ``tree`` from a prefix pytree of axes; None if it is no prefix.
-
-    Dicts match by key, whatever their order (torch's ``_broadcast_to_and_flatten``
-    pairs dict entries by position).
-    """
-    if _is_axis(prefix):
-        return [prefix] * len(_pytree.tree_leaves(tree))
-    if type(prefix) is not type(tree) or _pytree.tree_is_leaf(tree):
-        return None
-    if isinstance(prefix, dict):
-        if prefix.keys() != tree.keys():
-            return None
-        pairs = [(prefix[k], v) for k, v in tree.items()]
-    else:
-        node = _pytree.SUPPORTED_NODES[type(tree)]
-        p_children, p_ctx = node.flatten_fn(prefix)
-        t_children, t_ctx = node.flatten_fn(tree)
-        if p_ctx != t_ctx or len(p_children) != len(t_children):
-            return None
-        pairs = list(zip(p_children, t_children))
-    out: list[Any] = []
-    for p, t in pairs:
-        sub = _broadcast(p, t)
-        if sub is None:
-            return None
-        out.extend(sub)
-    return out
-
-
-def _out_path(out: Any, i: int) -> str:
-    """The path of the ``i``-th leaf of an output, for messages."""
-    return keystr(_pytree.tree_leaves_with_path(out)[i][0]) or "<root>"
-
-
-def _shapes(tree: Any) -> Any:
-    """A pytree with each tensor replaced by its shape, for messages."""
-    return _pytree.tree_map(
-        lambda x: tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__, tree
-    )
-
-
-def _from_torch_output(exc: BaseException) -> bool:
-    """True when ``exc`` was raised by torch's output unbatching (so out_axes is at fault)."""
-    names = {frame.name for frame in traceback.extract_tb(exc.__traceback__)}
-    return bool(names & _TORCH_OUT_FRAMES)
 
 
 class _Batched:
@@ -158,7 +67,7 @@ class _Batched:
         self.out_plans: dict[_pytree.TreeSpec, list[Any]] = {}
         # Fast route: int in_axes, or a flat tuple of int/None with an int, tensor arguments.
         self.fast_n = -1  # -1: no fast route; 0: any number of args; n: exactly n args
-        if axis_size is None and _flat_axes(out_axes):
+        if axis_size is None and flat_axes(out_axes):
             if isinstance(in_axes, int):
                 self.fast_n = 0
             elif (
@@ -170,7 +79,7 @@ class _Batched:
         # Direct route: nested tuple in_axes that torch pairs with the arguments exactly as
         # JAX does (checked once per argument structure; dicts in the same key order).
         self.direct: dict[_pytree.TreeSpec, bool] | None = None
-        if axis_size is None and _flat_axes(out_axes) and isinstance(in_axes, tuple):
+        if axis_size is None and flat_axes(out_axes) and isinstance(in_axes, tuple):
             if self.fast_n < 0:
                 self.direct = {}
         self.torch_fn = torch.func.vmap(
@@ -188,7 +97,7 @@ class _Batched:
         if ok is None:
             ok = False
             if len(self.in_axes) == len(args):
-                mine = _broadcast(self.in_axes, args)
+                mine = broadcast(self.in_axes, args)
                 theirs = _pytree._broadcast_to_and_flatten(self.in_axes, spec)
                 ok = (
                     mine is not None
@@ -204,7 +113,7 @@ class _Batched:
     def fallback(self, exc: BaseException, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """After the fast route raised: blame the inputs, re-route, or translate the error."""
         self._plan(args, kwargs)  # raises the ftx error when the inputs are at fault
-        if _from_torch_output(exc):
+        if from_torch_output(exc):
             # None or non-tensor outputs, unbatched outputs with out_axes != 0, bad out_axes:
             # the general route applies JAX's rules (or raises the ftx error).
             return self.general(args, kwargs)
@@ -239,7 +148,7 @@ class _Batched:
         if dims is None:
             per_arg = in_axes if isinstance(in_axes, tuple) else (in_axes,) * len(args)
             prefix = (per_arg, dict.fromkeys(kwargs, 0))
-            dims = _broadcast(prefix, (args, kwargs))
+            dims = broadcast(prefix, (args, kwargs))
             if dims is None:
                 self._structure_error(args)
             assert dims is not None
@@ -274,20 +183,20 @@ class _Batched:
     def _structure_error(self, args: tuple[Any, ...]) -> None:
         per_arg = self.in_axes if isinstance(self.in_axes, tuple) else (self.in_axes,) * len(args)
         for i, (axes, arg) in enumerate(zip(per_arg, args)):
-            if _broadcast(axes, arg) is None:
+            if broadcast(axes, arg) is None:
                 raise ValueError(
                     msg(
                         "vmap",
                         f"in_axes for argument {i} must be an int, None, or a prefix of the "
                         "argument's pytree structure",
-                        f"{axes!r} for an argument shaped {_shapes(arg)!r}",
+                        f"{axes!r} for an argument shaped {shapes(arg)!r}",
                         "Match the containers (same dict keys, same tuple lengths) or use one "
                         "int/None for the whole argument.",
                     )
                 )
 
     def _paths(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[str]:
-        return [_where(tuple(p)) for p, _ in _pytree.tree_leaves_with_path((args, kwargs))]
+        return [arg_path(tuple(p)) for p, _ in _pytree.tree_leaves_with_path((args, kwargs))]
 
     def _leaf_error(self, args: tuple[Any, ...], kwargs: dict[str, Any], leaf: Any, d: int) -> None:
         paths = self._paths(args, kwargs)
@@ -357,7 +266,7 @@ class _Batched:
                     "Pass randomness='different' (independent draws per example) or 'same', "
                     "or draw from explicit ftx.random keys.")
             )
-        elif _from_torch_output(exc):
+        elif from_torch_output(exc):
             if "BatchedTensor when out_dim is None" in text:
                 new = ValueError(
                     msg("vmap", "outputs with out_axes=None must not depend on mapped inputs",
@@ -405,12 +314,12 @@ class _Batched:
             out_leaves, out_spec = _pytree.tree_flatten(out)
             axes = out_plans.get(out_spec)
             if axes is None:
-                axes = _broadcast(out_axes, out)
+                axes = broadcast(out_axes, out)
                 if axes is None:
                     raise ValueError(
                         msg("vmap", "out_axes must be an int, None, or a prefix of the output's "
                             "pytree structure", f"out_axes={out_axes!r} for an output shaped "
-                            f"{_shapes(out)!r}", "Match the output containers (same dict keys, "
+                            f"{shapes(out)!r}", "Match the output containers (same dict keys, "
                             "same tuple lengths) or use one int for every output.")
                     )
                 if len(out_plans) >= _MAX_PLANS:
@@ -424,13 +333,13 @@ class _Batched:
                 if not isinstance(leaf, torch.Tensor):
                     raise TypeError(
                         msg("vmap", "fun must return tensors (or None)",
-                            f"{describe(leaf)} at output {_out_path(out, i)!r}",
+                            f"{describe(leaf)} at output {out_path(out, i)!r}",
                             "Wrap the value with torch.tensor(...) or close over it.")
                     )
                 if ax is not None and not -leaf.dim() - 1 <= ax <= leaf.dim():
                     raise ValueError(
                         msg("vmap", "out_axes must be within the batched output's rank",
-                            f"axis {ax} for output {_out_path(out, i)!r} of per-example "
+                            f"axis {ax} for output {out_path(out, i)!r} of per-example "
                             f"shape {tuple(leaf.shape)}",
                             f"Use an axis in [{-leaf.dim() - 1}, {leaf.dim()}] or None.")
                     )
@@ -519,10 +428,10 @@ def vmap(
                 "positional argument", describe(in_axes),
                 "Wrap a per-argument pytree in a tuple, e.g. in_axes=({'w': 0},).")
         )
-    _check_axes("in_axes", in_axes)
-    _check_axes("out_axes", out_axes)
-    _check_count("axis_size", axis_size)
-    _check_count("chunk_size", chunk_size)
+    check_axes("in_axes", in_axes)
+    check_axes("out_axes", out_axes)
+    check_count("axis_size", axis_size)
+    check_count("chunk_size", chunk_size)
     if randomness not in _RANDOMNESS:
         raise ValueError(
             msg("vmap", "randomness must be 'error', 'different' or 'same'", repr(randomness),
