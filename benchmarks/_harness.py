@@ -292,7 +292,9 @@ def compare(
             return f"leaf {i} has shape {b.shape}, reference {a.shape}", math.inf
         if a.size == 0:
             continue
-        diff = float(np.max(np.abs(a - b)))
+        with np.errstate(invalid="ignore"):  # inf - inf: equal infinities differ by 0
+            d = np.where(a == b, 0.0, np.abs(a - b))
+        diff = float(np.nanmax(d)) if not np.isnan(d).all() else math.nan
         worst = max(worst, diff)
         if not np.allclose(b, a, rtol=rtol, atol=atol, equal_nan=True):
             return f"leaf {i} differs by {diff:.3g} (rtol={rtol}, atol={atol})", diff
