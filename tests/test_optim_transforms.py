@@ -189,6 +189,20 @@ COMPILED = [c for c in CASE_PARAMS
                                   "rmsprop-mom-wd-max", "adagrad-decay-wd")]
 
 
+def test_large_tree_fast_path_agrees(dtype: torch.dtype) -> None:
+    """Trees of >= 2**20 elements take the out= kernels of the fast path; same numbers."""
+    g = torch.Generator().manual_seed(5)
+    params = {f"p{i}": torch.randn(300_000, generator=g, dtype=dtype) for i in range(4)}
+    grads_seq = [ftx.tree.map(lambda p: torch.randn(p.shape, generator=g, dtype=dtype), params)
+                 for _ in range(3)]
+    for opt in (ftx.optim.adam(lr=0.01, weight_decay=0.1), ftx.optim.adamw(lr=0.01)):
+        fast = _run(opt, params, grads_seq, "fast")
+        leafwise = _run(opt, params, grads_seq, "leafwise")
+        tol = 1e-13 if dtype == torch.float64 else 1e-5
+        for f, lw in zip(fast, leafwise):
+            tree_allclose(f, lw, rtol=tol, atol=tol * 1e-3)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("case", COMPILED)
 def test_step_under_torch_compile(case: Any) -> None:

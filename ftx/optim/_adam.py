@@ -108,8 +108,11 @@ class _AdamSpec(_Spec):
             out = list(torch._foreach_sqrt(vmax if self.amsgrad else v))
             if c != 0:
                 # torch's capturable form: den = sqrt(v) / (sqrt(bc2) * c) + eps / c, u = m / den
-                torch._foreach_div_(out, bc2_sqrt * c)
-                torch._foreach_add_(out, eps / c)
+                if sum(d.numel() for d in out) >= _BIG:  # one pass instead of two
+                    _affine_(out, 1 / (bc2_sqrt * c), eps / c)
+                else:
+                    torch._foreach_div_(out, bc2_sqrt * c)
+                    torch._foreach_add_(out, eps / c)
                 _div_into(m, out)
             else:
                 torch._foreach_div_(out, bc2_sqrt)
@@ -147,6 +150,16 @@ def _div_into(num: list[torch.Tensor], den: list[torch.Tensor]) -> None:
             torch.div(a, d, out=d)
     else:  # small trees: one foreach call costs less than a Python loop
         den[:] = torch._foreach_div(num, den)
+
+
+def _affine_(xs: list[torch.Tensor], scale: float, shift: float) -> None:
+    """``x = shift + scale * x`` in place, one pass per leaf (``torch.add(..., out=x)``)."""
+    consts: dict[tuple[torch.dtype, torch.device], torch.Tensor] = {}
+    for x in xs:
+        key = (x.dtype, x.device)
+        if key not in consts:
+            consts[key] = torch.full((), shift, dtype=x.dtype, device=x.device)
+        torch.add(consts[key], x, alpha=scale, out=x)
 
 
 def scale_by_adam(
