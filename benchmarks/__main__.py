@@ -8,6 +8,7 @@ failure), 2 on bad arguments.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,10 +40,23 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=3,
                    help="interleaved timing rounds per case (default 3; 1 with --quick)")
     p.add_argument("--threads", type=int, default=None,
-                   help="torch.set_num_threads before running (default: torch's default)")
+                   help="threads for torch (set_num_threads) and for JAX's CPU backend "
+                        "(XLA_FLAGS); default: each library's own default")
     p.add_argument("--list", action="store_true", help="list the cases and exit")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p.parse_args(list(argv))
+
+
+def limit_xla_threads(n: int) -> None:
+    """Give JAX's CPU backend the same thread budget as torch (read when jax first loads)."""
+    if "jax" in sys.modules:
+        print("warning: jax was imported before --threads; its thread count is unchanged",
+              file=sys.stderr)
+        return
+    flags = [f"intra_op_parallelism_threads={n}"]
+    if n == 1:
+        flags.insert(0, "--xla_cpu_multi_thread_eigen=false")
+    os.environ["XLA_FLAGS"] = " ".join([os.environ.get("XLA_FLAGS", ""), *flags]).strip()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -52,6 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("python -m benchmarks: --device cuda needs a CUDA device, got none. "
               "Run with --device cpu.", file=sys.stderr)
         return 2
+    if args.threads is not None:
+        limit_xla_threads(args.threads)  # before the case modules are imported
     failed_modules = load_all()
     for mod, err in failed_modules.items():
         print(f"warning: benchmarks/cases/{mod}.py could not be imported: {err}", file=sys.stderr)

@@ -390,7 +390,7 @@ def run_case(
         if problem is None and impl.jax:
             problem = _jax_backend_problem(cfg.device)
         if problem is None and impl.compiled and not impl.jax and not cfg.compile:
-            problem = "torch.compile implementations are off (--quick without --compile)"
+            problem = "torch.compile implementations are off (--quick or --no-compile)"
         if problem is not None:
             results.append(row(impl, f"skipped: {problem}"))
             continue

@@ -52,6 +52,7 @@ def machine_info() -> dict[str, Any]:
         "numpy": _version("numpy"),
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "cuda": torch.version.cuda,
+        "xla_flags": os.environ.get("XLA_FLAGS"),
     }
     if hasattr(os, "getloadavg"):
         info["load_average_at_start"] = [round(x, 2) for x in os.getloadavg()]
