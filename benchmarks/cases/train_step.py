@@ -58,7 +58,10 @@ def _register(sizes: list[int], batch: int) -> None:
         x, y = classification_data(n, sizes[0], sizes[-1], cfg.device)
         return {"sizes": sizes, "x": x, "y": y, "device": cfg.device}
 
-    c = case(GROUP, name, setup, baseline="nn.Module+torch.optim", rtol=1e-4, atol=1e-5)
+    # Adam's first step moves each weight by about lr * g / (|g| + eps): where |g| is near
+    # eps, float32 rounding in g (torch against XLA) changes that step by up to ~lr/10, so
+    # the parameters are compared to lr/10; a wrong or missing update still differs by ~lr.
+    c = case(GROUP, name, setup, baseline="nn.Module+torch.optim", rtol=1e-4, atol=LR / 10)
 
     @c.impl("nn.Module+torch.optim")
     def _module(i: dict[str, Any]) -> Any:
