@@ -37,7 +37,11 @@ def _flat(x: Any, out: list[Any]) -> Any:
         return 1
     t = type(x)
     if t is dict:
-        return (0, tuple(x), tuple([_flat(v, out) for v in x.values()]))
+        values = list(x.values())
+        if all(isinstance(v, _Tensor) for v in values):  # the common leaf-only dict
+            out.extend(values)
+            return (3, tuple(x))
+        return (0, tuple(x), tuple([_flat(v, out) for v in values]))
     if x is None:
         return None
     if t is list or t is tuple:
@@ -61,6 +65,9 @@ def _unflat(sig: Any, it: Iterator[Any]) -> Any:
     if sig is None:
         return None
     kind = sig[0]
+    if kind == 3:
+        keys = sig[1]
+        return dict(zip(keys, [next(it) for _ in keys]))
     if kind == 0:
         return dict(zip(sig[1], [_unflat(s, it) for s in sig[2]]))
     if kind == 2:
