@@ -90,6 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+    info = _report.machine_info()  # date and load average at the start of the run
     results = _harness.run_cases(cases, cfg, progress=not args.no_progress)
 
     print(_report.format_table(results))
@@ -99,10 +100,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = f"benchmarks-{args.device}" + ("-quick" if args.quick else "")
-    _report.write_json(out / f"{stem}.json", results, cfg, argv)
-    info = _report.machine_info()
-    title = (f"python -m benchmarks {' '.join(argv)}\n{info['cpu']}, {info['torch_threads']} "
-             f"threads, torch {info['torch']}, jax {info['jax']}, {info['date']}")
+    _report.write_json(out / f"{stem}.json", results, cfg, argv, info)
+    title = (f"python -m benchmarks {' '.join(argv)}\n{info['cpu']} ({info['cpu_count']} cores), "
+             f"torch threads={info['torch_threads']}, torch {info['torch']}, jax {info['jax']}, "
+             f"{info['date']}, load average {info.get('load_average')}")
     charted = _report.write_chart(out / f"{stem}.png", results, title)
     md = _report.format_table(results, markdown=True)
     (out / f"{stem}.md").write_text(

@@ -55,7 +55,7 @@ def machine_info() -> dict[str, Any]:
         "xla_flags": os.environ.get("XLA_FLAGS"),
     }
     if hasattr(os, "getloadavg"):
-        info["load_average_at_start"] = [round(x, 2) for x in os.getloadavg()]
+        info["load_average"] = [round(x, 2) for x in os.getloadavg()]
     return info
 
 
@@ -113,10 +113,23 @@ def format_notes(results: Sequence[Result]) -> str:
     return "\n".join(f"note: {r.case} [{r.impl}]: {n}" for r in results for n in r.notes)
 
 
-def write_json(path: Path, results: Sequence[Result], cfg: Config, argv: Sequence[str]) -> None:
-    """Machine, configuration, command and one record per (case, implementation)."""
+def write_json(
+    path: Path,
+    results: Sequence[Result],
+    cfg: Config,
+    argv: Sequence[str],
+    machine: dict[str, Any] | None = None,
+) -> None:
+    """Machine, configuration, command and one record per (case, implementation).
+
+    ``machine`` is ``machine_info()`` taken when the run started (default: now);
+    the load average at the end is added as ``load_average_at_end``.
+    """
+    machine = dict(machine_info() if machine is None else machine)
+    if hasattr(os, "getloadavg"):
+        machine["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     doc = {
-        "machine": machine_info(),
+        "machine": machine,
         "command": "python -m benchmarks " + " ".join(argv),
         "config": asdict(cfg),
         "results": [asdict(r) for r in results],
@@ -160,5 +173,5 @@ def _draw(plt: Any, path: Path, rows: Sequence[Result], labels: list[str],
     for yi, r in zip(y, ratios):
         ax.text(r, yi, f" {r:.2f}x", va="center", fontsize=6)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=80)
     plt.close(fig)

@@ -233,7 +233,8 @@ def test_table_json_and_chart(tmp_path: Path) -> None:
 
     R.write_json(tmp_path / "r.json", results, FAST, ["--quick"])
     doc = json.loads((tmp_path / "r.json").read_text())
-    for key in ("cpu", "cpu_count", "torch_threads", "torch", "jax", "date", "gpu"):
+    for key in ("cpu", "cpu_count", "torch_threads", "torch", "jax", "date", "gpu",
+                "load_average", "load_average_at_end"):
         assert key in doc["machine"]
     assert doc["command"] == "python -m benchmarks --quick"
     assert [r["status"] for r in doc["results"]][:2] == ["ok", "ok"]
