@@ -10,7 +10,7 @@ import torch
 from torch.optim import lr_scheduler as S
 
 import ftx
-from tests.optim_cases import grads_of, mlp, torch_trajectory, trajectory_errors
+from tests.test_optim_cases import grads_of, mlp, torch_trajectory, trajectory_errors
 
 BASE = 0.1
 N = 60

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import ftx
-from tests.optim_cases import (
+from tests.test_optim_cases import (
     CASE_PARAMS,
     PROBLEMS,
     TOL,

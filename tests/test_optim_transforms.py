@@ -9,7 +9,7 @@ import torch
 
 import ftx
 from tests.helpers import tree_allclose
-from tests.optim_cases import CASE_PARAMS
+from tests.test_optim_cases import CASE_PARAMS
 
 K = 3  # inner steps
 

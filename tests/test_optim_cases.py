@@ -1,4 +1,4 @@
-"""Shared tables for the ftx.optim tests: problems, optimizer cases and a torch.optim runner."""
+"""Shared tables for the ftx.optim tests (no tests here): problems, cases, a torch.optim runner."""
 
 from __future__ import annotations
 
