@@ -63,6 +63,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             times.append(time.perf_counter() - t0)
         return sorted(times)[len(times) // 2]
 
+    per_example_grads(params, xb, yb)  # warm-up, not timed
     t_loop = best_of(lambda: [grad_one(params, xb[i], yb[i]) for i in range(xb.shape[0])], 3)
     t_vmap = best_of(lambda: per_example_grads(params, xb, yb))
     print(f"batch {args.batch_size}: loop {t_loop * 1e3:.1f} ms, vmap {t_vmap * 1e3:.2f} ms, "

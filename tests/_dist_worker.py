@@ -59,37 +59,39 @@ def scenario_collectives(r: int, w: int) -> dict[str, Any]:
     return out
 
 
-def _functional_step(params: Any, x: torch.Tensor, y: torch.Tensor, net: Any) -> Any:
-    def loss(p: Any) -> torch.Tensor:
-        return ((torch.func.functional_call(net, p, (x,)) - y) ** 2).mean()
-
-    return ftx.grad(loss)(params)
+def _loss(apply: Any, p: Any, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return ((apply(p, x) - y) ** 2).mean()
 
 
 def scenario_train(r: int, w: int) -> dict[str, Any]:
-    net = _mlp()
+    apply, init = ftx.nn.from_module(_mlp())
     x, y = _data()
-    lr, steps = 0.1, 5
-    init = ftx.nn.params_of(net)
-    # (1) one process, whole batch
-    full = init
-    for _ in range(steps):
-        g = _functional_step(full, x, y, net)
-        full = ftx.tree.map(lambda p, gi: p - lr * gi, full, g)
-    # (2) data parallel: each rank its shard, gradients averaged
-    dp = ftx.distributed.broadcast(init, src=0)
+    lr, momentum, steps = 0.1, 0.9, 5
+    opt = ftx.optim.sgd(lr=lr, momentum=momentum)
+    grad = ftx.grad(lambda p, xb, yb: _loss(apply, p, xb, yb))
+
+    def train(params: Any, xb: torch.Tensor, yb: torch.Tensor, reduce: bool) -> Any:
+        state = opt.init(params)
+        for _ in range(steps):
+            g = grad(params, xb, yb)
+            if reduce:
+                g = ftx.distributed.all_reduce(g, op="mean")
+            updates, state = opt.update(g, state, params)
+            params = ftx.optim.apply_updates(params, updates)
+        return params
+
+    # (1) one process, whole batch; (2) data parallel: each rank its shard, gradients averaged
+    full = train(init, x, y, reduce=False)
     xs, ys = ftx.distributed.shard((x, y))
-    for _ in range(steps):
-        g = ftx.distributed.all_reduce(_functional_step(dp, xs, ys, net), op="mean")
-        dp = ftx.tree.map(lambda p, gi: p - lr * gi, dp, g)
+    dp = train(ftx.distributed.broadcast(init, src=0), xs, ys, reduce=True)
     # (3) DistributedDataParallel on the nn.Module twin with torch.optim
     twin = _mlp()
     ddp = torch.nn.parallel.DistributedDataParallel(twin)
-    opt = torch.optim.SGD(ddp.parameters(), lr=lr)
+    torch_opt = torch.optim.SGD(ddp.parameters(), lr=lr, momentum=momentum)
     for _ in range(steps):
-        opt.zero_grad()
+        torch_opt.zero_grad()
         ((ddp(xs) - ys) ** 2).mean().backward()
-        opt.step()
+        torch_opt.step()
     ddp_params = ftx.nn.params_of(twin)
 
     def maxdiff(a: Any, b: Any) -> float:

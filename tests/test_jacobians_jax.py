@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -13,7 +13,14 @@ import ftx
 
 jax = pytest.importorskip("jax")
 jnp = pytest.importorskip("jax.numpy")
-jax.config.update("jax_enable_x64", True)
+
+
+@pytest.fixture(autouse=True)
+def x64() -> Iterator[None]:
+    """float64 JAX for these tests only (a global switch would leak into other files)."""
+    with jax.enable_x64(True):
+        yield
+
 
 RNG = np.random.default_rng(0)
 

@@ -62,9 +62,9 @@ def test_seed_example_through_helpers() -> None:
 
 def test_seed_example_against_jax() -> None:
     jax = pytest.importorskip("jax")
-    jax.config.update("jax_enable_x64", True)
     f = lambda x, y: x * x * x * y * x + y * y * y  # noqa: E731
-    gx, gy = jax.grad(f, argnums=(0, 1))(1.3, -0.7)
+    with jax.enable_x64(True):
+        gx, gy = jax.grad(f, argnums=(0, 1))(1.3, -0.7)
     assert pg.grad(f, argnums=(0, 1))(1.3, -0.7) == pytest.approx((float(gx), float(gy)), 1e-14)
 
 
