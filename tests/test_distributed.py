@@ -148,3 +148,10 @@ def test_ddp_example_under_torchrun_matches_single_process(tmp_path: Path) -> No
     single = mlp_digits.main(["--steps", "10", "--quiet"])["params"]
     for a, b in zip(ftx.tree.leaves(ddp_params), ftx.tree.leaves(single)):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_allreduce_benchmark_quick_run_agrees() -> None:
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.distributed_allreduce", "--quick"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "agreement: per-tensor vs ftx 0.0e+00" in proc.stdout
