@@ -442,13 +442,20 @@ def vmap(
     tensor = torch.Tensor
     flatten = _pytree.tree_flatten
 
+    # Unmapped (None) positions may hold any pytree: torch.func passes them through as is.
+    unmapped = tuple(a is None for a in in_axes) if n > 0 and isinstance(in_axes, tuple) else ()
+
     @functools.wraps(fun)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         if (
             n >= 0
             and not kwargs
             and (len(args) == n if n else len(args) > 0)
-            and all(isinstance(a, tensor) for a in args)
+            and (
+                all(isinstance(a, tensor) or u for a, u in zip(args, unmapped))
+                if n
+                else all(isinstance(a, tensor) for a in args)
+            )
         ):
             try:
                 return torch_fn(*args)  # type: ignore[no-any-return]
