@@ -51,8 +51,7 @@ def test_depthwise_cnn_digits_accuracy() -> None:
 
 def test_per_sample_grads_match_loop() -> None:
     out = run("per_sample_grads", "--steps", "20", "--batch-size", "32")
-    assert out["grad_error"] < 1e-5
-    assert out["speedup"] > 0  # printed, never asserted: speed belongs to the benchmarks
+    assert out["grad_error"] < 1e-5  # the speed-up is printed, never asserted (benchmarks)
 
 
 def test_ensemble_matches_one_by_one() -> None:
