@@ -64,6 +64,35 @@ def conv_failure(api: str, x: Tensor, err: RuntimeError) -> ValueError:
     )
 
 
+def checked_conv2d(layer: Any, params: Params, x: Tensor, channels: int, groups: int) -> Tensor:
+    """``F.conv2d`` behind the layer's cheap inline checks; exact errors on the slow path.
+
+    Shared by ``Conv2d`` and ``DepthwiseConv2d``: ``layer`` supplies ``api``,
+    ``bias``, ``stride``, ``padding``, ``dilation``, ``_wshape``, ``_diagnose``,
+    ``param_shapes`` and ``_check_input``.
+    """
+    try:
+        w = params["weight"]
+        b = params["bias"] if layer.bias else None
+        ok = (
+            len(params) == 1 + layer.bias
+            and x.dtype == w.dtype
+            and x.shape[-3] == channels
+            and w.shape == layer._wshape
+        )
+    except (KeyError, TypeError, AttributeError, IndexError):
+        ok = False
+    if not ok:
+        layer._diagnose(params, x)
+    try:
+        return F.conv2d(x, w, b, layer.stride, layer.padding, layer.dilation, groups)
+    except RuntimeError as err:
+        check_params(layer.api, params, layer.param_shapes())
+        check_dtypes(layer.api, params, x)
+        layer._check_input(x)
+        raise conv_failure(layer.api, x, err) from err
+
+
 def check_conv_input(api: str, x: Tensor, channels: int) -> None:
     """Inputs are ``(N, C, H, W)`` or unbatched ``(C, H, W)`` with ``C == channels``."""
     if x.ndim not in (3, 4) or x.shape[-3] != channels:
@@ -153,26 +182,7 @@ class Conv2d(Layer):
 
     def __call__(self, params: Params, x: Tensor, *, key: Tensor | None = None) -> Tensor:
         """``x: (N, C_in, H, W) -> (N, C_out, H', W')`` (unbatched ``(C_in, H, W)`` too)."""
-        try:
-            w = params["weight"]
-            b = params["bias"] if self.bias else None
-            ok = (
-                len(params) == 1 + self.bias
-                and x.dtype == w.dtype
-                and x.shape[-3] == self.in_channels
-                and w.shape == self._wshape  # type: ignore[attr-defined]
-            )
-        except (KeyError, TypeError, AttributeError, IndexError):
-            ok = False
-        if not ok:
-            self._diagnose(params, x)
-        try:
-            return F.conv2d(x, w, b, self.stride, self.padding, self.dilation, self.groups)
-        except RuntimeError as err:
-            check_params(self.api, params, self.param_shapes())
-            check_dtypes(self.api, params, x)
-            self._check_input(x)
-            raise conv_failure(self.api, x, err) from err
+        return checked_conv2d(self, params, x, self.in_channels, self.groups)
 
     def param_shapes(self) -> dict[str, Shape]:
         shapes: dict[str, Shape] = {"weight": self._wshape}  # type: ignore[attr-defined]

@@ -12,7 +12,6 @@ import dataclasses
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._errors import msg
@@ -21,15 +20,13 @@ from ._base import (
     Params,
     Shape,
     as_pair,
-    check_dtypes,
     check_key,
-    check_params,
     check_positive,
     kaiming_bound,
     split_key,
     uniform_init,
 )
-from ._conv import Padding, check_conv_input, conv_failure, normalize_padding
+from ._conv import Padding, check_conv_input, checked_conv2d, normalize_padding
 from ._named import NamedTensor, align
 
 __all__ = ["DepthwiseConv2d", "unname_nchw"]
@@ -131,26 +128,7 @@ class DepthwiseConv2d(Layer):
             t, names = unname_nchw(x, self.api)
         else:
             t, names = x, None
-        try:
-            w = params["weight"]
-            b = params["bias"] if self.bias else None
-            ok = (
-                len(params) == 1 + self.bias
-                and t.dtype == w.dtype
-                and t.shape[-3] == self.channels
-                and w.shape == self._wshape  # type: ignore[attr-defined]
-            )
-        except (KeyError, TypeError, AttributeError, IndexError):
-            ok = False
-        if not ok:
-            self._diagnose(params, t)
-        try:
-            y = F.conv2d(t, w, b, self.stride, self.padding, self.dilation, self.channels)
-        except RuntimeError as err:
-            check_params(self.api, params, self.param_shapes())
-            check_dtypes(self.api, params, t)
-            self._check_input(t)
-            raise conv_failure(self.api, t, err) from err
+        y = checked_conv2d(self, params, t, self.channels, self.channels)
         return y if names is None else NamedTensor(y, names)
 
     def param_shapes(self) -> dict[str, Shape]:
