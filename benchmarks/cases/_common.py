@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Sequence
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 ACTS = {"tanh": (torch.tanh, nn.Tanh), "sigmoid": (torch.sigmoid, nn.Sigmoid),
@@ -29,13 +31,23 @@ def params_of(module: nn.Module, device: str = "cpu") -> dict[str, torch.Tensor]
     return {k: v.detach().clone().to(device) for k, v in module.state_dict().items()}
 
 
+@functools.lru_cache(maxsize=64)
+def _layer_ids(keys: tuple[str, ...]) -> tuple[int, ...]:
+    return tuple(sorted({int(k.split(".")[0]) for k in keys}))
+
+
 def mlp_apply(params: dict[str, torch.Tensor], x: torch.Tensor, act: str = "tanh") -> torch.Tensor:
-    """The pure twin of ``module_mlp``: ``params`` are its state dict."""
+    """The pure twin of ``module_mlp``: ``params`` are its state dict.
+
+    Same ops as the module (``F.linear`` per layer, then the activation), so that a
+    comparison against ``nn.Module`` times the transform, not a different program.
+    """
     f = ACTS[act][0]
-    idx = sorted({int(k.split(".")[0]) for k in params})
+    idx = _layer_ids(tuple(params))
+    last = len(idx) - 1
     for j, i in enumerate(idx):
-        x = x @ params[f"{i}.weight"].T + params[f"{i}.bias"]
-        if j < len(idx) - 1 or act == "sigmoid":
+        x = F.linear(x, params[f"{i}.weight"], params[f"{i}.bias"])
+        if j < last or act == "sigmoid":
             x = f(x)
     return x
 
