@@ -22,21 +22,39 @@ Tensor = torch.Tensor
 
 _TUPLE, _LIST, _DICT, _TORCH = 1, 2, 3, 4
 _LEAF: Any = None
+_is_leaf = _pytree.tree_is_leaf
 
 
 class _Other(Exception):
     """A node this module does not handle: fall back to torch's pytree."""
 
 
+def _children(values: Any, out: list[Any]) -> Any:
+    """Specs of a node's children; ``None`` alone when every child is a tensor leaf."""
+    specs = None
+    n = 0
+    for c in values:
+        if type(c) is Tensor:
+            out.append(c)
+            if specs is not None:
+                specs.append(_LEAF)
+        else:
+            if specs is None:
+                specs = [_LEAF] * n
+            specs.append(_flat(c, out))
+        n += 1
+    return specs
+
+
 def _flat(tree: Any, out: list[Any]) -> Any:
     t = type(tree)
-    if t is tuple:
-        return (_TUPLE, [_flat(c, out) for c in tree])
-    if t is list:
-        return (_LIST, [_flat(c, out) for c in tree])
     if t is dict:
-        return (_DICT, tuple(tree), [_flat(c, out) for c in tree.values()])
-    if t is Tensor or tree is None or isinstance(tree, Tensor) or _pytree.tree_is_leaf(tree):
+        return (_DICT, tuple(tree), _children(tree.values(), out), len(tree))
+    if t is tuple:
+        return (_TUPLE, None, _children(tree, out), len(tree))
+    if t is list:
+        return (_LIST, None, _children(tree, out), len(tree))
+    if t is Tensor or tree is None or isinstance(tree, Tensor) or _is_leaf(tree):
         out.append(tree)
         return _LEAF
     raise _Other
@@ -53,19 +71,28 @@ def flatten(tree: Any) -> tuple[list[Any], Any]:
     return out, spec
 
 
-def _build(spec: Any, it: Any) -> Any:
+def _build(spec: Any, leaves: list[Any], i: int) -> tuple[Any, int]:
+    """The subtree for ``spec`` from ``leaves[i:]`` and the index after it."""
     if spec is None:
-        return next(it)
-    kind = spec[0]
+        return leaves[i], i + 1
+    kind, keys, specs, n = spec
+    if specs is None:  # every child a leaf
+        vals = leaves[i : i + n]
+        i += n
+    else:
+        vals = []
+        for s in specs:
+            v, i = _build(s, leaves, i)
+            vals.append(v)
+    if kind == _DICT:
+        return dict(zip(keys, vals)), i
     if kind == _TUPLE:
-        return tuple([_build(s, it) for s in spec[1]])
-    if kind == _LIST:
-        return [_build(s, it) for s in spec[1]]
-    return dict(zip(spec[1], [_build(s, it) for s in spec[2]]))
+        return tuple(vals), i
+    return vals, i
 
 
 def unflatten(spec: Any, leaves: list[Any]) -> Any:
     """Inverse of :func:`flatten` (``spec`` first, as ``ftx.tree.unflatten``)."""
     if spec is not None and spec[0] == _TORCH:
         return _pytree.tree_unflatten(leaves, spec[1])
-    return _build(spec, iter(leaves))
+    return _build(spec, leaves, 0)[0]

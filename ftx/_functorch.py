@@ -9,17 +9,20 @@ import torch
 from torch._C import _functorch
 
 _peek = _functorch.peek_interpreter_stack
-_is_wrapped = _functorch.is_functorch_wrapped_tensor
+is_wrapped = _functorch.is_functorch_wrapped_tensor
+
+
+_is_compiling = torch.compiler.is_compiling
 
 
 def transform_active() -> bool:
     """True inside a ``torch.func`` transform (vmap, grad, jvp, ...) or while compiling."""
-    return _peek() is not None or torch.compiler.is_compiling()
+    return _peek() is not None or _is_compiling()
 
 
 def any_wrapped(leaves: Iterable[Any]) -> bool:
     """True when any leaf is a functorch-wrapped tensor (it came from an outer transform)."""
-    return any(isinstance(x, torch.Tensor) and _is_wrapped(x) for x in leaves)
+    return any(isinstance(x, torch.Tensor) and is_wrapped(x) for x in leaves)
 
 
 def top_level(leaves: Iterable[Any]) -> bool:

@@ -27,9 +27,17 @@ import torch
 import torch.func
 
 from . import _fasttree as _ft
-from ._validate import check_matching, output_leaves_check, scalar_output_check, split_aux
+from ._functorch import is_wrapped as _is_wrapped
+from ._validate import (
+    check_diff_leaves,
+    check_matching,
+    output_leaves_check,
+    scalar_output_check,
+    split_aux,
+)
 
 Tensor = torch.Tensor
+_grad_enabled = torch.is_grad_enabled
 
 
 def is_diff(leaf: Any) -> bool:
@@ -43,6 +51,38 @@ def _accumulate_grad_type() -> type:
 
 
 _ACCUMULATE_GRAD = _accumulate_grad_type()
+
+
+try:  # torch.autograd.grad minus its argument handling (about 6 us a call on CPU)
+    from torch.autograd.graph import _engine_run_backward
+except ImportError:  # pragma: no cover - older torch: the public function
+    _engine_run_backward = None
+
+
+def engine_grad(
+    outs: Sequence[Tensor],
+    ins: Sequence[Tensor],
+    cts: Sequence[Tensor],
+    retain_graph: bool,
+    create_graph: bool,
+) -> Sequence[Tensor | None]:
+    """``torch.autograd.grad(outs, ins, cts, allow_unused=True, ...)`` for plain tensors.
+
+    ``torch.autograd.grad`` spends several microseconds normalising its arguments
+    before it calls the engine; the callers here already hold tuples of plain
+    tensors whose cotangents were checked, so they call the engine the way
+    ``torch.autograd.grad`` does. Tensor subclasses (``__torch_function__``)
+    go through ``torch.autograd.grad`` itself.
+    """
+    if _engine_run_backward is None or not all(type(t) is Tensor for t in (*outs, *ins, *cts)):
+        return torch.autograd.grad(
+            outs, ins, cts, retain_graph=retain_graph, create_graph=create_graph,
+            allow_unused=True,
+        )
+    result: Sequence[Tensor | None] = _engine_run_backward(
+        tuple(outs), tuple(cts), retain_graph, create_graph, tuple(ins), True, False
+    )
+    return result
 
 
 def captures_outer_graph(outs: Sequence[Any], inputs: Sequence[Tensor]) -> bool:
@@ -155,23 +195,52 @@ def value_and_grad_fast(
     leaves: list[Any],
     spec: Any,
     has_aux: bool,
-) -> tuple[Any, Any, list[Any]]:
-    """``(value, aux, flat_grads)`` through ``torch.autograd.grad``."""
-    outer = torch.is_grad_enabled()
-    with torch.enable_grad():
-        new, ins, need = _prepare(leaves, outer)
-        out = fun(*rebuild(args, idx, single, new, spec), **kwargs)
-        aux = None
-        if has_aux:
-            out, aux = split_aux(api, out)
-        scalar_output_check(api, out)
-        if out.requires_grad and ins:
-            need = need or (outer and captures_outer_graph((out,), ins))
-            grads: Sequence[Any] = torch.autograd.grad(
-                out, ins, allow_unused=True, create_graph=need
-            )
-        else:
-            grads = [None] * len(ins)
+    allow_int: bool,
+) -> tuple[Any, Any, list[Any]] | None:
+    """``(value, aux, flat_grads)`` through ``torch.autograd.grad``; ``None`` when a leaf is
+    functorch-wrapped (the caller then takes the ``torch.func`` route).
+
+    One pass over the leaves checks them (the contract's errors come from
+    :func:`~ftx._validate.check_diff_leaves`), spots wrapped tensors and makes the
+    differentiable stand-ins: this runs on every call, so it does no more than that.
+    """
+    outer = _grad_enabled()
+    new: list[Any] = []
+    ins: list[Tensor] = []
+    need = False
+    for leaf in leaves:
+        if isinstance(leaf, Tensor):
+            if _is_wrapped(leaf):
+                return None
+            if leaf.is_floating_point() or leaf.is_complex():
+                if outer and leaf.requires_grad:
+                    need = True
+                    t = leaf.view_as(leaf)
+                else:
+                    t = leaf.detach().requires_grad_()
+                ins.append(t)
+                new.append(t)
+                continue
+            if not allow_int:
+                check_diff_leaves(api, args, idx, allow_int)
+        elif leaf is not None:
+            check_diff_leaves(api, args, idx, allow_int)
+        new.append(leaf)
+    call_args = rebuild(args, idx, single, new, spec)
+    if outer:
+        out = fun(*call_args, **kwargs)
+    else:
+        with torch.enable_grad():
+            out = fun(*call_args, **kwargs)
+    aux = None
+    if has_aux:
+        out, aux = split_aux(api, out)
+    scalar_output_check(api, out)
+    if ins and out.requires_grad:
+        need = need or (outer and captures_outer_graph((out,), ins))
+        grads: Sequence[Any] = engine_grad((out,), ins, (torch.ones_like(out),), need, need)
+    else:
+        grads = [None] * len(ins)
     if not need:
         out = out.detach()
         if has_aux:
@@ -264,13 +333,8 @@ def vjp_fast(
             return [None] * len(ins)
         create = need or (torch.is_grad_enabled() and any(cts[k].requires_grad for k in live))
         with torch.enable_grad():
-            return torch.autograd.grad(
-                [out_leaves[k] for k in live],
-                ins,
-                [cts[k] for k in live],
-                retain_graph=True,
-                allow_unused=True,
-                create_graph=create,
+            return engine_grad(
+                [out_leaves[k] for k in live], ins, [cts[k] for k in live], True, create
             )
 
     shown = out if need else _detach_tree(out)

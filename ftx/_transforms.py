@@ -21,7 +21,7 @@ import torch.func
 from . import _fasttree as _ft
 from . import _reverse
 from ._forward import jvp_flat
-from ._functorch import top_level
+from ._functorch import top_level, transform_active
 from ._validate import (
     Argnums,
     check_callable,
@@ -64,9 +64,13 @@ def _make(
             idx = resolved[len(args)] = resolve_argnums(api, nums, len(args))
         diff = args[idx[0]] if single else tuple(args[i] for i in idx)
         leaves, spec = _ft.flatten(diff)
-        check_flat_diff_leaves(api, leaves, args, idx, allow_int)
-        path = fast if top_level(leaves) else slow
-        value, aux, flat = path(api, fun, args, kwargs, idx, single, leaves, spec, has_aux)
+        res = None
+        if not transform_active():
+            res = fast(api, fun, args, kwargs, idx, single, leaves, spec, has_aux, allow_int)
+        if res is None:
+            check_flat_diff_leaves(api, leaves, args, idx, allow_int)
+            res = slow(api, fun, args, kwargs, idx, single, leaves, spec, has_aux)
+        value, aux, flat = res
         grads = _ft.unflatten(spec, flat)
         if with_value:
             return ((value, aux), grads) if has_aux else (value, grads)

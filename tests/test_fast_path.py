@@ -36,6 +36,7 @@ def route(name: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     with monkeypatch.context() as m:
         if name == "func":
             m.setattr(_transforms, "top_level", lambda leaves: False)
+            m.setattr(_transforms, "transform_active", lambda: True)
         for engine in ("value_and_grad_fast", "value_and_grad_func", "vjp_fast", "vjp_func"):
             real = getattr(_reverse, engine)
 
