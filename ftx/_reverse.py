@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 import torch.func
+from torch.autograd.graph import _engine_run_backward  # torch >= 2.3
 
 from . import _fasttree as _ft
 from ._functorch import is_wrapped as _is_wrapped
@@ -53,12 +54,6 @@ def _accumulate_grad_type() -> type:
 _ACCUMULATE_GRAD = _accumulate_grad_type()
 
 
-try:  # torch.autograd.grad minus its argument handling (about 6 us a call on CPU)
-    from torch.autograd.graph import _engine_run_backward
-except ImportError:  # pragma: no cover - older torch: the public function
-    _engine_run_backward = None
-
-
 def engine_grad(
     outs: Sequence[Tensor],
     ins: Sequence[Tensor],
@@ -74,7 +69,7 @@ def engine_grad(
     ``torch.autograd.grad`` does. Tensor subclasses (``__torch_function__``)
     go through ``torch.autograd.grad`` itself.
     """
-    if _engine_run_backward is None or not all(type(t) is Tensor for t in (*outs, *ins, *cts)):
+    if not all(type(t) is Tensor for t in (*outs, *ins, *cts)):
         return torch.autograd.grad(
             outs, ins, cts, retain_graph=retain_graph, create_graph=create_graph,
             allow_unused=True,
