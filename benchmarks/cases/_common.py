@@ -53,10 +53,9 @@ def mlp_apply(params: dict[str, torch.Tensor], x: torch.Tensor, act: str = "tanh
 
 
 def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy written with plain ops (works for one example or a batch)."""
-    logp = logits - torch.logsumexp(logits, dim=-1, keepdim=True)
-    picked = torch.gather(logp, -1, labels.unsqueeze(-1)).squeeze(-1)
-    return -picked.mean()
+    """Mean cross-entropy, ``F.cross_entropy`` as the ``nn.Module`` baselines use it (one
+    example of shape ``(C,)`` with a 0-d label, or a batch)."""
+    return F.cross_entropy(logits, labels)
 
 
 def jax_mlp_apply(params: dict[str, Any], x: Any, act: str = "tanh") -> Any:
