@@ -100,28 +100,7 @@ class _AdamSpec(_Spec):
         c = 1 / bc1 if lr is None else -lr / bc1
         m, v, vmax = state.exp_avg, state.exp_avg_sq, state.max_exp_avg_sq
         if ctx.fast:
-            m = list(torch._foreach_lerp(m, grads, 1 - b1))
-            v = list(torch._foreach_mul(v, b2))
-            torch._foreach_addcmul_(v, grads, grads, 1 - b2)
-            if self.amsgrad:
-                vmax = list(torch._foreach_maximum(vmax, v))
-            out = list(torch._foreach_sqrt(vmax if self.amsgrad else v))
-            if c != 0:
-                # torch's capturable form: den = sqrt(v) / (sqrt(bc2) * c) + eps / c, u = m / den
-                if sum(d.numel() for d in out) >= _BIG:  # one pass instead of two
-                    _affine_(out, 1 / (bc2_sqrt * c), eps / c)
-                else:
-                    torch._foreach_div_(out, bc2_sqrt * c)
-                    torch._foreach_add_(out, eps / c)
-                _div_into(m, out)
-            else:
-                torch._foreach_div_(out, bc2_sqrt)
-                torch._foreach_add_(out, eps)
-                _div_into(m, out)
-                torch._foreach_mul_(out, c)
-            if self.wd:
-                assert params is not None and lr is not None
-                torch._foreach_add_(out, params, alpha=-lr * self.wd)
+            m, v, vmax, out = _fast_update(self, grads, m, v, vmax, params, c, bc2_sqrt, lr)
         else:
             m = [torch.lerp(a, g, 1 - b1) for a, g in zip(m, grads)]
             v = [addcmul(s * b2, g, g, 1 - b2, ctx) for s, g in zip(v, grads)]
@@ -140,26 +119,82 @@ class _AdamSpec(_Spec):
         return out, ScaleByAdamState(new_count, m, v, vmax)
 
 
+# On CPU a large tree is updated leaf by leaf: each leaf's buffers (param, grad, both
+# moments, their new versions, the update) stay in the processor's caches from one kernel
+# to the next, where whole-tree foreach kernels stream the model through memory once per
+# kernel. Small trees (launch-bound) and GPUs use one foreach kernel per step instead.
 _BIG = 1 << 20
 
 
-def _div_into(num: list[torch.Tensor], den: list[torch.Tensor]) -> None:
-    """``den[i] = num[i] / den[i]`` in place (``den`` holds fresh buffers)."""
-    if sum(d.numel() for d in den) >= _BIG:  # large trees: save an allocation per leaf
-        for a, d in zip(num, den):
-            torch.div(a, d, out=d)
-    else:  # small trees: one foreach call costs less than a Python loop
-        den[:] = torch._foreach_div(num, den)
-
-
-def _affine_(xs: list[torch.Tensor], scale: float, shift: float) -> None:
-    """``x = shift + scale * x`` in place, one pass per leaf (``torch.add(..., out=x)``)."""
-    consts: dict[tuple[torch.dtype, torch.device], torch.Tensor] = {}
-    for x in xs:
-        key = (x.dtype, x.device)
-        if key not in consts:
-            consts[key] = torch.full((), shift, dtype=x.dtype, device=x.device)
-        torch.add(consts[key], x, alpha=scale, out=x)
+def _fast_update(
+    spec: _AdamSpec,
+    grads: list[torch.Tensor],
+    m: list[torch.Tensor],
+    v: list[torch.Tensor],
+    vmax: list[torch.Tensor] | None,
+    params: list[torch.Tensor] | None,
+    c: float,
+    bc2_sqrt: float,
+    lr: float | None,
+) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor] | None, list[torch.Tensor]]:
+    """The eager update: ``(m, v, vmax, updates)``, all fresh buffers."""
+    b1, b2, eps = spec.b1, spec.b2, spec.eps
+    decay = 0.0
+    if spec.wd:
+        assert lr is not None
+        decay = -lr * spec.wd
+    if grads[0].device.type == "cpu" and sum(g.numel() for g in grads) >= _BIG:
+        new_m: list[torch.Tensor] = []
+        new_v: list[torch.Tensor] = []
+        new_vmax: list[torch.Tensor] | None = [] if spec.amsgrad else None
+        updates: list[torch.Tensor] = []
+        shift: dict[tuple[torch.dtype, torch.device], torch.Tensor] = {}
+        for k, g in enumerate(grads):
+            mk = torch.lerp(m[k], g, 1 - b1)
+            vk = torch.mul(v[k], b2)
+            vk.addcmul_(g, g, value=1 - b2)
+            base = vk
+            if new_vmax is not None:
+                assert vmax is not None
+                base = torch.maximum(vmax[k], vk)
+                new_vmax.append(base)
+            d = torch.sqrt(base)
+            if c != 0:  # torch's capturable form, in one pass: eps / c + sqrt(v) / (sqrt(bc2) c)
+                key = (d.dtype, d.device)
+                if key not in shift:
+                    shift[key] = torch.full((), eps / c, dtype=d.dtype, device=d.device)
+                torch.add(shift[key], d, alpha=1 / (bc2_sqrt * c), out=d)
+                torch.div(mk, d, out=d)
+            else:
+                d.div_(bc2_sqrt).add_(eps)
+                torch.div(mk, d, out=d)
+                d.mul_(c)
+            if decay:
+                assert params is not None
+                d.add_(params[k], alpha=decay)
+            new_m.append(mk)
+            new_v.append(vk)
+            updates.append(d)
+        return new_m, new_v, new_vmax, updates
+    m = list(torch._foreach_lerp(m, grads, 1 - b1))
+    v = list(torch._foreach_mul(v, b2))
+    torch._foreach_addcmul_(v, grads, grads, 1 - b2)
+    if vmax is not None and spec.amsgrad:
+        vmax = list(torch._foreach_maximum(vmax, v))
+    out = list(torch._foreach_sqrt(vmax if vmax is not None and spec.amsgrad else v))
+    if c != 0:  # torch's capturable form: den = sqrt(v) / (sqrt(bc2) * c) + eps / c, u = m / den
+        torch._foreach_div_(out, bc2_sqrt * c)
+        torch._foreach_add_(out, eps / c)
+        out = list(torch._foreach_div(m, out))
+    else:
+        torch._foreach_div_(out, bc2_sqrt)
+        torch._foreach_add_(out, eps)
+        out = list(torch._foreach_div(m, out))
+        torch._foreach_mul_(out, c)
+    if decay:
+        assert params is not None
+        torch._foreach_add_(out, params, alpha=decay)
+    return m, v, vmax, out
 
 
 def scale_by_adam(
