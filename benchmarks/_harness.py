@@ -232,6 +232,9 @@ def _jax_backend_problem(device: str) -> str | None:
 
     if jax.default_backend() == "cpu":
         return "jax has no GPU backend here"
+    # JAX multiplies float32 matrices in TF32 on NVIDIA GPUs by default; torch does not
+    # (torch.backends.cuda.matmul.allow_tf32 is False). Compare like with like: full float32.
+    jax.config.update("jax_default_matmul_precision", "highest")
     return None
 
 
