@@ -21,6 +21,8 @@ hand back a result connected to the outer autograd graph.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from itertools import repeat as _repeat
+from operator import is_not as _is_not
 from typing import Any
 
 import torch
@@ -60,16 +62,19 @@ def engine_grad(
     cts: Sequence[Tensor],
     retain_graph: bool,
     create_graph: bool,
+    plain: bool | None = None,
 ) -> Sequence[Tensor | None]:
     """``torch.autograd.grad(outs, ins, cts, allow_unused=True, ...)`` for plain tensors.
 
     ``torch.autograd.grad`` spends several microseconds normalising its arguments
-    before it calls the engine; the callers here already hold tuples of plain
-    tensors whose cotangents were checked, so they call the engine the way
-    ``torch.autograd.grad`` does. Tensor subclasses (``__torch_function__``)
-    go through ``torch.autograd.grad`` itself.
+    before it calls the engine; the callers here already hold plain tensors whose
+    cotangents were checked, so they call the engine the way ``torch.autograd.grad``
+    does. Tensor subclasses (``__torch_function__``) go through ``torch.autograd.grad``
+    itself. ``plain``: the caller already knows whether every tensor is a plain ``Tensor``.
     """
-    if not all(type(t) is Tensor for t in (*outs, *ins, *cts)):
+    if plain is None:
+        plain = all(type(t) is Tensor for t in (*outs, *ins, *cts))
+    if not plain:
         return torch.autograd.grad(
             outs, ins, cts, retain_graph=retain_graph, create_graph=create_graph,
             allow_unused=True,
@@ -120,7 +125,7 @@ def rebuild(
 def materialize(leaves: Sequence[Any], grads: Sequence[Any]) -> list[Any]:
     """Gradient per leaf: ``grads`` for differentiated leaves (zeros when unused), zeros for
     integer leaves (default float dtype, the leaf's shape), ``None`` for ``None`` leaves."""
-    if len(grads) == len(leaves) and all(g is not None for g in grads):
+    if len(grads) == len(leaves) and all(map(_is_not, grads, _repeat(None))):
         return list(grads)  # every leaf differentiated and used: the common case
     out: list[Any] = []
     it = iter(grads)
@@ -191,6 +196,7 @@ def value_and_grad_fast(
     spec: Any,
     has_aux: bool,
     allow_int: bool,
+    with_value: bool = True,
 ) -> tuple[Any, Any, list[Any]] | None:
     """``(value, aux, flat_grads)`` through ``torch.autograd.grad``; ``None`` when a leaf is
     functorch-wrapped (the caller then takes the ``torch.func`` route).
@@ -198,11 +204,13 @@ def value_and_grad_fast(
     One pass over the leaves checks them (the contract's errors come from
     :func:`~ftx._validate.check_diff_leaves`), spots wrapped tensors and makes the
     differentiable stand-ins: this runs on every call, so it does no more than that.
+    ``with_value=False`` (``grad``): the value is not returned, so it is not detached.
     """
     outer = _grad_enabled()
     new: list[Any] = []
     ins: list[Tensor] = []
     need = False
+    plain = True
     for leaf in leaves:
         if isinstance(leaf, Tensor):
             if _is_wrapped(leaf):
@@ -213,6 +221,7 @@ def value_and_grad_fast(
                     t = leaf.view_as(leaf)
                 else:
                     t = leaf.detach().requires_grad_()
+                plain = plain and type(t) is Tensor
                 ins.append(t)
                 new.append(t)
                 continue
@@ -233,11 +242,14 @@ def value_and_grad_fast(
     scalar_output_check(api, out)
     if ins and out.requires_grad:
         need = need or (outer and captures_outer_graph((out,), ins))
-        grads: Sequence[Any] = engine_grad((out,), ins, (torch.ones_like(out),), need, need)
+        grads: Sequence[Any] = engine_grad(
+            (out,), ins, (torch.ones_like(out),), need, need, plain and type(out) is Tensor
+        )
     else:
         grads = [None] * len(ins)
     if not need:
-        out = out.detach()
+        if with_value:
+            out = out.detach()
         if has_aux:
             aux = _detach_tree(aux)
     return out, aux, materialize(leaves, grads)

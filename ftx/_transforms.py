@@ -66,7 +66,9 @@ def _make(
         leaves, spec = _ft.flatten(diff)
         res = None
         if not transform_active():
-            res = fast(api, fun, args, kwargs, idx, single, leaves, spec, has_aux, allow_int)
+            res = fast(
+                api, fun, args, kwargs, idx, single, leaves, spec, has_aux, allow_int, with_value
+            )
         if res is None:
             check_flat_diff_leaves(api, leaves, args, idx, allow_int)
             res = slow(api, fun, args, kwargs, idx, single, leaves, spec, has_aux)
