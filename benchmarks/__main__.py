@@ -42,6 +42,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=None,
                    help="threads for torch (set_num_threads) and for JAX's CPU backend "
                         "(XLA_FLAGS); default: each library's own default")
+    p.add_argument("--default-malloc", action="store_true",
+                   help="leave glibc's malloc as it is (by default the run keeps freed memory "
+                        "in the process; see keep_freed_memory)")
     p.add_argument("--list", action="store_true", help="list the cases and exit")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p.parse_args(list(argv))
@@ -57,6 +60,32 @@ def limit_xla_threads(n: int) -> None:
     if n == 1:
         flags.insert(0, "--xla_cpu_multi_thread_eigen=false")
     os.environ["XLA_FLAGS"] = " ".join([os.environ.get("XLA_FLAGS", ""), *flags]).strip()
+
+
+def keep_freed_memory() -> str:
+    """Make glibc keep freed memory in the process; return what was set (or why not).
+
+    With glibc's defaults, blocks above a moving threshold come from fresh ``mmap``
+    pages and freed memory at the top of the heap is returned to the system, so a
+    program that allocates and frees large tensors every step (a pure optimizer's new
+    moments and params; torch.optim's own temporaries) pays page faults that vary
+    two-fold from one process to the next. Fixed thresholds remove that noise from the
+    comparisons (it is what ``MALLOC_MMAP_THRESHOLD_``/``MALLOC_TRIM_THRESHOLD_`` do
+    at start-up; docs/optim.md recommends them for CPU training).
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return "default (no glibc mallopt)"
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    if mallopt(m_mmap_threshold, 32 << 20) != 1 or mallopt(m_trim_threshold, 2**31 - 1) != 1:
+        return "default (mallopt refused)"
+    return "glibc mallopt: M_MMAP_THRESHOLD=32 MiB, M_TRIM_THRESHOLD=2 GiB"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -90,7 +119,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+    malloc = "default" if args.default_malloc else keep_freed_memory()
     info = _report.machine_info()  # date and load average at the start of the run
+    info["malloc"] = malloc
     results = _harness.run_cases(cases, cfg, progress=not args.no_progress)
 
     print(_report.format_table(results))
@@ -103,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _report.write_json(out / f"{stem}.json", results, cfg, argv, info)
     title = (f"python -m benchmarks {' '.join(argv)}\n{info['cpu']} ({info['cpu_count']} cores), "
              f"torch threads={info['torch_threads']}, torch {info['torch']}, jax {info['jax']}, "
-             f"{info['date']}, load average {info.get('load_average')}")
+             f"{info['date']}, load average {info.get('load_average')}, malloc: {malloc}")
     charted = _report.write_chart(out / f"{stem}.png", results, title)
     md = _report.format_table(results, markdown=True)
     (out / f"{stem}.md").write_text(
