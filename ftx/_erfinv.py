@@ -7,12 +7,37 @@ polynomial approximations ("Approximating the erfinv function", GPU Computing
 Gems, 2011) evaluated in the same order as ``xla/hlo/builder/lib/math.cc``:
 ``w = -log1p(-x*x)``, one polynomial in ``w - 2.5`` or ``sqrt(w) - 3`` for
 float32 (float16 and bfloat16 are computed in float32 and rounded, as XLA
-does) and three for float64. ``erfinv(+-1)`` is ``+-finfo.max * 1``, as in XLA.
+does) and three for float64. ``erfinv(+-1)`` is ``+-inf`` and ``|x| > 1`` gives
+NaN, as in XLA.
+
+float32 reproduces what XLA's CPU backend (jaxlib 0.10.2, x86-64 with FMA)
+compiles ``erf_inv`` to, operation for operation, so ``normal`` is bit-identical
+to ``jax.random.normal`` there (checked on every one of the 2**23 floats the
+uniform can draw). That code is, from its dumped LLVM IR and machine code:
+``log1p`` is XLA's own (the Cephes rational function below ``|x| = sqrt(2) - 1``,
+else Eigen's ``plog_float`` of ``1 + x``: exponent/mantissa split by bit
+operations and a degree-8 polynomial), LLVM fuses each multiply whose only use
+is an add into a fused multiply-add (every Horner step of the two polynomials,
+of the Cephes and of the log ones), and ``sqrt`` is correctly rounded. Here the
+fmas are ``torch.ops.prims.fma`` under ``torch.compile`` (a hardware fma in
+Inductor's C++ and Triton code; under ``vmap``, where the prim has no batching
+rule, and with no Inductor prim, float64 below) and, in eager mode,
+``torch.addcmul`` where a probe finds that it rounds once (it does on torch's
+x86 CPU kernels), else ``a * b + c`` in float64 (the product of two float32 is
+exact there; the double rounding never changed a result on the 2**23 inputs).
+Eager float32 ``torch.sqrt`` is not correctly rounded on every CPU build, so it
+is taken in float64. A non-Inductor ``torch.compile`` backend runs the prim
+unfused (then within 3 ulp of XLA). The float32 result carries the gradient of
+the same formula in plain torch ops (``torch.log1p``, unfused steps).
 """
 
 from __future__ import annotations
 
 import torch
+
+from ._functorch import top_level
+
+_is_batched = torch._C._functorch.is_batchedtensor
 
 _F32_LT5 = (
     2.81022636e-08,
@@ -177,13 +202,179 @@ def _select(
 
 
 def _edges(x: torch.Tensor, result: torch.Tensor) -> torch.Tensor:
-    return torch.where(x.abs() == 1, x * torch.finfo(x.dtype).max, result)
+    return torch.where(x.abs() == 1, x * float("inf"), result)
+
+
+# ----------------------------------------------------------------- float32, as XLA CPU
+
+# Eigen's plog_float, which XLA's CPU backend emits for log(1 + x) at |x| >= sqrt(2) - 1.
+_LOG_P = (
+    7.0376836292e-2,
+    -1.1514610310e-1,
+    1.1676998740e-1,
+    -1.2420140846e-1,
+    1.4249322787e-1,
+    -1.6668057665e-1,
+    2.0000714765e-1,
+    -2.4999993993e-1,
+    3.3333331174e-1,
+)
+_LOG_Q1, _LOG_Q2 = -2.12194440e-4, 0.693359375  # log(2) split in two
+_SQRT_HALF = 0.70710678118654752440
+_LOG1P_CUT = 0.41421356237309504880  # sqrt(2) - 1
+
+# How a float32 a * b + c is rounded once: "prims" (torch.ops.prims.fma, while compiling),
+# "out"/"addcmul" (torch.addcmul rounds once on this device; "out" reuses buffers, at the
+# top level only) or "f64" (in float64, then rounded to float32).
+_ADDCMUL_FUSED: dict[str, bool] = {}
+
+
+def _addcmul_rounds_once(device: torch.device) -> bool:
+    """Whether ``torch.addcmul(c, a, b)`` is a fused multiply-add for float32 on ``device``.
+
+    torch computes it as ``c + 1 * a * b``, which the compiler contracts into an fma on
+    x86 CPUs with FMA (vectorized and scalar loops alike); other builds may not. The probe
+    covers the call forms used here: full and 0-dim ``c`` and ``a``, strided, ``out=``.
+    """
+    key = str(device)
+    if key not in _ADDCMUL_FUSED:
+        with torch.no_grad():
+            a = torch.full((74,), 1.0 + 2.0**-12, device=device)
+            c = torch.full((74,), -1.0, device=device)
+            want = 2.0**-11 + 2.0**-24  # a * a - 1 exactly; rounding a * a first loses 2**-24
+            got = [
+                torch.addcmul(c, a, a),
+                torch.addcmul(c[0], a, a),
+                torch.addcmul(c, a[0], a),
+                torch.addcmul(c[::2], a[::2], a[1::2]),
+            ]
+            buf = a.clone()
+            got.append(torch.addcmul(c[0], buf, a, out=buf))
+            _ADDCMUL_FUSED[key] = all(bool((g == want).all()) for g in got)
+    return _ADDCMUL_FUSED[key]
+
+
+def _fma_mode(x: torch.Tensor) -> str:
+    if torch.compiler.is_compiling():
+        # Inductor's prim (registered once torch.compile has loaded Inductor) is a hardware
+        # fma in its C++ and Triton kernels; other backends run it as a * b + c. It has no
+        # vmap rule (functorch would run it once per batch element), hence float64 there.
+        if hasattr(torch.ops.prims, "fma") and not _is_batched(x):
+            return "prims"
+        return "f64"
+    if not _addcmul_rounds_once(x.device):
+        return "f64"
+    return "out" if top_level([x]) else "addcmul"
+
+
+def _fma32(
+    a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, mode: str, into: torch.Tensor | None = None
+) -> torch.Tensor:
+    """``a * b + c`` rounded once (float32); in mode "out" the result may overwrite ``into``."""
+    if mode == "prims":
+        return torch.ops.prims.fma(a, b, c)  # type: ignore[no-any-return]
+    if mode == "f64":
+        return torch.addcmul(c.double(), a.double(), b.double()).float()
+    if mode == "out" and into is not None:
+        return torch.addcmul(c, a, b, out=into)
+    return torch.addcmul(c, a, b)
+
+
+def _const(v: float, like: torch.Tensor) -> torch.Tensor:
+    return torch.scalar_tensor(v, dtype=like.dtype, device=like.device)
+
+
+def _horner32(x: torch.Tensor, coefficients: tuple[float, ...], mode: str) -> torch.Tensor:
+    """Horner's rule with a fused multiply-add per step, as LLVM contracts it."""
+    p = _fma32(_const(coefficients[0], x), x, _const(coefficients[1], x), mode)
+    for c in coefficients[2:]:
+        p = _fma32(p, x, _const(c, x), mode, into=p)
+    return p
+
+
+def _pick(cond: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``where(cond, a, b)`` for finite ``a``, ``b``.
+
+    Eager mode uses ``lerp`` by a 0/1 weight, which is exact at both ends: torch's CPU
+    ``where`` is several times slower on an unpredictable mask such as ``t > -0.41``.
+    """
+    if torch.compiler.is_compiling():
+        return torch.where(cond, a, b)
+    return torch.lerp(b, a, cond.to(a.dtype))
+
+
+def _log32(y: torch.Tensor, mode: str) -> torch.Tensor:
+    """Eigen's ``plog_float`` for a float32 ``y >= 2**-126`` (garbage elsewhere)."""
+    bits = y.view(torch.int32)
+    e = (bits >> 23).sub_(126).to(torch.float32)
+    m = (bits & -2139095041).bitwise_or_(1056964608).view(torch.float32)  # mantissa in [0.5, 1)
+    below = (m < _SQRT_HALF).to(torch.float32)
+    e.sub_(below)
+    x = torch.addcmul(m, m, below).sub_(1.0)  # 2m - 1 or m - 1, exact
+    x2 = x * x
+    x3 = x2 * x
+    y0 = _horner32(x, _LOG_P[0:3], mode)
+    y1 = _horner32(x, _LOG_P[3:6], mode)
+    y2 = _horner32(x, _LOG_P[6:9], mode)
+    y1 = _fma32(x3, y0, y1, mode, into=y1)
+    y2 = _fma32(x3, y1, y2, mode, into=y2)
+    r = e * _LOG_Q1
+    r = _fma32(x3, y2, r, mode, into=r)
+    # x - x2 / 2 and e * _LOG_Q2 are fmas in XLA too, but their products are exact
+    return x2.mul_(-0.5).add_(x).add_(r).add_(e, alpha=_LOG_Q2)
+
+
+def _log1p32(t: torch.Tensor, one_plus_t: torch.Tensor, mode: str) -> torch.Tensor:
+    """XLA's float32 ``log1p`` on CPU for ``-1 < t <= 0``."""
+    p = _horner32(t, _LOG1P_P, mode)
+    q = t + _LOG1P_Q[1]  # 1 * t + q1
+    for c in _LOG1P_Q[2:]:
+        q = _fma32(q, t, _const(c, t), mode, into=q)
+    tt = t * t
+    small = (t * tt).mul_(p.div_(q))
+    small = tt.mul_(-0.5).add_(small).add_(t)  # t + fma(tt, -0.5, t * tt * p / q)
+    return _pick(t > -_LOG1P_CUT, small, _log32(one_plus_t, mode))
+
+
+def _sqrt32(x: torch.Tensor, mode: str) -> torch.Tensor:
+    """Correctly rounded float32 square root (eager CPU float32 ``torch.sqrt`` can be 1 ulp off)."""
+    return torch.sqrt(x) if mode == "prims" else torch.sqrt(x.double()).float()
+
+
+def _erfinv32_xla(x: torch.Tensor) -> torch.Tensor:
+    mode = _fma_mode(x)
+    t = (x * x).neg_()
+    y = t + 1.0
+    w = _log1p32(t, y, mode).neg_()
+    p = _horner32(w - 2.5, _F32_LT5, mode)
+    tail = w >= 5.0
+    if mode == "out" and x.device.type == "cpu":
+        # top-level eager CPU: the sqrt branch (|x| > 0.9966, 0.3% of normal draws) on
+        # just the elements that need it
+        idx = tail.reshape(-1).nonzero().squeeze(1)
+        if idx.numel():
+            wt = w.reshape(-1).index_select(0, idx)
+            pt = _horner32(_sqrt32(wt, mode).sub_(3.0), _F32_GE5, mode)
+            p.view(-1).index_copy_(0, idx, pt)
+    else:
+        pt = _horner32(_sqrt32(w, mode).sub_(3.0), _F32_GE5, mode)
+        p = _pick(tail, pt, p)
+    p = p.mul_(x)
+    # |x| >= 1 and NaN (y <= 0 or NaN): +-inf at +-1, NaN elsewhere, as XLA
+    return torch.where(y > 0, p, x / y.sqrt())
 
 
 def _erfinv32(x: torch.Tensor) -> torch.Tensor:
-    # float32 keeps torch's log1p and unfused Horner steps: emulating XLA's log1p and
-    # fmas here (as float64 does) makes more draws bit-identical to JAX but does not
-    # lower the worst case (3 ulp), and costs 1.5x the compiled time of a normal draw.
+    exact = _erfinv32_xla(x.detach())
+    if not x.requires_grad:
+        return exact
+    # the value of XLA's float32 ErfInv, the derivative of the same formula in plain torch ops
+    smooth = _erfinv32_smooth(x)
+    return exact + (smooth - smooth.detach())
+
+
+def _erfinv32_smooth(x: torch.Tensor) -> torch.Tensor:
+    """The float32 formula with ``torch.log1p`` and unfused steps (within 3 ulp of XLA)."""
     w = -torch.log1p(-x * x)
     lt = w < 5.0
     w = torch.where(lt, w - 2.5, torch.sqrt(w) - 3.0)

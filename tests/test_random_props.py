@@ -150,7 +150,7 @@ def test_normal_under_torch_compile_matches_eager() -> None:
     f = torch.compile(lambda k: fr.normal(k, (4097,)), fullgraph=True)
     k = fr.key(3)
     got, want = f(k), fr.normal(k, (4097,))
-    torch.testing.assert_close(got, want, rtol=2e-7, atol=2e-7)
+    assert torch.equal(got, want)  # both are XLA's float32 erf_inv, fmas included
     assert torch.equal(torch.compile(lambda k: fr.split(k, 4), fullgraph=True)(k), fr.split(k, 4))
 
 
