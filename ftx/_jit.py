@@ -1,9 +1,10 @@
-"""``jit``: ``torch.compile`` with defaults for functional code, a clear fallback and clear errors.
+"""``jit``: ``torch.compile`` with defaults for functional code, a fast call path, a clear
+fallback and clear errors.
 
 Contract: ``jit(fun, **torch_compile_kwargs)`` returns a function with
 ``fun``'s signature and values, compiled by ``torch.compile`` on first call
-(and again for each new input shape, dtype or device, as ``jax.jit`` retraces).
-It composes with every ftx / ``torch.func`` transform:
+(and again for each new input shape, dtype or device, as ``jax.jit``
+retraces). It composes with every ftx / ``torch.func`` transform:
 
 * ``jit(vmap(grad(f)))``, ``jit(train_step)``: the transforms are traced into
   one graph and compiled as a whole (no autograd graph at run time).
@@ -18,20 +19,40 @@ follows: by default (``fullgraph=False``) torch breaks the graph and runs the
 untraceable part in Python; when tracing fails altogether, ``jit`` runs
 ``fun`` eagerly from then on and warns once. With ``fullgraph=True`` a
 tracing failure is a ``ValueError`` naming the reason.
+
+Per-call cost. A call through ``torch.compile`` pays for its Python wrapper,
+the frame-evaluation hook and the cache lookup before any kernel runs: tens of
+microseconds, as much as all the kernels of a small train step. So ``jit``
+first compiles ``fun`` as one whole graph (``fullgraph=True``); once dynamo
+holds a compiled entry for it, a call evaluates that entry's guards itself
+(the guard set dynamo built: shapes, dtypes, devices, strides, grad mode, the
+values the function closed over and the globals it read) and, when they pass,
+runs dynamo's compiled code directly. When no entry's guards pass, the call
+goes through ``torch.compile``, which recompiles. A function that cannot be one
+graph is compiled with graph breaks (``fullgraph=False``) and always called
+through ``torch.compile``. ``fun`` is compiled through a private copy of its
+code object, so that its compiled entries (and dynamo's recompile limit) are
+this ``jit``'s own, not shared with other ``torch.compile`` calls of ``fun``.
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
+import re
+import types
 import warnings
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
 import torch
+import torch._dynamo.eval_frame as _eval_frame
 import torch._dynamo.exc as _dynamo_exc
+import torch._dynamo.guards as _dynamo_guards
 
 from ._errors import describe, msg
 from ._functorch import _peek
+from .tree import leaves as _leaves
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -42,6 +63,154 @@ __all__ = ["jit"]
 # fixed shapes of a training loop, no symbolic-shape guards on every call).
 _DEFAULTS: dict[str, Any] = {"dynamic": False}
 _ALLOWED = {"fullgraph", "dynamic", "backend", "mode", "options", "disable"}
+# Inductor options added when the first call's tensors are all on the CPU (unless ``mode`` or
+# these keys are given): the generated code that allocates buffers and launches the kernels is
+# C++ instead of Python (about 10 us less per call for a small MLP train step).
+_CPU_OPTIONS: dict[str, Any] = {"cpp_wrapper": True}
+
+_is_compiling = torch.compiler.is_compiling
+# Dynamo's per-code cache of compiled entries (guards + transformed bytecode); absent in a
+# torch that lays it out differently, in which case every call goes through torch.compile.
+_cache_entries: Any = getattr(_eval_frame, "_debug_get_cache_entry_list", None)
+# An entry dynamo invalidated (an object it guarded by id was freed) holds this guard manager,
+# whose check passes vacuously: such entries are skipped, as dynamo skips them.
+_Deleted: Any = getattr(_dynamo_guards, "DeletedGuardManagerWrapper", None)
+_FAST = _cache_entries is not None and _Deleted is not None and hasattr(_eval_frame, "_stance")
+_MAX_ENTRIES = 8
+
+# The global a guard starts from: ``G['name']``, maybe inside ``dict(``, ``type(``, ``len(``.
+_GLOBAL_ROOT = re.compile(r"(?:\w+\()*G\['([^']+)'\]")
+_LIBRARIES = frozenset({"torch", "ftx"})
+
+
+def _library_global(name: str) -> bool:
+    """Whether a guard's source is a global of torch's or ftx's own modules.
+
+    Dynamo names a module that traced library code imports ``__import_<dotted name>`` (dots
+    spelled ``_dot_``): ``G['__import_torch_dot_utils_dot__pytree']._LEAF_SPEC.num_nodes``.
+    """
+    m = _GLOBAL_ROOT.match(name)
+    if m is None or not m.group(1).startswith("__import_"):
+        return False
+    module = m.group(1)[len("__import_") :].replace("_dot_", ".")
+    return module.split(".")[0] in _LIBRARIES
+
+
+def _keep_guard(entry: Any) -> bool:
+    try:
+        if entry.guard_type == "FUNCTORCH_STACK_MATCH":
+            return False
+        return not (entry.is_global and _library_global(entry.name))
+    except Exception:  # an entry laid out differently: keep the guard
+        return True
+
+
+def _guard_filter(entries: Any) -> list[bool]:
+    """Dynamo's guard filter for ``jit``: every guard but two kinds, checked on every call.
+
+    * The functorch transform stack: ``jit`` runs compiled code only when no ``torch.func``
+      transform is active (else ``fun`` runs eagerly), so this guard always passes.
+    * Globals of torch's and ftx's own modules (their functions' code, module aliases such as
+      ``ftx._reverse.torch is torch``, module constants): ~250 checks for an MLP + Adam step,
+      about 10 us a call. They change only if torch or ftx internals are monkeypatched after
+      the first call. The arguments, the closure and the globals of every other module (the
+      user's functions and constants) stay guarded.
+    """
+    return [_keep_guard(e) for e in entries]
+
+
+def _compile_kwargs(kwargs: dict[str, Any], cpu: bool) -> dict[str, Any]:
+    """``torch.compile`` keywords with ftx's default options (the user's own keys win)."""
+    out = dict(kwargs)
+    options = dict(out.get("options") or {})  # a copy: torch.compile pops keys from it
+    if out.get("mode") is None:  # torch takes mode or options, not both
+        defaults: dict[str, Any] = {"guard_filter_fn": _guard_filter}
+        if cpu and out.get("backend", "inductor") == "inductor":
+            defaults.update(_CPU_OPTIONS)
+        options = {**defaults, **options}
+    if options:
+        out["options"] = options
+    return out
+
+
+class _Direct:
+    """Binds a call's arguments to ``fun``'s frame locals and runs dynamo's compiled code."""
+
+    def __init__(self, fun: types.FunctionType) -> None:
+        code = fun.__code__
+        self.code = code.replace()  # a new code object: its own dynamo cache
+        self.copy = types.FunctionType(
+            self.code, fun.__globals__, fun.__name__, fun.__defaults__, fun.__closure__
+        )
+        self.copy.__kwdefaults__ = fun.__kwdefaults__
+        self.copy.__qualname__ = fun.__qualname__
+        self.copy.__dict__.update(fun.__dict__)
+        self.name = fun.__name__
+        self.globals = fun.__globals__
+        self.closure = fun.__closure__
+        nargs, nkw, flags = code.co_argcount, code.co_kwonlyargcount, code.co_flags
+        self.nargs = nargs
+        self.names = code.co_varnames[:nargs]
+        rest = list(code.co_varnames[nargs + nkw :])
+        self.varargs = rest.pop(0) if flags & inspect.CO_VARARGS else None
+        self.varkw = rest.pop(0) if flags & inspect.CO_VARKEYWORDS else None
+        self.cells = tuple(zip(code.co_freevars, self.closure or ()))
+        self.ok = nkw == 0  # keyword-only parameters: always through torch.compile
+        self.runners: dict[types.CodeType, Any] = {}
+
+    def bind(self, args: tuple[Any, ...]) -> dict[str, Any] | None:
+        """The frame locals dynamo's guards read, or None where only torch.compile can bind."""
+        n, nargs = len(args), self.nargs
+        if n != nargs and (n < nargs or self.varargs is None):
+            return None
+        loc = dict(zip(self.names, args))
+        if self.varargs is not None:
+            loc[self.varargs] = args[nargs:]
+        if self.varkw is not None:
+            loc[self.varkw] = {}
+        try:
+            for name, cell in self.cells:
+                loc[name] = cell.cell_contents
+        except ValueError:  # an empty cell
+            return None
+        return loc
+
+    def runner(self, ecode: types.CodeType) -> Any:
+        run = self.runners.get(ecode)
+        if run is None:
+            whole = ecode.co_freevars == self.code.co_freevars and not any(
+                n.startswith("__resume") for n in ecode.co_names
+            )
+            run = (
+                types.FunctionType(ecode, self.globals, self.name, None, self.closure)
+                if whole
+                else False
+            )
+            if len(self.runners) < 4 * _MAX_ENTRIES:
+                self.runners[ecode] = run
+        return run
+
+    def call(self, args: tuple[Any, ...]) -> tuple[bool, Any]:
+        """``(True, out)`` when a compiled entry's guards pass; ``(False, None)`` otherwise."""
+        loc = self.bind(args)
+        if loc is None:
+            return False, None
+        for n, entry in enumerate(_cache_entries(self.code)):
+            if n == _MAX_ENTRIES:
+                break
+            ecode, guards = entry.code, entry.guard_manager
+            if ecode is not None and not isinstance(guards, _Deleted) and guards.check(loc):
+                run = self.runner(ecode)
+                if run is False:
+                    return False, None
+                return True, run(*args)
+        return False, None
+
+
+def _all_cpu(args: Any, kw: Any) -> bool:
+    if torch.get_default_device().type != "cpu":
+        return False
+    return all(t.device.type == "cpu" for t in _leaves((args, kw)) if isinstance(t, torch.Tensor))
 
 
 def jit(fun: Callable[P, R], **torch_compile_kwargs: Any) -> Callable[P, R]:
@@ -52,7 +221,9 @@ def jit(fun: Callable[P, R], **torch_compile_kwargs: Any) -> Callable[P, R]:
             train step, a layer's apply).
         **torch_compile_kwargs: passed to ``torch.compile``: ``fullgraph``, ``dynamic``
             (default ``False``: one compile per input shape, as ``jax.jit``), ``backend``
-            (default ``"inductor"``), ``mode``, ``options``, ``disable``.
+            (default ``"inductor"``), ``mode``, ``options`` (default, without ``mode``:
+            ``{"cpp_wrapper": True}`` when the first call's tensors are on the CPU),
+            ``disable``.
 
     Returns:
         A function with ``fun``'s signature and values. If ``torch.compile`` cannot trace
@@ -83,18 +254,68 @@ def jit(fun: Callable[P, R], **torch_compile_kwargs: Any) -> Callable[P, R]:
         )
     kwargs = {**_DEFAULTS, **torch_compile_kwargs}
     fullgraph = bool(kwargs.get("fullgraph", False))
-    compiled = torch.compile(fun, **kwargs)
+    direct = (
+        _Direct(fun)
+        if _FAST and isinstance(fun, types.FunctionType) and not kwargs.get("disable")
+        else None
+    )
+    target: Callable[..., Any] = direct.copy if direct is not None else fun
+
+    def make(cpu: bool) -> tuple[Callable[..., Any], Callable[..., Any] | None]:
+        split = torch.compile(target, **_compile_kwargs(kwargs, cpu))
+        if fullgraph or direct is None:
+            return split, None
+        return split, torch.compile(target, **_compile_kwargs({**kwargs, "fullgraph": True}, cpu))
+
+    compiled, whole = make(True)  # built now so that bad keywords fail here, not at a call
+    # Whether make(True) added the CPU options: a compile they break is retried without them.
+    cpp = _compile_kwargs(kwargs, True) != _compile_kwargs(kwargs, False)
     name = getattr(fun, "__qualname__", type(fun).__name__)
     eager = False
+    first = True
+    fast = direct is not None and direct.ok
 
     @functools.wraps(fun)
     def jitted(*args: P.args, **kw: P.kwargs) -> R:
-        nonlocal eager
+        nonlocal eager, first, compiled, whole, fast, cpp
         if eager or _peek() is not None:
             return fun(*args, **kw)
+        if fast and not kw and _eval_frame._stance.stance == "default" and not _is_compiling():
+            assert direct is not None
+            hit, out = direct.call(args)
+            if hit:
+                return out  # type: ignore[no-any-return]
+        compiling = _is_compiling()
+        if first and not compiling:
+            first = False
+            if cpp and not _all_cpu(args, kw):
+                compiled, whole = make(False)
+                cpp = False
+
+        def without_cpu_options() -> R:
+            nonlocal compiled, whole, fast, cpp
+            compiled, whole = make(False)
+            fast, cpp = direct is not None and direct.ok, False
+            return jitted(*args, **kw)
+
+        split_only = False
+        if whole is not None and not compiling:
+            try:
+                return whole(*args, **kw)  # type: ignore[no-any-return]
+            except _dynamo_exc.TorchDynamoException as err:
+                if cpp and isinstance(err, _dynamo_exc.BackendCompilerFailed):
+                    return without_cpu_options()
+                # Not one graph (a graph break) or not traceable at all: if torch.compile with
+                # graph breaks runs it (below), every later call goes that way.
+                split_only = True
         try:
-            return compiled(*args, **kw)
+            out = compiled(*args, **kw)
+            if split_only:
+                whole, fast = None, False
+            return out  # type: ignore[no-any-return]
         except _dynamo_exc.TorchDynamoException as err:
+            if cpp and isinstance(err, _dynamo_exc.BackendCompilerFailed):
+                return without_cpu_options()
             reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             if fullgraph:
                 raise ValueError(
@@ -109,6 +330,7 @@ def jit(fun: Callable[P, R], **torch_compile_kwargs: Any) -> Callable[P, R]:
                 ) from err
             out = fun(*args, **kw)  # an error of fun itself surfaces here, from eager code
             eager = True
+            whole, fast = None, False
             warnings.warn(
                 msg(
                     "jit",

@@ -6,7 +6,9 @@ Compiles are slow on a small CPU: each compiled function here is built once per 
 
 from __future__ import annotations
 
+import gc
 import itertools
+import types
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -242,3 +244,238 @@ def test_fullgraph_failure_is_a_value_error() -> None:
 def test_errors(make: Callable[[], Any], exc: type[Exception], pattern: str) -> None:
     with pytest.raises(exc, match=pattern):
         make()
+
+
+# ----------------------------------------------------------------------------- the direct path
+# After the first call, ftx.jit checks dynamo's guards itself and runs the compiled code
+# directly. `_probe` tells compiled code (x * 2 + 1) from eager code (x * 2) apart: under
+# torch.compile `is_compiling()` is traced as True.
+def _probe(x: T) -> T:
+    return x * 2 + (1 if torch.compiler.is_compiling() else 0)
+
+
+@pytest.fixture
+def direct_hits(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Records, for each ftx.jit call that tried the direct path, whether it ran from there."""
+    from ftx import _jit
+
+    hits: list[bool] = []
+    call = _jit._Direct.call
+
+    def spy(self: Any, args: tuple[Any, ...]) -> tuple[bool, Any]:
+        hit, out = call(self, args)
+        hits.append(hit)
+        return hit, out
+
+    monkeypatch.setattr(_jit._Direct, "call", spy)
+    return hits
+
+
+def test_repeat_calls_run_the_compiled_code_directly(direct_hits: list[bool]) -> None:
+    jf = ftx.jit(_probe)
+    x = torch.arange(3.0)
+    for k in range(3):
+        torch.testing.assert_close(jf(x + k), 2 * (x + k) + 1)
+    assert direct_hits == [False, True, True]  # the first call compiles through torch.compile
+
+
+def test_direct_path_retraces_on_new_shape_dtype_grad_mode_and_requires_grad(
+    direct_hits: list[bool],
+) -> None:
+    jf = ftx.jit(lambda x, w: _probe(torch.tanh(x @ w).sum(-1)))
+    g = torch.Generator().manual_seed(0)
+    calls = [
+        (torch.randn(4, 3, generator=g), torch.randn(3, 2, generator=g)),
+        (torch.randn(5, 3, generator=g), torch.randn(3, 2, generator=g)),  # new shape
+        (torch.randn(4, 3, generator=g, dtype=F64), torch.randn(3, 2, generator=g, dtype=F64)),
+    ]
+    for x, w in calls * 2:
+        torch.testing.assert_close(jf(x, w), 2 * torch.tanh(x @ w).sum(-1) + 1)
+    assert direct_hits == [False] * 3 + [True] * 3
+    x, w = calls[0]
+    with torch.no_grad():  # grad mode is guarded: a new entry, then the direct path
+        for _ in range(2):
+            torch.testing.assert_close(jf(x, w), 2 * torch.tanh(x @ w).sum(-1) + 1)
+    w = w.clone().requires_grad_()
+    for _ in range(2):
+        out = jf(x, w)
+        (gw,) = torch.autograd.grad(out.sum(), w)
+        (want,) = torch.autograd.grad(2 * torch.tanh(x @ w).sum(), w)
+        torch.testing.assert_close(gw, want)
+    assert direct_hits[6:] == [False, True, False, True]
+
+
+_SCALE = 2.0
+
+
+def _reads_a_global(x: T) -> T:
+    return x * _SCALE
+
+
+def test_direct_path_sees_new_closure_and_global_values() -> None:
+    global _SCALE
+    scale = 3.0
+
+    def closes(x: T) -> T:
+        return x * scale
+
+    jc, jg = ftx.jit(closes), ftx.jit(_reads_a_global)
+    x = torch.arange(3.0)
+    for _ in range(2):
+        torch.testing.assert_close(jc(x), 3 * x)
+        torch.testing.assert_close(jg(x), 2 * x)
+    scale, _SCALE = 5.0, 7.0
+    try:
+        for _ in range(2):
+            torch.testing.assert_close(jc(x), 5 * x)
+            torch.testing.assert_close(jg(x), 7 * x)
+    finally:
+        _SCALE = 2.0
+
+
+def test_direct_path_replays_python_side_effects(direct_hits: list[bool]) -> None:
+    box: dict[str, T | None] = {"last": None}
+
+    def f(x: T) -> T:
+        box["last"] = x + 1  # a side effect dynamo replays after the graph
+        return x * 2
+
+    jf = ftx.jit(f)
+    for k in range(3):
+        x = torch.full((2,), float(k))
+        torch.testing.assert_close(jf(x), 2 * x)
+        torch.testing.assert_close(box["last"], x + 1)
+    assert direct_hits == [False, True, True]
+
+
+def test_direct_path_skips_entries_dynamo_invalidated() -> None:
+    # An entry guarding a class by id is invalidated when the class is freed; a new class can
+    # reuse the id. Running the stale entry would return the old scale.
+    jf = ftx.jit(lambda obj, x: x * obj.k)
+    x = torch.arange(3.0)
+    for k in (2.0, 3.0, 4.0):
+        cls = type("Scale", (), {"k": k})
+        for _ in range(2):
+            torch.testing.assert_close(jf(cls(), x), k * x)
+        del cls
+        gc.collect()
+
+
+def test_direct_path_handles_varargs_keywords_stance_and_reset(direct_hits: list[bool]) -> None:
+    jf = ftx.jit(lambda *xs: _probe(sum(xs)))
+    x = torch.arange(3.0)
+    for _ in range(2):
+        torch.testing.assert_close(jf(x, x, x), 6 * x + 1)
+    torch.testing.assert_close(jf(x, x), 4 * x + 1)  # another argument count: another entry
+    assert direct_hits == [False, True, False]
+    jk = ftx.jit(_probe_kw)
+    for _ in range(2):  # keyword arguments go through torch.compile, compiled all the same
+        torch.testing.assert_close(jk(x, scale=x), x * x + 1)
+    with torch.compiler.set_stance("force_eager"):
+        torch.testing.assert_close(jf(x, x, x), 6 * x)
+    torch._dynamo.reset()  # drops the compiled entries: the next call compiles again
+    for _ in range(2):
+        torch.testing.assert_close(jf(x, x, x), 6 * x + 1)
+
+
+def _probe_kw(x: T, *, scale: T) -> T:
+    return x * scale + (1 if torch.compiler.is_compiling() else 0)
+
+
+def test_graph_break_function_stays_correct_and_compiled() -> None:
+    def f(x: T) -> T:
+        y = x * 2 + (1 if torch.compiler.is_compiling() else 0)
+        if y.sum() > 0:  # data-dependent: not one graph
+            return y + 1
+        return y - 1
+
+    jf = ftx.jit(f)
+    x = torch.tensor([1.0, 2.0])
+    for _ in range(2):
+        torch.testing.assert_close(jf(x), 2 * x + 2)
+        torch.testing.assert_close(jf(-x), -2 * x)
+
+
+def test_default_options_cpp_wrapper_on_cpu_only_and_never_over_the_users() -> None:
+    from ftx._jit import _compile_kwargs, _guard_filter
+
+    drop = {"guard_filter_fn": _guard_filter}
+    assert _compile_kwargs({"dynamic": False}, cpu=True) == {
+        "dynamic": False,
+        "options": {**drop, "cpp_wrapper": True},
+    }
+    assert _compile_kwargs({"dynamic": False}, cpu=False) == {"dynamic": False, "options": drop}
+    user = {"options": {"cpp_wrapper": False, "guard_filter_fn": None, "max_autotune": True}}
+    assert _compile_kwargs(user, cpu=True) == user
+    assert _compile_kwargs(user, cpu=True)["options"] is not user["options"]  # a copy
+    assert _compile_kwargs({"mode": "max-autotune"}, cpu=True) == {"mode": "max-autotune"}
+    assert _compile_kwargs({"backend": "eager"}, cpu=True) == {"backend": "eager", "options": drop}
+
+
+def _entry(guard_type: str, name: str, is_global: bool = True) -> Any:
+    return types.SimpleNamespace(guard_type=guard_type, name=name, is_global=is_global)
+
+
+def test_guard_filter_drops_only_the_functorch_stack_and_torch_or_ftx_internals() -> None:
+    from ftx._jit import _guard_filter
+
+    dropped = [
+        _entry("FUNCTORCH_STACK_MATCH", "", is_global=False),
+        _entry("CLOSURE_MATCH", "G['__import_ftx_dot__fasttree']._flat"),
+        _entry("DUPLICATE_INPUT", "G['__import_torch_dot__functorch_dot_vmap'].torch"),
+        _entry("CONSTANT_MATCH", "G['__import_torch_dot_utils_dot__pytree']._LEAF_SPEC.num_nodes"),
+        _entry("CLOSURE_MATCH", "dict(G['__import_ftx_dot_optim_dot__base'].__dict__)['f']"),
+    ]
+    kept = [
+        _entry("TENSOR_MATCH", "L['x']", is_global=False),
+        _entry("CLOSURE_MATCH", "L['vg'].__closure__[3].cell_contents", is_global=False),
+        _entry("CLOSURE_MATCH", "G['mlp_apply']"),  # the user's own globals
+        _entry("CONSTANT_MATCH", "G['_SCALE']"),
+        _entry("CLOSURE_MATCH", "G['__import_benchmarks_dot_cases_dot__common'].cross_entropy"),
+        _entry("CLOSURE_MATCH", "G['__import_torchvision_dot_ops'].nms"),  # not torch itself
+        _entry("MODULE_MATCH", "G['ftx']"),  # the user's name for the module
+        _entry("BUILTIN_MATCH", "G['__builtins_dict___0']['len']"),
+        types.SimpleNamespace(guard_type="TENSOR_MATCH"),  # laid out differently: kept
+    ]
+    assert _guard_filter(dropped + kept) == [False] * len(dropped) + [True] * len(kept)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        pytest.param({"backend": "aot_eager"}, id="aot_eager"),
+        pytest.param({"dynamic": True}, id="dynamic"),
+        pytest.param({"mode": "max-autotune-no-cudagraphs"}, id="mode"),
+    ],
+)
+def test_other_compile_keywords_keep_the_direct_path(
+    kwargs: dict[str, Any], direct_hits: list[bool]
+) -> None:
+    jf = ftx.jit(lambda x, w: _probe(torch.tanh(x @ w)), **kwargs)
+    x, w = torch.randn(4, 3, dtype=F64), torch.randn(3, 2, dtype=F64)
+    for _ in range(2):
+        torch.testing.assert_close(jf(x, w), 2 * torch.tanh(x @ w) + 1)
+    assert direct_hits == [False, True]
+
+
+def test_a_compile_the_cpu_options_break_is_retried_without_them(
+    monkeypatch: pytest.MonkeyPatch, direct_hits: list[bool]
+) -> None:
+    from torch._inductor.custom_graph_pass import CustomGraphPass
+
+    from ftx import _jit
+
+    class Boom(CustomGraphPass):  # stands in for an op the C++ wrapper cannot call
+        def __call__(self, graph: Any) -> None:
+            raise RuntimeError("boom")
+
+        def uuid(self) -> str:
+            return "ftx-test-boom"
+
+    broken = {**_jit._CPU_OPTIONS, "post_grad_custom_post_pass": Boom()}
+    monkeypatch.setattr(_jit, "_CPU_OPTIONS", broken)
+    jf = ftx.jit(_probe)  # no RuntimeWarning (an error here): it compiles, without the options
+    x = torch.arange(3.0)
+    for _ in range(2):
+        torch.testing.assert_close(jf(x), 2 * x + 1)
+    assert direct_hits == [False, False, True]  # the first call tries twice
