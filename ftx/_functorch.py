@@ -12,12 +12,12 @@ _peek = _functorch.peek_interpreter_stack
 is_wrapped = _functorch.is_functorch_wrapped_tensor
 
 
-_is_compiling = torch.compiler.is_compiling
+is_compiling = torch.compiler.is_compiling
 
 
 def transform_active() -> bool:
     """True inside a ``torch.func`` transform (vmap, grad, jvp, ...) or while compiling."""
-    return _peek() is not None or _is_compiling()
+    return _peek() is not None or is_compiling()
 
 
 def any_wrapped(leaves: Iterable[Any]) -> bool:

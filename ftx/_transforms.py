@@ -21,6 +21,7 @@ import torch.func
 from . import _fasttree as _ft
 from . import _reverse
 from ._forward import jvp_flat
+from ._functorch import is_compiling as _is_compiling
 from ._functorch import top_level, transform_active
 from ._validate import (
     Argnums,
@@ -59,9 +60,13 @@ def _make(
 
     @functools.wraps(fun)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        idx = resolved.get(len(args))
+        idx: tuple[int, ...] | None = None
+        if not _is_compiling():  # no cache while compiling: torch.compile would guard on it
+            idx = resolved.get(len(args))
         if idx is None:
-            idx = resolved[len(args)] = resolve_argnums(api, nums, len(args))
+            idx = resolve_argnums(api, nums, len(args))
+            if not _is_compiling():
+                resolved[len(args)] = idx
         diff = args[idx[0]] if single else tuple(args[i] for i in idx)
         leaves, spec = _ft.flatten(diff)
         res = None

@@ -479,3 +479,30 @@ def test_a_compile_the_cpu_options_break_is_retried_without_them(
     for _ in range(2):
         torch.testing.assert_close(jf(x), 2 * x + 1)
     assert direct_hits == [False, False, True]  # the first call tries twice
+
+
+def test_jitted_step_with_value_and_grad_compiles_once() -> None:
+    """The transform wrappers keep no per-call cache that torch.compile would guard on:
+    three calls of a jitted train step trace one graph (a second trace came from
+    value_and_grad caching its resolved argnums on the first call)."""
+    from torch._dynamo.utils import counters
+
+    p = {"w": torch.randn(4, 3), "b": torch.randn(4)}
+    x, y = torch.randn(8, 3), torch.randint(0, 4, (8,))
+    opt = ftx.optim.adam(1e-3)
+    vg = ftx.value_and_grad(
+        lambda p, x, y: torch.nn.functional.cross_entropy(x @ p["w"].T + p["b"], y)
+    )
+
+    def step(p: Any, s: Any, x: torch.Tensor, y: torch.Tensor) -> Any:
+        loss, g = vg(p, x, y)
+        u, s = opt.update(g, s, p)
+        return loss, ftx.optim.apply_updates(p, u), s
+
+    jstep = ftx.jit(step)
+    s = opt.init(p)
+    torch._dynamo.reset()
+    counters.clear()
+    for _ in range(3):
+        _, p, s = jstep(p, s, x, y)
+    assert counters["stats"]["unique_graphs"] == 1
