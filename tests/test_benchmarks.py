@@ -346,3 +346,26 @@ def test_keep_freed_memory_sets_glibc_thresholds() -> None:
         assert got == "glibc mallopt: M_MMAP_THRESHOLD=32 MiB, M_TRIM_THRESHOLD=2 GiB"
     else:  # pragma: no cover - this project's machines run glibc
         assert got.startswith("default")
+
+
+def test_command_line_run_uses_huge_pages_and_records_it(tmp_path: Path) -> None:
+    """``python -m benchmarks`` restarts itself with THP_MEM_ALLOC_ENABLE=1 and says so in the
+    JSON; ``--default-malloc`` leaves both the C library and torch's allocator alone."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
+    root = Path(__file__).resolve().parents[1]
+    for extra, want in (([], "THP_MEM_ALLOC_ENABLE=1"), (["--default-malloc"], None)):
+        out = tmp_path / ("default" if extra else "tuned")
+        subprocess.run(
+            [sys.executable, "-m", "benchmarks", "--quick", "--no-compile", "--no-progress",
+             "--filter", "wrapper/grad-tiny", "--out", str(out), *extra],
+            cwd=root, env=env, check=True, capture_output=True, timeout=300,
+        )
+        malloc = json.loads((out / "benchmarks-cpu-quick.json").read_text())["machine"]["malloc"]
+        if want is None:
+            assert malloc == "default"
+        else:
+            assert want in malloc and malloc.startswith("glibc mallopt")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import itertools
 from collections.abc import Sequence
 from typing import Any
@@ -31,9 +30,18 @@ def params_of(module: nn.Module, device: str = "cpu") -> dict[str, torch.Tensor]
     return {k: v.detach().clone().to(device) for k, v in module.state_dict().items()}
 
 
-@functools.lru_cache(maxsize=64)
+_LAYER_IDS: dict[tuple[str, ...], tuple[int, ...]] = {}
+
+
 def _layer_ids(keys: tuple[str, ...]) -> tuple[int, ...]:
-    return tuple(sorted({int(k.split(".")[0]) for k in keys}))
+    """Sorted layer numbers of a state dict's keys, cached in eager runs (torch.compile
+    traces the plain computation: a cache would be a guarded, mutated global there)."""
+    if torch.compiler.is_compiling():
+        return tuple(sorted({int(k.split(".")[0]) for k in keys}))
+    ids = _LAYER_IDS.get(keys)
+    if ids is None:
+        ids = _LAYER_IDS[keys] = tuple(sorted({int(k.split(".")[0]) for k in keys}))
+    return ids
 
 
 def mlp_apply(params: dict[str, torch.Tensor], x: torch.Tensor, act: str = "tanh") -> torch.Tensor:
