@@ -27,7 +27,6 @@ from typing import Any
 
 import torch
 import torch.func
-from torch.autograd.graph import _engine_run_backward  # torch >= 2.3
 
 from . import _fasttree as _ft
 from ._functorch import is_wrapped as _is_wrapped
@@ -41,6 +40,19 @@ from ._validate import (
 
 Tensor = torch.Tensor
 _grad_enabled = torch.is_grad_enabled
+
+try:  # the engine entry point torch.autograd.grad calls (torch >= 2.3)
+    from torch.autograd.graph import _engine_run_backward
+except ImportError:  # pragma: no cover - a torch that moved it: call the engine itself
+    from torch.autograd.variable import Variable
+
+    def _engine_run_backward(  # type: ignore[misc]
+        t_outputs: Sequence[Any], *args: Any, **kwargs: Any
+    ) -> tuple[Tensor, ...]:
+        result: tuple[Tensor, ...] = Variable._execution_engine.run_backward(
+            t_outputs, *args, **kwargs
+        )
+        return result
 
 
 def is_diff(leaf: Any) -> bool:
