@@ -12,8 +12,13 @@ export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
   nproc
 } 2>&1 | tee "$OUT/env.txt"
 # JAX stays on the CPU for the parity tests (they compare with JAX's CPU numbers).
-JAX_PLATFORMS=cpu timeout "${TEST_TIMEOUT:-200}" python3 -m pytest -q -n "${WORKERS:-12}" \
-  -p no:cacheprovider -r fEs ${PYTEST_ARGS:-} >"$OUT/tests.txt" 2>&1
+# pytest runs in its own session so that its xdist workers die with it at the time
+# limit (left running, they loaded the CPU during the benchmarks of the first H100 run).
+JAX_PLATFORMS=cpu setsid timeout "${TEST_TIMEOUT:-300}" python3 -m pytest -q -n "${WORKERS:-12}" \
+  -p no:cacheprovider -r fEs ${PYTEST_ARGS:-} >"$OUT/tests.txt" 2>&1 &
+pid=$!
+wait "$pid"
+kill -- -"$pid" 2>/dev/null
 grep -E "^(FAILED|ERROR)" "$OUT/tests.txt" | head -n 40; tail -n 3 "$OUT/tests.txt"
 # Benchmarks: JAX on the GPU too, without grabbing 75% of its memory up front.
 XLA_PYTHON_CLIENT_PREALLOCATE=false timeout "${BENCH_TIMEOUT:-270}" python3 -m benchmarks \
