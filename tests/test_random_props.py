@@ -154,6 +154,32 @@ def test_normal_under_torch_compile_matches_eager() -> None:
     assert torch.equal(torch.compile(lambda k: fr.split(k, 4), fullgraph=True)(k), fr.split(k, 4))
 
 
+def test_float64_erfinv_same_under_compile_vmap_and_emulated_fma(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The hardware fma (addcmul, Inductor's prim) and the exact emulation agree bit for bit."""
+    import ftx._erfinv as E
+
+    u = fr.uniform(fr.key(7), (64, 64), torch.float64, -1.0, 1.0)
+    u = torch.cat([u, 1.0 - torch.logspace(-1, -15.9, 64, dtype=torch.float64)[None]])
+    want = E.erfinv(u)
+    torch._dynamo.reset()
+    assert torch.equal(torch.compile(E.erfinv, fullgraph=True)(u), want)
+    assert torch.equal(torch.func.vmap(E.erfinv)(u), want)
+    monkeypatch.setattr(E, "_fma_mode", lambda x: "f64")
+    assert torch.equal(E.erfinv(u), want)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+def test_truncated_normal_gradient_wrt_bounds_is_finite(dtype: torch.dtype) -> None:
+    lo = torch.tensor(-1.0, dtype=dtype, requires_grad=True)
+    hi = torch.tensor(2.0, dtype=dtype, requires_grad=True)
+    fr.truncated_normal(fr.key(0), lo, hi, (64,), dtype).sum().backward()
+    assert lo.grad is not None and hi.grad is not None
+    assert bool(torch.isfinite(lo.grad)) and bool(torch.isfinite(hi.grad))
+    assert 0 < float(lo.grad) and 0 < float(hi.grad)
+
+
 # --------------------------------------------------------------------- devices
 
 
