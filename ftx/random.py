@@ -12,9 +12,10 @@ the same numbers on CPU and CUDA.
 
 Parity with JAX's default PRNG (threefry-2x32, ``jax_threefry_partitionable``
 on): :func:`key`, :func:`key_data`, :func:`split`, :func:`fold_in`,
-:func:`bits`, :func:`randint`, :func:`bernoulli` and :func:`permutation` give
-JAX's values bit for bit; :func:`uniform` and :func:`normal` match to float
-rounding (within 2 ulp).
+:func:`bits`, :func:`randint`, :func:`bernoulli`, :func:`permutation`,
+:func:`uniform` and :func:`normal` give JAX's values (JAX 0.10, CPU) bit for bit;
+``normal`` by reproducing what XLA's CPU backend compiles ``erf_inv`` to (see
+``ftx/_erfinv.py``).
 """
 
 from __future__ import annotations
