@@ -49,6 +49,8 @@ formula in plain torch ops. XLA's CPU code flushes subnormals to zero; this does
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from ._functorch import top_level
@@ -383,13 +385,22 @@ def _erfinv32_xla(x: torch.Tensor) -> torch.Tensor:
     return torch.where(y > 0, p, x / y.sqrt())
 
 
-def _erfinv32(x: torch.Tensor) -> torch.Tensor:
-    exact = _erfinv32_xla(x.detach())
+def _exact_value_smooth_grad(
+    x: torch.Tensor,
+    exact: Callable[[torch.Tensor], torch.Tensor],
+    smooth: Callable[[torch.Tensor], torch.Tensor],
+) -> torch.Tensor:
+    """The value of XLA's ErfInv (``exact``), the derivative of the same formula in plain
+    torch ops (``smooth``)."""
+    value = exact(x.detach())
     if not x.requires_grad:
-        return exact
-    # the value of XLA's float32 ErfInv, the derivative of the same formula in plain torch ops
-    smooth = _erfinv32_smooth(x)
-    return exact + (smooth - smooth.detach())
+        return value
+    s = smooth(x)
+    return value + (s - s.detach())
+
+
+def _erfinv32(x: torch.Tensor) -> torch.Tensor:
+    return _exact_value_smooth_grad(x, _erfinv32_xla, _erfinv32_smooth)
 
 
 def _erfinv32_smooth(x: torch.Tensor) -> torch.Tensor:
@@ -667,12 +678,7 @@ def _erfinv64_tail(lg: torch.Tensor, mode: str) -> torch.Tensor:
 
 
 def _erfinv64(x: torch.Tensor) -> torch.Tensor:
-    exact = _erfinv64_xla(x.detach())
-    if not x.requires_grad:
-        return exact
-    # the value of XLA's float64 ErfInv, the derivative of the same formula in plain torch ops
-    smooth = _erfinv64_smooth(x)
-    return exact + (smooth - smooth.detach())
+    return _exact_value_smooth_grad(x, _erfinv64_xla, _erfinv64_smooth)
 
 
 def _erfinv64_smooth(x: torch.Tensor) -> torch.Tensor:
