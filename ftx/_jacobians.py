@@ -27,7 +27,9 @@ from ._errors import describe, msg
 from ._validate import (
     check_callable,
     check_diff_leaves,
+    has_non_tensor_leaf,
     normalize_argnums,
+    numbers_to_tensors,
     output_leaves_check,
     resolve_argnums,
     split_aux,
@@ -131,6 +133,8 @@ def _build(
 
     def call(*args: Any, **kwargs: Any) -> Any:
         resolved = resolve_argnums(api, nums, len(args))
+        if any(has_non_tensor_leaf(args[i]) for i in resolved):  # Python numbers, as in JAX
+            args = numbers_to_tensors(args, resolved)
         _check_float_inputs(api, args, resolved)
         if kwargs:  # keyword arguments are not differentiated (as in JAX)
             f = functools.partial(checked, **kwargs)

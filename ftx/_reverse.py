@@ -20,6 +20,9 @@ hand back a result connected to the outer autograd graph.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import types
 from collections.abc import Callable, Sequence
 from itertools import repeat as _repeat
 from operator import is_not as _is_not
@@ -29,6 +32,7 @@ import torch
 import torch.func
 
 from . import _fasttree as _ft
+from ._errors import describe
 from ._functorch import is_wrapped as _is_wrapped
 from ._validate import (
     check_diff_leaves,
@@ -66,6 +70,57 @@ def _accumulate_grad_type() -> type:
 
 
 _ACCUMULATE_GRAD = _accumulate_grad_type()
+_inference_mode_enabled = torch.is_inference_mode_enabled
+_NULL = contextlib.nullcontext()
+
+# Functions already run once on the torch.func route (see :func:`needs_probe`), keyed by
+# their code object (or class, for callable objects). Bounded: when full it is cleared,
+# and re-probing a function costs one torch.func call.
+_PROBED: dict[Any, None] = {}
+_PROBED_MAX = 4096
+_PURE_KINDS = (types.BuiltinFunctionType, types.BuiltinMethodType)
+
+
+def _probe_key(fun: Any) -> Any:
+    """What identifies ``fun``'s code: the code object of the innermost wrapped function,
+    of a ``functools.partial``'s or a bound method's function, else the callable's class.
+    ``None`` for builtins and torch operators, which need no probe."""
+    for _ in range(64):
+        if isinstance(fun, _PURE_KINDS):
+            return None
+        inner = getattr(fun, "__wrapped__", None)
+        if inner is None and isinstance(fun, functools.partial):
+            inner = fun.func
+        if inner is None:
+            inner = getattr(fun, "__func__", None)
+        if inner is None:
+            break
+        fun = inner
+    code = getattr(fun, "__code__", None)
+    return code if code is not None else type(fun)
+
+
+def needs_probe(fun: Any) -> Any:
+    """The key to record after a probe when ``fun`` has not yet run on the torch.func route,
+    else ``None``.
+
+    The fast path runs ``fun`` on plain autograd, which cannot see what ``torch.func``
+    refuses: ``requires_grad_()``, ``retain_grad()``, ``torch.autograd.functional`` or
+    ``torch.autograd.grad`` on detached copies, in-place writes into captured tensors.
+    Such a function would get a silently different gradient, so the first call of each
+    function runs on ``torch.func``, which raises for them; later calls take the fast path.
+    """
+    key = _probe_key(fun)
+    if key is None or key in _PROBED:
+        return None
+    return key
+
+
+def mark_probed(key: Any) -> None:
+    """Record that the function with this key ran once on the torch.func route."""
+    if len(_PROBED) >= _PROBED_MAX:
+        _PROBED.clear()
+    _PROBED[key] = None
 
 
 def engine_grad(
@@ -217,7 +272,12 @@ def value_and_grad_fast(
     :func:`~ftx._validate.check_diff_leaves`), spots wrapped tensors and makes the
     differentiable stand-ins: this runs on every call, so it does no more than that.
     ``with_value=False`` (``grad``): the value is not returned, so it is not detached.
+    It also hands back ``None`` under ``inference_mode`` or for an inference tensor
+    (``torch.func`` differentiates there; the engine cannot) and for a leaf that is not
+    a tensor (the caller converts Python numbers or raises).
     """
+    if _inference_mode_enabled():
+        return None
     outer = _grad_enabled()
     new: list[Any] = []
     ins: list[Tensor] = []
@@ -225,7 +285,7 @@ def value_and_grad_fast(
     plain = True
     for leaf in leaves:
         if isinstance(leaf, Tensor):
-            if _is_wrapped(leaf):
+            if _is_wrapped(leaf) or leaf.is_inference():
                 return None
             if leaf.is_floating_point() or leaf.is_complex():
                 if outer and leaf.requires_grad:
@@ -240,7 +300,7 @@ def value_and_grad_fast(
             if not allow_int:
                 check_diff_leaves(api, args, idx, allow_int)
         elif leaf is not None:
-            check_diff_leaves(api, args, idx, allow_int)
+            return None
         new.append(leaf)
     call_args = rebuild(args, idx, single, new, spec)
     if outer:
@@ -297,6 +357,17 @@ def value_and_grad_func(
     return value, box.unpack(aux), materialize(leaves, grads)
 
 
+def _numbers_like(ct: list[Any], like: list[Any]) -> list[Any]:
+    """Python numbers in a cotangent become 0-d tensors of the matching output's dtype
+    (JAX accepts ``vjp_fn(1.0)`` for a scalar output)."""
+    return [
+        torch.tensor(c, dtype=o.dtype, device=o.device)
+        if type(c) in (float, int, complex) and isinstance(o, Tensor) and o.dim() == 0
+        else c
+        for c, o in zip(ct, like)
+    ]
+
+
 class Pullback:
     """The ``vjp_fn`` returned by ``ftx.vjp``: cotangent of the output -> tuple per primal."""
 
@@ -316,18 +387,51 @@ class Pullback:
         self.__qualname__ = "vjp_fn"
         self.__doc__ = "Pull a cotangent of fun's output back to one cotangent per primal."
 
+    def _matches(self, ct_leaves: list[Any], ct_spec: Any) -> bool:
+        return ct_spec == self._out_spec and all(
+            (c is None) if o is None else (
+                isinstance(c, Tensor) and c.shape == o.shape and c.dtype == o.dtype
+            )
+            for c, o in zip(ct_leaves, self._out_leaves)
+        )
+
     def __call__(self, ct: Any) -> tuple[Any, ...]:
         ct_leaves, ct_spec = _ft.flatten(ct)
-        ok = ct_spec == self._out_spec and all(
-            isinstance(c, Tensor) and c.shape == o.shape and c.dtype == o.dtype
-            for c, o in zip(ct_leaves, self._out_leaves)
-            if o is not None
-        )
-        if not ok:
-            check_matching("vjp", "cotangent", "the primal output", ct, self._out)
+        if not self._matches(ct_leaves, ct_spec):
+            ct_leaves = _numbers_like(ct_leaves, self._out_leaves)
+            if self._matches(ct_leaves, ct_spec):
+                ct = _ft.unflatten(ct_spec, ct_leaves)
+            else:
+                check_matching("vjp", "cotangent", "the primal output", ct, self._out)
+                pairs = zip(ct_leaves, self._out_leaves)
+                c, o = next((c, o) for c, o in pairs if (c is None) != (o is None))
+                raise TypeError(  # a None/tensor mix-up, which check_matching's tree lets through
+                    f"ftx.vjp: cotangent must have the same tree structure as the primal output, "
+                    f"got {describe(c)} where the output has {describe(o)}. Pass None exactly "
+                    "where the output is None and a tensor where it has a tensor."
+                )
         grads = self._backward(ct, ct_leaves)
         result: tuple[Any, ...] = _ft.unflatten(self._spec, materialize(self._leaves, grads))
         return result
+
+
+def vjp_fast_ok(fun: Callable[..., Any], leaves: list[Any]) -> bool:
+    """Whether ``ftx.vjp`` may take the engine route for these primals, here and now.
+
+    Not under ``inference_mode`` or for inference tensors (the engine cannot
+    differentiate there, ``torch.func`` can), not under ``no_grad`` for primals that
+    require grad (``torch.func`` keeps the pull-back connected to them), and not on the
+    first call of a function (see :func:`needs_probe`).
+    """
+    if _inference_mode_enabled():
+        return False
+    enabled = _grad_enabled()
+    for leaf in leaves:
+        if isinstance(leaf, Tensor) and (
+            _is_wrapped(leaf) or leaf.is_inference() or (not enabled and leaf.requires_grad)
+        ):
+            return False
+    return needs_probe(fun) is None
 
 
 def vjp_fast(
@@ -345,13 +449,22 @@ def vjp_fast(
     out_leaves = [o for o in _ft.flatten(out)[0] if o is not None]
     live = [k for k, o in enumerate(out_leaves) if o.requires_grad]
     need = need or (outer and captures_outer_graph([out_leaves[k] for k in live], ins))
+    func_backward: list[Callable[[Any, list[Any]], Sequence[Any]]] = []
 
     def backward(ct: Any, ct_leaves: list[Any]) -> Sequence[Any]:
         cts = [c for c in ct_leaves if c is not None]
         if not live or not ins:
             return [None] * len(ins)
-        create = need or (torch.is_grad_enabled() and any(cts[k].requires_grad for k in live))
-        with torch.enable_grad():
+        enabled = torch.is_grad_enabled()
+        create = enabled and (need or any(cts[k].requires_grad for k in live))
+        if create and not need:
+            # Only the cotangent joins an outer graph: torch.func's result then depends on
+            # it alone, the engine's also on the stand-in inputs. Take torch.func's route.
+            if not func_backward:
+                func_backward.append(vjp_func(fun, primals, has_aux, leaves, spec)[1]._backward)
+            return func_backward[0](ct, ct_leaves)
+        with torch.inference_mode(False) if _inference_mode_enabled() else _NULL, \
+                torch.enable_grad():
             return engine_grad(
                 [out_leaves[k] for k in live], ins, [cts[k] for k in live], True, create
             )
@@ -379,6 +492,8 @@ def vjp_func(
             out, aux = split_aux("vjp", out)
         output_leaves_check("vjp", out, "Return a tensor or a pytree of tensors.")
         flat_out = out_box.pack(out)
+        if not flat_out:  # no output tensor (JAX: an empty pytree); torch.func.vjp needs one
+            flat_out = [torch.zeros(())]
         return (flat_out, box.pack(aux)) if has_aux else flat_out
 
     res: tuple[Any, ...] = torch.func.vjp(inner, [leaves[k] for k in pos], has_aux=has_aux)
@@ -386,7 +501,10 @@ def vjp_func(
     aux = box.unpack(res[2]) if has_aux else None
 
     def backward(ct: Any, ct_leaves: list[Any]) -> Sequence[Any]:
-        grads: list[Any] = pull([c for c in ct_leaves if c is not None])[0]
+        cts = [c for c in ct_leaves if c is not None]
+        if not cts:  # nothing flows back from an empty output
+            return [None] * len(pos)
+        grads: list[Any] = pull(cts)[0]
         return grads
 
     return out, Pullback(out, leaves, spec, backward), aux

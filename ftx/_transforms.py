@@ -22,7 +22,7 @@ from . import _fasttree as _ft
 from . import _reverse
 from ._forward import jvp_flat
 from ._functorch import is_compiling as _is_compiling
-from ._functorch import top_level, transform_active
+from ._functorch import transform_active
 from ._validate import (
     Argnums,
     check_callable,
@@ -30,7 +30,9 @@ from ._validate import (
     check_float_primals,
     check_matching,
     check_primal_list,
+    has_non_tensor_leaf,
     normalize_argnums,
+    numbers_to_tensors,
     output_leaves_check,
     resolve_argnums,
     split_aux,
@@ -57,6 +59,32 @@ def _make(
     resolved: dict[int, tuple[int, ...]] = {}
     fast = _reverse.value_and_grad_fast
     slow = _reverse.value_and_grad_func
+    probed = False  # has fun run once on the torch.func route? (see _reverse.needs_probe)
+
+    def general(
+        args: tuple[Any, ...], kwargs: dict[str, Any], idx: tuple[int, ...], leaves: list[Any]
+    ) -> tuple[Any, Any, list[Any], Any]:
+        """Every call the fast path declined: Python numbers, first calls, transforms."""
+        nonlocal probed
+        if not all(leaf is None or isinstance(leaf, Tensor) for leaf in leaves):
+            args = numbers_to_tensors(args, idx)
+        diff = args[idx[0]] if single else tuple(args[i] for i in idx)
+        leaves, spec = _ft.flatten(diff)
+        # no probe while compiling: torch.compile runs the torch.func route anyway
+        key = None if probed or _is_compiling() else _reverse.needs_probe(fun)
+        res = None
+        if key is None and not transform_active():
+            probed = probed or not _is_compiling()
+            res = fast(
+                api, fun, args, kwargs, idx, single, leaves, spec, has_aux, allow_int, with_value
+            )
+        if res is None:
+            check_flat_diff_leaves(api, leaves, args, idx, allow_int)
+            res = slow(api, fun, args, kwargs, idx, single, leaves, spec, has_aux)
+            if key is not None and not _is_compiling():
+                _reverse.mark_probed(key)
+                probed = True
+        return (*res, spec)
 
     @functools.wraps(fun)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -70,14 +98,14 @@ def _make(
         diff = args[idx[0]] if single else tuple(args[i] for i in idx)
         leaves, spec = _ft.flatten(diff)
         res = None
-        if not transform_active():
+        if probed and not transform_active():
             res = fast(
                 api, fun, args, kwargs, idx, single, leaves, spec, has_aux, allow_int, with_value
             )
         if res is None:
-            check_flat_diff_leaves(api, leaves, args, idx, allow_int)
-            res = slow(api, fun, args, kwargs, idx, single, leaves, spec, has_aux)
-        value, aux, flat = res
+            value, aux, flat, spec = general(args, kwargs, idx, leaves)
+        else:
+            value, aux, flat = res
         grads = _ft.unflatten(spec, flat)
         if with_value:
             return ((value, aux), grads) if has_aux else (value, grads)
@@ -238,15 +266,25 @@ def vjp(fun: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple[
     check_callable("vjp", fun)
     leaves, spec = _ft.flatten(primals)
     if not all(leaf is None or isinstance(leaf, Tensor) for leaf in leaves):
+        primals = numbers_to_tensors(primals, range(len(primals)))
         check_float_primals("vjp", primals)
-    path = _reverse.vjp_fast if top_level(leaves) else _reverse.vjp_func
-    out, pullback, aux = path(fun, primals, has_aux, leaves, spec)
+        leaves, spec = _ft.flatten(primals)
+    if not transform_active() and _reverse.vjp_fast_ok(fun, leaves):
+        out, pullback, aux = _reverse.vjp_fast(fun, primals, has_aux, leaves, spec)
+    else:
+        out, pullback, aux = _reverse.vjp_func(fun, primals, has_aux, leaves, spec)
+        key = None if _is_compiling() else _reverse.needs_probe(fun)
+        if key is not None:
+            _reverse.mark_probed(key)
     return (out, pullback, aux) if has_aux else (out, pullback)
 
 
 def _check_jvp_args(api: str, primals: Any, tangents: Any) -> tuple[tuple[Any, ...], ...]:
     check_primal_list(api, "primals", primals)
     check_primal_list(api, "tangents", tangents)
+    if has_non_tensor_leaf(primals) or has_non_tensor_leaf(tangents):  # Python numbers
+        primals = numbers_to_tensors(tuple(primals), range(len(primals)))
+        tangents = numbers_to_tensors(tuple(tangents), range(len(tangents)))
     if len(primals) != len(tangents):
         raise ValueError(
             f"ftx.{api}: tangents must have one entry per primal ({len(primals)}), got "
@@ -345,6 +383,8 @@ def linearize(fun: Callable[..., Any], *primals: Any, has_aux: bool = False) -> 
         tensor([ 1.0000, -0.9900])
     """
     check_callable("linearize", fun)
+    if has_non_tensor_leaf(primals):
+        primals = numbers_to_tensors(primals, range(len(primals)))
     check_float_primals("linearize", primals)
     out = fun(*primals)
     aux = None

@@ -30,30 +30,33 @@ def check_callable(api: str, fun: Any) -> None:
 
 
 def normalize_argnums(api: str, argnums: Any) -> tuple[int, ...]:
-    """Build-time check of ``argnums``: an int or a non-empty tuple of unique ints."""
-    if isinstance(argnums, bool) or not isinstance(argnums, int | tuple):
+    """Build-time check of ``argnums``: an int or a non-empty sequence of unique ints."""
+    if isinstance(argnums, bool) or not isinstance(argnums, int | Sequence) or isinstance(
+        argnums, str | bytes
+    ):
         raise TypeError(
-            f"ftx.{api}: argnums must be an int or a tuple of ints, got {describe(argnums)}. "
+            f"ftx.{api}: argnums must be an int or a sequence of ints, got {describe(argnums)}. "
             "Use argnums=0 or argnums=(0, 1)."
         )
     if isinstance(argnums, int):
         return (argnums,)
-    if len(argnums) == 0:
+    nums: tuple[int, ...] = tuple(argnums)  # JAX takes any sequence, a list as a tuple
+    if len(nums) == 0:
         raise ValueError(
             f"ftx.{api}: argnums must be a non-empty tuple, got (). "
             "Name at least one positional argument to differentiate."
         )
-    for a in argnums:
+    for a in nums:
         if isinstance(a, bool) or not isinstance(a, int):
             raise TypeError(
                 f"ftx.{api}: argnums must hold only ints, got {describe(a)} in {argnums!r}. "
                 "Use positional indices such as (0, 1)."
             )
-    if len(set(argnums)) != len(argnums):
+    if len(set(nums)) != len(nums):
         raise ValueError(
             f"ftx.{api}: argnums must be unique, got {argnums!r}. Name each argument once."
         )
-    return argnums
+    return nums
 
 
 def resolve_argnums(api: str, argnums: tuple[int, ...], nargs: int) -> tuple[int, ...]:
@@ -101,8 +104,7 @@ def check_diff_leaves(
                 where = f"argument {i}" + (f" at {keystr(path)!r}" if path else "")
                 raise TypeError(
                     f"ftx.{api}: differentiated inputs must be tensors, got {describe(leaf)} "
-                    f"for {where}. Wrap it with torch.tensor(..., dtype=torch.float64) or "
-                    "move it out of argnums."
+                    f"for {where}. {not_a_tensor_fix(leaf)}"
                 )
             if not (leaf.is_floating_point() or leaf.is_complex()) and not allow_int:
                 where = f"argument {i}" + (f" at {keystr(path)!r}" if path else "")
@@ -111,6 +113,22 @@ def check_diff_leaves(
                     f"{leaf.dtype} for {where}. Cast it to a float dtype, or pass "
                     "allow_int=True to get zero gradients for integer inputs."
                 )
+
+
+def not_a_tensor_fix(leaf: Any) -> str:
+    """How to fix a non-tensor where a differentiated tensor (or parameter pytree) belongs."""
+    if isinstance(leaf, torch.nn.Module):
+        return (
+            "Differentiate the module's parameters, not the module: "
+            "params = ftx.nn.params_of(module) (or apply_fn, params = "
+            "ftx.nn.from_module(module)) and pass params."
+        )
+    if type(leaf).__module__.startswith("ftx.nn"):
+        return (
+            "Differentiate the layer's parameters, not the layer: params = layer.init(key) "
+            "and pass params (call layer(params, x) inside fun)."
+        )
+    return "Wrap it with torch.tensor(..., dtype=torch.float64) or move it out of argnums."
 
 
 def output_leaves_check(api: str, out: Any, fix: str) -> None:
@@ -154,9 +172,16 @@ def scalar_output_check(api: str, out: Any) -> None:
         "or reduce with .sum()."
     )
     if not isinstance(out, torch.Tensor):
+        got = describe(out)
+        if isinstance(out, tuple | list):
+            got = f"a {type(out).__name__} of length {len(out)}"
+        if isinstance(out, tuple | list) and len(out) == 2:
+            fix = (
+                "Did you mean has_aux=True? A function returning (loss, aux) needs "
+                f"ftx.{api}(fun, has_aux=True)."
+            )
         raise TypeError(
-            f"ftx.{api}: fun must return a real scalar tensor of shape (), got "
-            f"{describe(out)}. {fix}"
+            f"ftx.{api}: fun must return a real scalar tensor of shape (), got {got}. {fix}"
         )
     if out.is_complex() or not out.is_floating_point():
         raise TypeError(
@@ -226,6 +251,30 @@ def check_matching(
                 f"ftx.{api}: {name} must match the dtype of {like_name}, got {v.dtype} "
                 f"for {where} where {like_name} has {l.dtype}. Cast it with .to({l.dtype})."
             )
+
+
+def has_non_tensor_leaf(tree: Any) -> bool:
+    """True when a leaf of ``tree`` is neither a tensor nor ``None`` (a Python number, ...)."""
+    if isinstance(tree, torch.Tensor):
+        return False
+    return not all(x is None or isinstance(x, torch.Tensor) for x in _pytree.tree_leaves(tree))
+
+
+def numbers_to_tensors(args: tuple[Any, ...], idx: Any) -> tuple[Any, ...]:
+    """Python floats and complex numbers in ``args[i]`` for ``i`` in ``idx`` become 0-d
+    tensors of the default dtype, as JAX accepts ``grad(jnp.tanh)(2.0)``. ``bool`` and
+    ``int`` stay as they are (the checks then refuse them, as JAX does)."""
+    def conv(leaf: Any) -> Any:
+        if type(leaf) is float:
+            return torch.tensor(leaf)
+        if type(leaf) is complex:
+            return torch.tensor(leaf)
+        return leaf
+
+    new = list(args)
+    for i in idx:
+        new[i] = _pytree.tree_map(conv, args[i])
+    return tuple(new)
 
 
 def check_float_primals(api: str, primals: Any) -> None:

@@ -245,19 +245,15 @@ class _Batched:
         """Turn torch's RuntimeErrors about vmap into ftx errors that say what to do."""
         text = str(exc)
         new: Exception | None = None
-        if "data-dependent control flow" in text:
+        if "data-dependent control flow" in text or "calling .item()" in text:
             new = TypeError(
-                msg("vmap", "fun must not branch in Python on a batched tensor's value",
-                    "data-dependent control flow (if/while/bool() on a tensor) under vmap",
-                    "Compute both branches and select with torch.where(cond, a, b), or use "
-                    "torch.cond; keep the branch out of the vmapped function.")
-            )
-        elif "calling .item()" in text:
-            new = TypeError(
-                msg("vmap", "fun must keep batched values as tensors",
-                    ".item() (or float()/int()) on a batched tensor under vmap",
-                    "Stay in tensor ops, e.g. torch.where or torch.clamp instead of Python "
-                    "comparisons on .item().")
+                msg("vmap", "fun must not read a batched tensor's value in Python",
+                    "a value read under vmap: torch reports (1) .item()/float()/int() on a "
+                    "tensor, (2) data-dependent control flow (if/while/bool() on a tensor) "
+                    "or (3) an operator whose output size depends on values, such as "
+                    "F.one_hot without num_classes, torch.nonzero or torch.unique",
+                    "Give sizes statically (F.one_hot(y, num_classes=K)), select with "
+                    "torch.where(cond, a, b) instead of branching, and stay in tensor ops.")
             )
         elif "randomness error mode" in text:
             new = ValueError(

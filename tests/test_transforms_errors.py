@@ -32,10 +32,11 @@ def test_fun_not_callable(t: Callable[..., Any]) -> None:
     ("argnums", "exc", "pattern"),
     [
         pytest.param(
-            "0", TypeError, r"argnums must be an int or a tuple of ints, got str", id="str"
+            "0", TypeError, r"argnums must be an int or a sequence of ints, got str", id="str"
         ),
-        pytest.param([0, 1], TypeError, r"argnums must be an int or a tuple.*got list", id="list"),
-        pytest.param(True, TypeError, r"argnums must be an int or a tuple.*got bool", id="bool"),
+        pytest.param({0: 1}, TypeError, r"argnums must be an int or a sequence.*got dict",
+                     id="dict"),
+        pytest.param(True, TypeError, r"argnums must be an int or a sequence.*got bool", id="bool"),
         pytest.param((0, 1.0), TypeError, r"argnums must hold only ints, got float", id="float"),
         pytest.param((), ValueError, r"argnums must be a non-empty tuple, got \(\)", id="empty"),
         pytest.param((0, 0), ValueError, r"argnums must be unique, got \(0, 0\)", id="dup"),
@@ -128,9 +129,9 @@ def test_non_tensor_leaf() -> None:
     with pytest.raises(
         TypeError,
         match=r"ftx\.grad: differentiated inputs must be tensors, got "
-        r"float 2\.0 for argument 1 at '0'",
+        r"str 'a' for argument 1 at '0'",
     ):
-        ftx.grad(lambda x, c: (x * c[0]).sum(), argnums=(0, 1))(x3, [2.0])
+        ftx.grad(lambda x, c: (x * c[0]).sum(), argnums=(0, 1))(x3, ["a"])
 
 
 # ------------------------------------------------------------ has_aux
@@ -233,11 +234,11 @@ def test_forward_mode_needs_float_primals(api: str) -> None:
             ftx.jvp(lambda n: n * 1.0, (n,), (n,))
         else:
             ftx.linearize(lambda n: n * 1.0, n)
-    with pytest.raises(TypeError, match=rf"ftx\.{api}: primals must be tensors, got float 1\.0"):
+    with pytest.raises(TypeError, match=rf"ftx\.{api}: primals must be tensors, got str 'a'"):
         if api == "jvp":
-            ftx.jvp(lambda c: c, (1.0,), (1.0,))
+            ftx.jvp(lambda c: c, ("a",), ("a",))
         else:
-            ftx.linearize(lambda c: c, 1.0)
+            ftx.linearize(lambda c: c, "a")
 
 
 def test_linearize_tangent_checks() -> None:
@@ -291,7 +292,6 @@ def test_forward_and_vjp_fun_not_callable(api: str) -> None:
 @pytest.mark.parametrize("route", ["fast", "func"])
 def test_vjp_cotangent_checks(route: str, monkeypatch: pytest.MonkeyPatch) -> None:
     if route == "func":
-        monkeypatch.setattr("ftx._transforms.top_level", lambda leaves: False)
         monkeypatch.setattr("ftx._transforms.transform_active", lambda: True)
     _, vjp_fn = ftx.vjp(lambda x: {"y": x * 2, "s": x.sum()}, x3)
     with pytest.raises(

@@ -69,7 +69,7 @@ CALL_ERRORS = [
         {"w": 0}, 0))({"w": torch.ones(3)}, torch.ones(4)), ValueError,
      r"argument 0 at 'w' has size 3 along axis 0, argument 1 has size 4 along axis 0"),
     ("dict-in_axes-control-flow", lambda: ftx.vmap(lambda p: _branchy(p["w"]), in_axes=(
-        {"w": 0},))({"w": X}), TypeError, r"fun must not branch in Python"),
+        {"w": 0},))({"w": X}), TypeError, r"fun must not read a batched tensor's value in Python"),
     ("sizes-differ-axes", lambda: ftx.vmap(torch.add, in_axes=(1, 0))(X, X), ValueError,
      r"argument 0 has size 4 along axis 1, argument 1 has size 3 along axis 0"),
     ("axis_size-mismatch", lambda: ftx.vmap(torch.sin, axis_size=5)(X), ValueError,
@@ -83,12 +83,17 @@ CALL_ERRORS = [
     ("nothing-mapped-none-arg", lambda: ftx.vmap(lambda x: torch.ones(2))(None), ValueError,
      r"axis_size is required when no input is mapped"),
     ("control-flow", lambda: ftx.vmap(_branchy)(X), TypeError,
-     r"fun must not branch in Python on a batched tensor's value, got data-dependent control "
-     r"flow.*torch\.where\(cond, a, b\)"),
+     r"fun must not read a batched tensor's value in Python, got a value read under vmap.*"
+     r"data-dependent control flow.*torch\.where\(cond, a, b\)"),
     ("item", lambda: ftx.vmap(lambda x: x * x.sum().item())(X), TypeError,
-     r"fun must keep batched values as tensors, got \.item\(\).*torch\.where"),
+     r"fun must not read a batched tensor's value in Python, got .*\.item\(\).*torch\.where"),
     ("item-general-route", lambda: ftx.vmap(lambda x, k: x * x.sum().item(), in_axes=(0, None))(
-        X, 1.0), TypeError, r"fun must keep batched values as tensors"),
+        X, 1.0), TypeError, r"fun must not read a batched tensor's value in Python"),
+    ("one_hot-under-vmap-grad", lambda: ftx.vmap(ftx.grad(
+        lambda w, y: (w * torch.nn.functional.one_hot(y, 3)).sum()), in_axes=(None, 0))(
+        torch.ones(3), torch.tensor([0, 1])), TypeError,
+     r"operator whose output size depends on values, such as F\.one_hot without num_classes.*"
+     r"F\.one_hot\(y, num_classes=K\)"),
     ("randomness-error", lambda: ftx.vmap(lambda x: x * torch.rand(()))(X), ValueError,
      r"random operations need randomness='different' or 'same', got a random call under "
      r"randomness='error'"),
@@ -130,5 +135,5 @@ def test_inner_vmap_error_is_not_blamed_on_outer_inputs() -> None:
 
 
 def test_control_flow_error_under_torch_func_vmap_too() -> None:
-    with pytest.raises(TypeError, match=r"ftx\.vmap: fun must not branch"):
+    with pytest.raises(TypeError, match=r"ftx\.vmap: fun must not read a batched tensor"):
         torch.func.vmap(ftx.vmap(_branchy))(torch.randn(2, 3, 4))
