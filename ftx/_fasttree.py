@@ -13,7 +13,9 @@ leaf, as there).
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar, cast
 
 import torch
 import torch.utils._pytree as _pytree
@@ -96,3 +98,76 @@ def unflatten(spec: Any, leaves: list[Any]) -> Any:
     if spec is not None and spec[0] == _TORCH:
         return _pytree.tree_unflatten(leaves, spec[1])
     return _build(spec, leaves, 0)[0]
+
+
+def _children_of(node: Any) -> list[tuple[str, Any]] | None:
+    """``(key, child)`` pairs of a pytree node, ``None`` for a leaf (no recursion)."""
+    if isinstance(node, Tensor) or node is None:
+        return None
+    if isinstance(node, dict):
+        return [(str(k), v) for k, v in node.items()]
+    if isinstance(node, list | tuple):
+        return [(str(i), v) for i, v in enumerate(node)]
+    entry = _pytree.SUPPORTED_NODES.get(type(node))
+    if entry is None:
+        return None
+    children, _ = entry.flatten_fn(node)
+    return [(str(i), v) for i, v in enumerate(children)]
+
+
+def find_cycle(tree: Any) -> str | None:
+    """The path (``"a.0"`` form) of a container that holds itself, or ``None``.
+
+    Iterative depth-first walk, so it cannot itself hit the recursion limit.
+    """
+    on_path: set[int] = set()
+    stack: list[tuple[Any, str, bool]] = [(tree, "", False)]
+    while stack:
+        node, path, leaving = stack.pop()
+        if leaving:
+            on_path.discard(id(node))
+            continue
+        kids = _children_of(node)
+        if not kids:
+            continue
+        if id(node) in on_path:
+            return path or "<root>"
+        on_path.add(id(node))
+        stack.append((node, path, True))
+        for key, child in reversed(kids):
+            stack.append((child, f"{path}.{key}" if path else key, False))
+    return None
+
+
+def raise_if_cyclic(api: str, exc: RecursionError, **trees: Any) -> NoReturn:
+    """Re-raise a ``RecursionError`` met while handling ``trees`` (name -> tree): as a
+    ``ValueError`` naming the container that holds itself, or unchanged when no tree has
+    a cycle (the recursion then came from ``fun`` itself)."""
+    for name, tree in trees.items():
+        where = find_cycle(tree)
+        if where is not None:
+            raise ValueError(
+                f"ftx.{api}: {name} must be a tree (no container may hold itself), got a "
+                f"cycle at {where!r}. Break the cycle: store a copy or an index instead."
+            ) from None
+    raise exc
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def cycle_safe(api: str) -> Callable[[_F], _F]:
+    """Decorate a public entry point: a ``RecursionError`` from a cyclic argument becomes
+    the ``ValueError`` of :func:`raise_if_cyclic` (no cost unless one is raised)."""
+
+    def deco(fn: _F) -> _F:
+        @functools.wraps(fn)
+        def safe(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except RecursionError as e:
+                raise_if_cyclic(api, e, arguments=(args, kwargs))
+
+        return cast(_F, safe)
+
+    return deco

@@ -33,6 +33,19 @@ def jvp_flat(
     leaves, spec = _ft.flatten(primals)
     t_leaves = _ft.flatten(tangents)[0]
     pos = [k for k, leaf in enumerate(leaves) if leaf is not None]
+    if not pos:  # nothing to differentiate (JAX: empty primals): zero tangents out
+        out = fun(*primals)
+        aux = None
+        if has_aux:
+            out, aux = split_aux(api, out)
+        output_leaves_check(api, out, _FIX)
+        zeros = _ft.flatten(out)
+        t_out = [None if o is None else torch.zeros_like(o) for o in zeros[0]]
+        return out, _ft.unflatten(zeros[1], t_out), aux
+    for k in pos:  # forward mode writes tangents into its inputs: no expanded (stride-0) ones
+        if any(st == 0 and n > 1 for st, n in zip(leaves[k].stride(), leaves[k].shape)):
+            leaves = [x.contiguous() if isinstance(x, torch.Tensor) else x for x in leaves]
+            break
     out_box, aux_box = AuxCarrier(), AuxCarrier()
 
     def inner(*diff: torch.Tensor) -> Any:

@@ -23,10 +23,12 @@ from typing import Any, Literal, ParamSpec, cast, overload
 import torch
 import torch.utils._pytree as _pytree
 
+from . import _fasttree as _ft
 from ._errors import describe, msg
 from ._validate import (
     check_callable,
     check_diff_leaves,
+    dense_inputs,
     has_non_tensor_leaf,
     normalize_argnums,
     numbers_to_tensors,
@@ -73,11 +75,34 @@ def _check_float_inputs(api: str, args: tuple[Any, ...], argnums: tuple[int, ...
         check_diff_leaves(api, args, (i,), False)  # non-tensor leaves: the shared message
 
 
+def _differentiable_output(api: str, x: torch.Tensor) -> bool:
+    """Floating outputs always; complex ones in forward mode only (as torch.func and JAX)."""
+    return x.is_floating_point() or (x.is_complex() and api == "jacfwd")
+
+
+def _check_output_dtypes(api: str, out: Any) -> None:
+    for path, leaf in _pytree.tree_leaves_with_path(out):
+        if isinstance(leaf, torch.Tensor) and not _differentiable_output(api, leaf):
+            kind = "real floating" if api != "jacfwd" else "floating or complex"
+            raise TypeError(
+                msg(api, f"fun must return {kind} tensors",
+                    f"{leaf.dtype} at output {keystr(path) or '<root>'!r}",
+                    "Cast the output to a float dtype (integer outputs have no derivative)"
+                    + ("; for a complex output use ftx.jacfwd, or split it into real and "
+                       "imaginary parts (torch.view_as_real)." if leaf.is_complex() else "."))
+            )
+
+
 def _check_outputs(api: str, out: Any, fix: str) -> None:
-    """Outputs are tensors; the shared (path-naming) check runs only when one is not."""
+    """Outputs are differentiable tensors; the path-naming checks run only when one is not."""
     if isinstance(out, torch.Tensor):
+        if not _differentiable_output(api, out):
+            _check_output_dtypes(api, out)
         return
-    if all(isinstance(x, torch.Tensor) for x in _pytree.tree_leaves(out)):
+    leaves = _pytree.tree_leaves(out)
+    if all(isinstance(x, torch.Tensor) for x in leaves):
+        if not all(_differentiable_output(api, x) for x in leaves):
+            _check_output_dtypes(api, out)
         return
     output_leaves_check(api, out, fix)  # raises for non-tensor leaves, naming the path
     for path, leaf in _pytree.tree_leaves_with_path(out):
@@ -131,11 +156,13 @@ def _build(
     checked = _checked(api, fun, has_aux)
     fixed = make(checked, nums[0] if single else nums) if min(nums) >= 0 else None
 
+    @_ft.cycle_safe(api)
     def call(*args: Any, **kwargs: Any) -> Any:
         resolved = resolve_argnums(api, nums, len(args))
         if any(has_non_tensor_leaf(args[i]) for i in resolved):  # Python numbers, as in JAX
             args = numbers_to_tensors(args, resolved)
         _check_float_inputs(api, args, resolved)
+        args = dense_inputs(api, args, resolved)
         if kwargs:  # keyword arguments are not differentiated (as in JAX)
             f = functools.partial(checked, **kwargs)
             return make(f, resolved[0] if single else resolved)(*args)

@@ -395,6 +395,7 @@ class Pullback:
             for c, o in zip(ct_leaves, self._out_leaves)
         )
 
+    @_ft.cycle_safe("vjp")
     def __call__(self, ct: Any) -> tuple[Any, ...]:
         ct_leaves, ct_spec = _ft.flatten(ct)
         if not self._matches(ct_leaves, ct_spec):

@@ -88,6 +88,12 @@ def _make(
 
     @functools.wraps(fun)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return call(args, kwargs)
+        except RecursionError as e:
+            _ft.raise_if_cyclic(api, e, args=args)
+
+    def call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         idx: tuple[int, ...] | None = None
         if not _is_compiling():  # no cache while compiling: torch.compile would guard on it
             idx = resolved.get(len(args))
@@ -240,6 +246,7 @@ def vjp(
 ) -> tuple[Any, Callable[[Any], tuple[Any, ...]], Any]: ...
 
 
+@_ft.cycle_safe("vjp")
 def vjp(fun: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple[Any, ...]:
     """Output of ``fun`` and its pull-back (vector-Jacobian product), as ``jax.vjp``.
 
@@ -313,6 +320,7 @@ def jvp(
 ) -> tuple[Any, Any, Any]: ...
 
 
+@_ft.cycle_safe("jvp")
 def jvp(
     fun: Callable[..., Any],
     primals: Sequence[Any],
@@ -357,6 +365,7 @@ def linearize(
 ) -> tuple[Any, Callable[..., Any], Any]: ...
 
 
+@_ft.cycle_safe("linearize")
 def linearize(fun: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple[Any, ...]:
     """Output of ``fun`` and its linear map ``t -> J t`` at ``primals``, as ``jax.linearize``.
 
@@ -392,6 +401,7 @@ def linearize(fun: Callable[..., Any], *primals: Any, has_aux: bool = False) -> 
         out, aux = split_aux("linearize", out)
     output_leaves_check("linearize", out, "Return a tensor or a pytree of tensors.")
 
+    @_ft.cycle_safe("linearize")
     def jvp_fn(*tangents: Any) -> Any:
         p, t = _check_jvp_args("linearize", primals, tangents)
         return jvp_flat("linearize", fun, p, t, has_aux)[1]
@@ -399,6 +409,7 @@ def linearize(fun: Callable[..., Any], *primals: Any, has_aux: bool = False) -> 
     return (out, jvp_fn, aux) if has_aux else (out, jvp_fn)
 
 
+@_ft.cycle_safe("hvp")
 def hvp(
     fun: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]
 ) -> tuple[Any, ...]:

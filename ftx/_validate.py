@@ -260,6 +260,35 @@ def has_non_tensor_leaf(tree: Any) -> bool:
     return not all(x is None or isinstance(x, torch.Tensor) for x in _pytree.tree_leaves(tree))
 
 
+def _overlapping(x: Any) -> bool:
+    """A tensor whose elements share memory (stride 0 on a dimension of size > 1, as
+    ``expand`` makes): forward mode cannot write its tangent into such a tensor."""
+    return isinstance(x, torch.Tensor) and any(
+        st == 0 and n > 1 for st, n in zip(x.stride(), x.shape)
+    )
+
+
+def dense_inputs(api: str, args: tuple[Any, ...], idx: Any) -> tuple[Any, ...]:
+    """``args`` with expanded (stride-0) leaves of ``args[i]``, ``i`` in ``idx``, copied to
+    contiguous tensors (a differentiable copy, so values and outer graphs are unchanged);
+    raises ``ValueError`` when no differentiated argument holds a tensor."""
+    new = None
+    found = False
+    for i in idx:
+        leaves = [args[i]] if isinstance(args[i], torch.Tensor) else _pytree.tree_leaves(args[i])
+        found = found or any(isinstance(x, torch.Tensor) for x in leaves)
+        if any(_overlapping(x) for x in leaves):
+            new = list(args) if new is None else new
+            new[i] = _pytree.tree_map(lambda x: x.contiguous() if _overlapping(x) else x, args[i])
+    if not found:
+        got = ", ".join(f"{describe(args[i])} for argument {i}" for i in idx)
+        raise ValueError(
+            f"ftx.{api}: the differentiated argument(s) must hold at least one tensor, got "
+            f"{got}. Pass a tensor (or a pytree with tensor leaves), or choose other argnums."
+        )
+    return args if new is None else tuple(new)
+
+
 def numbers_to_tensors(args: tuple[Any, ...], idx: Any) -> tuple[Any, ...]:
     """Python floats and complex numbers in ``args[i]`` for ``i`` in ``idx`` become 0-d
     tensors of the default dtype, as JAX accepts ``grad(jnp.tanh)(2.0)``. ``bool`` and

@@ -25,6 +25,7 @@ from typing import Any, ParamSpec, TypeVar
 import torch
 import torch.utils._pytree as _pytree
 
+from . import _fasttree as _ft
 from ._errors import describe, msg
 from ._validate import check_callable
 from ._vmap_axes import (
@@ -363,6 +364,7 @@ class _Batched:
         return _pytree.tree_unflatten(vals, out_spec)
 
 
+@_ft.cycle_safe("vmap")
 def vmap(
     fun: Callable[P, R],
     in_axes: Any = 0,
@@ -457,11 +459,14 @@ def vmap(
                 return torch_fn(*args)  # type: ignore[no-any-return]
             except (RuntimeError, ValueError, IndexError) as exc:
                 return batched.fallback(exc, args, kwargs)  # type: ignore[no-any-return]
-        if direct and not kwargs and batched.direct_ok(args, *flatten(args)):
-            try:
-                return torch_fn(*args)  # type: ignore[no-any-return]
-            except (RuntimeError, ValueError, IndexError) as exc:
-                return batched.fallback(exc, args, kwargs)  # type: ignore[no-any-return]
-        return batched.general(args, kwargs)  # type: ignore[no-any-return]
+        try:
+            if direct and not kwargs and batched.direct_ok(args, *flatten(args)):
+                try:
+                    return torch_fn(*args)  # type: ignore[no-any-return]
+                except (RuntimeError, ValueError, IndexError) as exc:
+                    return batched.fallback(exc, args, kwargs)  # type: ignore[no-any-return]
+            return batched.general(args, kwargs)  # type: ignore[no-any-return]
+        except RecursionError as e:
+            _ft.raise_if_cyclic("vmap", e, arguments=(args, kwargs))
 
     return wrapper

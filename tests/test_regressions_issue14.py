@@ -217,3 +217,96 @@ def test_tuple_without_has_aux() -> None:
         ftx.grad(lambda x: (f(x), x))(X)
     with pytest.raises(TypeError, match=r"Did you mean has_aux=True\?"):
         ftx.value_and_grad(lambda x: [f(x), 1])(X)
+
+
+# --------------------------------------------------------------- issue 20: transforms
+def test_jvp_with_empty_primals_gives_zero_tangents() -> None:
+    out, t = ftx.jvp(lambda: torch.ones(2), (), ())
+    torch.testing.assert_close(out, torch.ones(2))
+    torch.testing.assert_close(t, torch.zeros(2))
+    out, jvp_fn = ftx.linearize(lambda: torch.ones(2))
+    torch.testing.assert_close(jvp_fn(), torch.zeros(2))
+    with pytest.raises(ValueError, match=r"ftx\.hvp: primals must hold at least one argument"):
+        ftx.hvp(lambda: torch.ones(()), (), ())
+
+
+@pytest.mark.parametrize("api", ["jacfwd", "jacrev", "hessian", "jacobian"])
+def test_jacobians_of_no_tensor(api: str) -> None:
+    with pytest.raises(ValueError, match=rf"ftx\.{api}: the differentiated argument\(s\) must hold "
+                       r"at least one tensor, got NoneType None for argument 0"):
+        getattr(ftx, api)(lambda x: torch.ones(2))(None)
+
+
+@pytest.mark.parametrize("api", ["jacfwd", "jacrev", "hessian"])
+def test_jacobians_refuse_integer_outputs(api: str) -> None:
+    with pytest.raises(TypeError, match=rf"ftx\.{api}: fun must return .*tensors, got torch\.int64 "
+                       r"at output '<root>'"):
+        getattr(ftx, api)(lambda x: (x * 3).long().sum())(X)
+
+
+@pytest.mark.parametrize("api", ["jacrev", "hessian"])
+def test_reverse_jacobians_refuse_complex_outputs(api: str) -> None:
+    with pytest.raises(TypeError, match=rf"ftx\.{api}: fun must return real floating tensors, got "
+                       r"torch\.complex64.*use ftx\.jacfwd"):
+        getattr(ftx, api)(lambda x: (x * 1j).sum())(X)
+
+
+EXPANDED_CASES = {
+    "jacfwd": lambda e: ftx.jacfwd(lambda x: (x**2).sum())(e),
+    "jacrev": lambda e: ftx.jacrev(lambda x: (x**2).sum())(e),
+    "hessian": lambda e: ftx.hessian(lambda x: (x**3).sum())(e),
+    "jvp": lambda e: ftx.jvp(lambda x: (x**2).sum(), (e,), (torch.ones(3),))[1],
+    "linearize": lambda e: ftx.linearize(lambda x: (x**2).sum(), e)[1](torch.ones(3)),
+    "hvp": lambda e: ftx.hvp(lambda x: (x**3).sum(), (e,), (torch.ones(3),))[0],
+    "grad": lambda e: ftx.grad(lambda x: (x**2).sum())(e),
+}
+
+
+@pytest.mark.parametrize("case", list(EXPANDED_CASES))
+def test_expanded_inputs(case: str) -> None:
+    """Forward mode on a stride-0 (expanded) input equals the same on its dense copy."""
+    e = torch.tensor([0.7]).expand(3)
+    torch.testing.assert_close(EXPANDED_CASES[case](e), EXPANDED_CASES[case](e.contiguous()))
+
+
+def _cyclic_list() -> list[Any]:
+    c: list[Any] = [torch.ones(2)]
+    c.append(c)
+    return c
+
+
+CYCLIC = {
+    "grad": lambda c: ftx.grad(lambda p: torch.zeros(()))(c),
+    "value_and_grad": lambda c: ftx.value_and_grad(lambda p: torch.zeros(()))(c),
+    "vjp": lambda c: ftx.vjp(lambda p: torch.zeros(()), c),
+    "jvp": lambda c: ftx.jvp(lambda p: torch.zeros(()), (c,), (c,)),
+    "linearize": lambda c: ftx.linearize(lambda p: torch.zeros(()), c),
+    "hvp": lambda c: ftx.hvp(lambda p: torch.zeros(()), (c,), (c,)),
+    "vmap": lambda c: ftx.vmap(lambda p: torch.zeros(()))(c),
+    "jacfwd": lambda c: ftx.jacfwd(lambda p: torch.zeros(()))(c),
+    "jacrev": lambda c: ftx.jacrev(lambda p: torch.zeros(()))(c),
+    "hessian": lambda c: ftx.hessian(lambda p: torch.zeros(()))(c),
+}
+
+
+@pytest.mark.parametrize("api", list(CYCLIC))
+def test_cyclic_arguments(api: str) -> None:
+    with pytest.raises(ValueError, match=rf"ftx\.{api}: .* must be a tree \(no container may hold "
+                       r"itself\), got a cycle at"):
+        CYCLIC[api](_cyclic_list())
+
+
+def test_cyclic_cotangent_and_in_axes() -> None:
+    _, fn = ftx.vjp(torch.sin, X)
+    with pytest.raises(ValueError, match=r"ftx\.vjp: .* got a cycle"):
+        fn(_cyclic_list())
+    with pytest.raises(ValueError, match=r"ftx\.vmap: .* got a cycle"):
+        ftx.vmap(torch.sin, in_axes=_cyclic_list())(X)
+
+
+def test_recursion_in_fun_itself_is_not_renamed() -> None:
+    def deep(x: torch.Tensor, n: int = 0) -> torch.Tensor:
+        return deep(x, n + 1)
+
+    with pytest.raises(RecursionError):
+        ftx.grad(deep)(X)
