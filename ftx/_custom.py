@@ -12,25 +12,41 @@ Both are built on one ``torch.autograd.Function`` per kind, with
 ``setup_context``, a ``jvp`` staticmethod and ``generate_vmap_rule=True``, so
 the rule holds under ``torch.func``/``ftx`` ``grad``, ``vjp``, ``vmap``,
 ``jacrev`` and ``hessian``, and (``custom_jvp``) under ``jvp`` and ``jacfwd``.
-Semantics of the other directions follow JAX:
+Semantics of the other directions and corners follow JAX:
 
 * ``custom_jvp`` in reverse mode transposes the tangent map: the VJP is the
-  VJP of ``t -> rule(primals, t)[1]``, which must be linear in ``t``.
+  VJP of ``t -> rule(primals, t)[1]``, which must be linear in ``t``. The
+  first reverse-mode use per input structure checks it (the rule at ``t``,
+  ``2t`` and ``-t``) and raises ``ValueError`` for a non-linear rule (JAX
+  fails to transpose one too).
 * ``custom_vjp`` in forward mode (``jvp``/``jacfwd`` applied to it directly,
   or the outer ``jacfwd`` of ``hessian``) differentiates ``fwd`` with
   standard forward mode; higher derivatives differentiate ``fwd`` and
   ``bwd`` as ordinary functions, as JAX does. (JAX refuses a direct ``jvp``
   of a ``custom_vjp`` function; ftx answers with the derivative of ``fwd``.)
+* A call of ``f`` made while one of ``f``'s own rules runs (``fwd``, ``bwd``,
+  the jvp rule: JAX's idiom ``fwd = lambda x: (f(x), res)``) runs ``fun``
+  directly: inside its rules ``f`` is its primal function.
+* Tensors at ``nondiff_argnums`` positions travel through the
+  ``autograd.Function`` with the differentiable ones, so ``vmap`` batches them
+  and every transform level sees them at its own level. They are constants to
+  the rule: ``custom_jvp`` treats them as JAX does (``stop_gradient``: the
+  derivative with respect to them is zero on every route); differentiating a
+  ``custom_vjp`` function with respect to one is a ``TypeError`` (JAX raises
+  for a traced value there). ``vmap`` over them works for both.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Generic, TypeVar
 
 import torch
 import torch.func
+from torch._C import _functorch
 
 from . import tree as _tree
 from ._errors import describe, msg
@@ -46,6 +62,14 @@ from ._fnargs import (
     unalias,
     zeros_for,
 )
+
+# torch's helper that steps outside every functorch transform (torch._functorch.pyfunctorch);
+# without it the linearity probe of custom_jvp is skipped.
+_clear_stack: Callable[[], contextlib.AbstractContextManager[Any]] | None
+try:
+    from torch._functorch.pyfunctorch import temporarily_clear_interpreter_stack as _clear_stack
+except ImportError:  # pragma: no cover - a torch that moved it
+    _clear_stack = None
 
 R = TypeVar("R")
 
@@ -115,8 +139,161 @@ def _check_cotangents(api: str, call: CallArgs, cts: Any) -> list[torch.Tensor |
                         "Reduce or reshape the cotangent in bwd to the primal's shape.",
                     )
                 )
+            if g.is_complex() and not x.is_complex():
+                raise TypeError(
+                    msg(
+                        api,
+                        f"a real cotangent for the real {where}",
+                        f"dtype {g.dtype}",
+                        "Return the real part (`g.real`) or a cotangent in the primal's dtype.",
+                    )
+                )
             out.append(g)
     return out
+
+
+# ----------------------------------------------------------------------------- re-entrancy
+_state = threading.local()
+
+
+def _active() -> dict[int, int]:
+    """Per thread: ids of the custom functions whose rules are running, with their depth."""
+    active: dict[int, int] | None = getattr(_state, "active", None)
+    if active is None:
+        active = _state.active = {}
+    return active
+
+
+@contextlib.contextmanager
+def _inside(owner: object) -> Iterator[None]:
+    """While ``owner``'s rule runs, a call of ``owner`` runs its primal function."""
+    active, key = _active(), id(owner)
+    active[key] = active.get(key, 0) + 1
+    try:
+        yield
+    finally:
+        left = active[key] - 1
+        if left:
+            active[key] = left
+        else:
+            del active[key]
+
+
+def _reentrant(owner: object) -> bool:
+    """True when ``owner`` is called from inside one of its own rules (never while tracing)."""
+    if torch.compiler.is_compiling():
+        return False
+    active: dict[int, int] | None = getattr(_state, "active", None)
+    return bool(active) and id(owner) in active  # type: ignore[operator]
+
+
+def _bind(api: str, fun: Callable[..., Any], sig: Any, args: Any, kwargs: Any) -> tuple[Any, ...]:
+    """``bind`` with its errors in ftx's form."""
+    try:
+        return bind(sig, args, kwargs)
+    except TypeError as e:
+        name = getattr(fun, "__name__", "fun")
+        raise TypeError(
+            msg(
+                api,
+                f"arguments that bind to the signature of '{name}'",
+                f"{e}",
+                "Call the function with the arguments fun accepts (keywords need a signature).",
+            )
+        ) from None
+
+
+# ----------------------------------------------------------------------------- arguments
+_WHOLE = object()  # a nondiff argument that is one tensor
+_HOLE = object()  # a tensor leaf of a nondiff pytree argument
+
+
+class _Args:
+    """One call's arguments: the differentiable leaves, then the tensor leaves of nondiff ones.
+
+    Both kinds of tensor go through the ``autograd.Function`` as inputs, so each transform
+    level (vmap, grad, jvp) sees a nondiff tensor at its own level; held in a closure
+    instead, it would reach the rule as a wrapper of the wrong level.
+    """
+
+    __slots__ = ("call", "n_diff", "nd_slots", "nd_where", "tensors")
+
+    def __init__(self, api: str, args: tuple[Any, ...], nondiff_argnums: Sequence[int]) -> None:
+        self.call = call = CallArgs(api, args, nondiff_argnums)
+        self.n_diff = len(call.leaves)
+        self.tensors: list[torch.Tensor] = list(call.leaves)
+        self.nd_slots: list[Any] = []
+        self.nd_where: list[str] = []
+        for pos, value in zip(call.nondiff_pos, call.nondiff):
+            if isinstance(value, torch.Tensor):
+                self.nd_slots.append(_WHOLE)
+                self.tensors.append(value)
+                self.nd_where.append(f"argument {pos}")
+                continue
+            if value is None or isinstance(value, (bool, int, float, complex, str)):
+                self.nd_slots.append(None)
+                continue
+            leaves, treedef = _tree.flatten_with_path(value)
+            if not any(isinstance(x, torch.Tensor) for _, x in leaves):
+                self.nd_slots.append(None)
+                continue
+            slots: list[Any] = []
+            for path, x in leaves:
+                if isinstance(x, torch.Tensor):
+                    slots.append(_HOLE)
+                    self.tensors.append(x)
+                    self.nd_where.append(f"argument {pos} at path '{path}'")
+                else:
+                    slots.append(x)
+            self.nd_slots.append((treedef, slots))
+
+    def nondiff(self, tensors: Sequence[torch.Tensor]) -> tuple[Any, ...]:
+        """The nondiff arguments with their tensors taken from ``tensors[n_diff:]``."""
+        if len(tensors) == self.n_diff:
+            return self.call.nondiff
+        it = iter(tensors[self.n_diff :])
+        out: list[Any] = []
+        for value, slot in zip(self.call.nondiff, self.nd_slots):
+            if slot is None:
+                out.append(value)
+            elif slot is _WHOLE:
+                out.append(next(it))
+            else:
+                treedef, slots = slot
+                out.append(_tree.unflatten(treedef, [next(it) if s is _HOLE else s for s in slots]))
+        return tuple(out)
+
+    def rebuild(self, tensors: Sequence[torch.Tensor]) -> tuple[Any, ...]:
+        """The full positional argument tuple for ``fun``/``fwd``."""
+        full = list(self.call.rebuild(tensors[: self.n_diff]))
+        if len(tensors) > self.n_diff:
+            for pos, value in zip(self.call.nondiff_pos, self.nondiff(tensors)):
+                full[pos] = value
+        return tuple(full)
+
+    def diff_tree(self, tensors: Sequence[Any]) -> tuple[Any, ...]:
+        """The differentiable arguments from the first ``n_diff`` tensors."""
+        return self.call.diff_tree(tensors[: self.n_diff])
+
+    def nondiff_error(self, k: int) -> TypeError:
+        """custom_vjp: the nondiff tensor ``k`` (counted among all tensors) is differentiated."""
+        t = self.tensors[k]
+        where = self.nd_where[k - self.n_diff]
+        pos = where.split()[1]
+        return TypeError(
+            msg(
+                "custom_vjp",
+                "tensors at nondiff_argnums positions to be constants, not differentiated "
+                "(bwd returns no cotangent for them; JAX raises for a traced value there too)",
+                f"a differentiated {describe(t)} at {where}",
+                f"Remove {pos} from nondiff_argnums and return its cotangent from bwd, or pass "
+                "a constant (`.detach()`); nondiff_argnums is for Python values, callables and "
+                "constant tensors.",
+            )
+        )
+
+
+# ----------------------------------------------------------------------------- custom_vjp
 
 
 class _Ref:
@@ -132,19 +309,22 @@ class _VjpCall:
     """Per-call record passed through the autograd.Function (holds non-tensor state)."""
 
     __slots__ = (
+        "args",
         "bwd",
-        "call",
         "fwd",
         "n_out",
         "out_def",
         "out_meta",
         "out_saved",
+        "owner",
         "res_def",
         "res_slots",
     )
 
-    def __init__(self, fwd: Callable[..., Any], bwd: Callable[..., Any], call: CallArgs) -> None:
-        self.fwd, self.bwd, self.call = fwd, bwd, call
+    def __init__(
+        self, owner: custom_vjp[Any], fwd: Callable[..., Any], bwd: Callable[..., Any], args: _Args
+    ) -> None:
+        self.owner, self.fwd, self.bwd, self.args = owner, fwd, bwd, args
         self.n_out = 0
         self.out_def: _tree.TreeDef | None = None
         self.out_meta: list[Any] = []
@@ -154,7 +334,8 @@ class _VjpCall:
 
     def run_fwd(self, leaves: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
         """Run ``fwd``, record the output/residual structure, return the flat tensors."""
-        result = self.fwd(*self.call.rebuild(leaves))
+        with _inside(self.owner):
+            result = self.fwd(*self.args.rebuild(leaves))
         if not isinstance(result, tuple) or len(result) != 2:
             raise TypeError(
                 msg(
@@ -228,33 +409,42 @@ class _CustomVjpFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, *grads: torch.Tensor | None) -> tuple[torch.Tensor | None, ...]:
         rec: _VjpCall = ctx.rec
+        n_in, n_so, n_diff = ctx.n_in, ctx.n_saved_out, rec.args.n_diff
+        for k in range(n_diff, n_in):
+            if ctx.needs_input_grad[1 + k]:
+                raise rec.args.nondiff_error(k)
         saved = ctx.saved_tensors
-        n_in, n_so = ctx.n_in, ctx.n_saved_out
         primals, outs, res = saved[:n_in], saved[n_in : n_in + n_so], saved[n_in + n_so :]
-        result: list[torch.Tensor | None] = [None] * ctx.n_in
+        result: list[torch.Tensor | None] = [None] * n_diff
         g_out, g_res = grads[: rec.n_out], grads[rec.n_out :]
-        nondiff = rec.call.nondiff
         if any(g is not None for g in g_out):
             assert rec.out_def is not None
             ct = _tree.unflatten(rec.out_def, zeros_for(rec.out_meta, g_out))
-            cts = rec.bwd(*nondiff, rec.residuals(primals, outs, res), ct)
-            result = _check_cotangents("custom_vjp", rec.call, cts)
+            nondiff = rec.args.nondiff(primals)
+            with _inside(rec.owner):
+                cts = rec.bwd(*nondiff, rec.residuals(primals, outs, res), ct)
+            result = _check_cotangents("custom_vjp", rec.args.call, cts)
         if any(g is not None for g in g_res):
             # Higher order: the residuals are functions of the inputs through fwd.
             def res_of(*xs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-                return rec.run_fwd(xs)[rec.n_out :]
+                return rec.run_fwd((*xs, *primals[n_diff:]))[rec.n_out :]
 
-            pull = torch.func.vjp(res_of, *primals)[1]
+            pull = torch.func.vjp(res_of, *primals[:n_diff])[1]
             extra = pull(tuple(zeros_for(meta_of(res), g_res)))
             result = [e if r is None else r + e for r, e in zip(result, extra)]
-        return (None, *result)
+        return (None, *result, *([None] * (n_in - n_diff)))
 
     @staticmethod
     def jvp(ctx: Any, *tangents: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
         rec: _VjpCall = ctx.rec
-        primals = ctx.saved_tensors[: ctx.n_in]
-        tans = tuple(zeros_for(meta_of(primals), tangents[1:]))
-        t_out = torch.func.jvp(lambda *xs: rec.run_fwd(xs), tuple(primals), tans)[1]
+        n_diff = rec.args.n_diff
+        for k in range(n_diff, ctx.n_in):
+            if tangents[1 + k] is not None:
+                raise rec.args.nondiff_error(k)
+        primals = tuple(ctx.saved_tensors[: ctx.n_in])
+        rest = primals[n_diff:]
+        tans = tuple(zeros_for(meta_of(primals[:n_diff]), tangents[1 : 1 + n_diff]))
+        t_out = torch.func.jvp(lambda *xs: rec.run_fwd((*xs, *rest)), primals[:n_diff], tans)[1]
         return tuple(t_out)
 
 
@@ -276,6 +466,18 @@ def _apply(fn: Any, rec: Any, leaves: Sequence[torch.Tensor]) -> tuple[torch.Ten
     return _apply_eager(fn, rec, leaves)
 
 
+def _no_rule(api: str, fun: Callable[..., Any], define: str) -> TypeError:
+    name = getattr(fun, "__name__", "fun")
+    return TypeError(
+        msg(
+            api,
+            f"a rule defined with {name}.{define} before the call",
+            f"no rule for '{name}'",
+            f"Call {name}.{define} first.",
+        )
+    )
+
+
 class custom_vjp(Generic[R]):
     """Give a function a custom vector-Jacobian product (reverse-mode rule), as ``jax.custom_vjp``.
 
@@ -283,12 +485,14 @@ class custom_vjp(Generic[R]):
         fun: the primal function ``fun(*args) -> out``; ``out`` is a tensor or a pytree of
             tensors, differentiable arguments are tensors or pytrees of tensors.
         nondiff_argnums: positions of arguments that are not differentiated (Python values,
-            callables, hyper-parameters); they are passed first to ``bwd``.
+            callables, hyper-parameters, constant tensors); they are passed first to ``bwd``.
+            Differentiating with respect to a tensor there is a ``TypeError``.
 
     Returns:
         A callable with ``fun``'s signature; call ``.defvjp(fwd, bwd)`` on it before use.
         ``fwd(*args) -> (out, residuals)``; ``bwd(*nondiff_args, residuals, cotangent)``
         returns a tuple with one cotangent per differentiable argument, shaped like it.
+        Inside ``fwd`` and ``bwd`` the function itself evaluates ``fun``.
 
     Example:
         >>> import torch, ftx
@@ -320,34 +524,38 @@ class custom_vjp(Generic[R]):
         self.fwd, self.bwd = fwd, bwd
 
     def __call__(self, *args: Any, **kwargs: Any) -> R:
+        if _reentrant(self):
+            return self.fun(*args, **kwargs)
         if self.fwd is None or self.bwd is None:
-            name = getattr(self.fun, "__name__", "fun")
-            raise TypeError(
-                msg(
-                    "custom_vjp",
-                    f"a rule defined with {name}.defvjp(fwd, bwd) before the call",
-                    f"no rule for '{name}'",
-                    f"Call {name}.defvjp(fwd, bwd) first.",
-                )
-            )
-        args = bind(self._sig, args, kwargs)
-        call = CallArgs("custom_vjp", args, self.nondiff_argnums)
-        if plain_call(call.leaves):
+            raise _no_rule("custom_vjp", self.fun, "defvjp(fwd, bwd)")
+        args = _bind("custom_vjp", self.fun, self._sig, args, kwargs)
+        split = _Args("custom_vjp", args, self.nondiff_argnums)
+        tensors = split.tensors
+        if len(tensors) > split.n_diff and torch.is_grad_enabled():
+            for k in range(split.n_diff, len(tensors)):
+                if tensors[k].requires_grad:
+                    raise split.nondiff_error(k)
+        if plain_call(tensors):
             return self.fun(*args)
-        rec = _VjpCall(self.fwd, self.bwd, call)
-        flat = _apply(_CustomVjpFunction, rec, call.leaves)
+        rec = _VjpCall(self, self.fwd, self.bwd, split)
+        flat = _apply(_CustomVjpFunction, rec, tensors)
         assert rec.out_def is not None
         out: R = _tree.unflatten(rec.out_def, flat[: rec.n_out])
         return out
 
 
+# ----------------------------------------------------------------------------- custom_jvp
+
+
 class _JvpCall:
     """Per-call record for custom_jvp."""
 
-    __slots__ = ("call", "fun", "n_out", "out_def", "out_meta", "rule")
+    __slots__ = ("args", "fun", "n_out", "out_def", "out_meta", "owner", "rule")
 
-    def __init__(self, fun: Callable[..., Any], rule: Callable[..., Any], call: CallArgs) -> None:
-        self.fun, self.rule, self.call = fun, rule, call
+    def __init__(
+        self, owner: custom_jvp[Any], fun: Callable[..., Any], rule: Callable[..., Any], args: _Args
+    ) -> None:
+        self.owner, self.fun, self.rule, self.args = owner, fun, rule, args
         self.n_out = 0
         self.out_def: _tree.TreeDef | None = None
         self.out_meta: list[Any] = []
@@ -355,10 +563,14 @@ class _JvpCall:
     def tangent_out(
         self, primals: Sequence[torch.Tensor], tangents: Sequence[torch.Tensor]
     ) -> list[torch.Tensor]:
-        """Run the rule and return the flat tangent output, checked against the primal output."""
-        result = self.rule(
-            *self.call.nondiff, self.call.diff_tree(primals), self.call.diff_tree(tangents)
-        )
+        """Run the rule and return the flat tangent output, checked against the primal output.
+
+        ``primals`` are all the call's tensors (nondiff ones last), ``tangents`` the
+        differentiable leaves' tangents.
+        """
+        a = self.args
+        with _inside(self.owner):
+            result = self.rule(*a.nondiff(primals), a.diff_tree(primals), a.diff_tree(tangents))
         if not isinstance(result, (tuple, list)) or len(result) != 2:
             raise TypeError(
                 msg(
@@ -369,6 +581,18 @@ class _JvpCall:
                 )
             )
         t_leaves, t_def = flatten_outputs("custom_jvp", result[1], "the rule's tangent output")
+        p_def = _tree.structure(result[0])
+        if p_def != self.out_def:
+            assert self.out_def is not None
+            raise ValueError(
+                msg(
+                    "custom_jvp",
+                    f"the rule's primal output must have the function's output structure "
+                    f"{self.out_def.spec}",
+                    f"structure {p_def.spec}",
+                    "Return `fun(*primals)` (or an equal value) as the rule's first output.",
+                )
+            )
         if t_def != self.out_def:
             assert self.out_def is not None
             raise ValueError(
@@ -380,7 +604,7 @@ class _JvpCall:
                     "Return a tangent shaped like the primal output.",
                 )
             )
-        for i, (t, (shape, _, _)) in enumerate(zip(t_leaves, self.out_meta)):
+        for i, (t, (shape, dtype, _)) in enumerate(zip(t_leaves, self.out_meta)):
             if t.shape != shape:
                 raise ValueError(
                     msg(
@@ -391,7 +615,85 @@ class _JvpCall:
                         "Broadcast or reduce the tangent in the rule to the output's shape.",
                     )
                 )
+            if t.dtype != dtype:
+                raise TypeError(
+                    msg(
+                        "custom_jvp",
+                        f"the rule's tangent output leaf {i} must have the output's dtype {dtype}",
+                        f"dtype {t.dtype}",
+                        "Compute the tangent in the output's dtype (e.g. `.to(out.dtype)`).",
+                    )
+                )
         return t_leaves
+
+
+# ----------------------------------------------------------------------------- linearity probe
+def _concrete(x: torch.Tensor) -> torch.Tensor:
+    """A plain tensor for one example of ``x``: functorch wrappers peeled, batch index 0."""
+    while _functorch.is_functorch_wrapped_tensor(x):
+        inner = _functorch.get_unwrapped(x)
+        if _functorch.is_batchedtensor(x):
+            inner = inner.select(_functorch.maybe_get_bdim(x), 0)
+        x = inner
+    return x.detach()
+
+
+def _probe_tangent(p: torch.Tensor) -> torch.Tensor:
+    """A fixed, non-constant tangent for ``p`` with values in [0.75, 1.5], exact in binary."""
+    k = torch.arange(p.numel(), device=p.device)
+    return (0.75 + 0.125 * ((k * 5) % 7)).to(p.dtype).reshape(p.shape)
+
+
+def _close(got: torch.Tensor, want: torch.Tensor) -> bool:
+    if not (want.is_floating_point() or want.is_complex()):
+        return bool(torch.equal(got, want))
+    tol = 16 * torch.finfo(want.dtype).eps
+    mag = want.abs()
+    mag = mag[torch.isfinite(mag)]
+    scale = float(mag.max()) if mag.numel() else 1.0
+    return bool(torch.allclose(got, want, rtol=tol, atol=tol * max(scale, 1e-30), equal_nan=True))
+
+
+@torch._dynamo.disable  # type: ignore[untyped-decorator]
+def _check_linear(rec: _JvpCall, primals: Sequence[torch.Tensor]) -> None:
+    """Raise ``ValueError`` when the rule's tangent map is not linear (once per structure).
+
+    Reverse mode transposes ``t -> rule(primals, t)[1]``; a non-linear map would give wrong
+    gradients without a word. The probe runs the rule on one concrete example (functorch
+    wrappers peeled, first batch entry), outside every transform, at ``t``, ``2t`` and ``-t``.
+    """
+    owner, n = rec.owner, rec.args.n_diff
+    key = (rec.args.call.diff_def, tuple((p.shape, p.dtype) for p in primals[:n]))
+    if key in owner._linear_checked or _clear_stack is None:
+        return
+    bad = ""
+    try:
+        xs = [_concrete(p) for p in primals]
+        with _clear_stack(), torch.no_grad():
+            t = [_probe_tangent(x) for x in xs[:n]]
+            base = rec.tangent_out(xs, t)
+            twice = rec.tangent_out(xs, [2 * v for v in t])
+            neg = rec.tangent_out(xs, [-v for v in t])
+            if not all(_close(b, 2 * a) for a, b in zip(base, twice)):
+                bad = "rule(primals, 2*t)[1] != 2*rule(primals, t)[1]"
+            elif not all(_close(c, -a) for a, c in zip(base, neg)):
+                bad = "rule(primals, -t)[1] != -rule(primals, t)[1]"
+    except Exception:  # the probe is a diagnosis; the real call reports the rule's errors
+        bad = ""
+    if not bad:
+        owner._linear_checked.add(key)
+        return
+    name = getattr(rec.fun, "__name__", "fun")
+    raise ValueError(
+        msg(
+            "custom_jvp",
+            "a jvp rule whose tangent output is linear in the tangents (reverse mode "
+            "transposes it, as JAX does)",
+            f"a non-linear rule for '{name}': {bad}",
+            "Return tangent_out as a linear function of the tangents (e.g. `t * df(x)`, "
+            "not `t**2` or `t + c`); for a reverse rule of your own use ftx.custom_vjp.",
+        )
+    )
 
 
 class _CustomJvpFunction(torch.autograd.Function):
@@ -400,7 +702,7 @@ class _CustomJvpFunction(torch.autograd.Function):
     @staticmethod
     def forward(rec: _JvpCall, *leaves: torch.Tensor) -> tuple[torch.Tensor, ...]:
         out_leaves, rec.out_def = flatten_outputs(
-            "custom_jvp", rec.fun(*rec.call.rebuild(leaves)), "the output"
+            "custom_jvp", rec.fun(*rec.args.rebuild(leaves)), "the output"
         )
         rec.n_out, rec.out_meta = len(out_leaves), meta_of(out_leaves)
         return tuple(unalias(out_leaves, leaves))
@@ -414,23 +716,27 @@ class _CustomJvpFunction(torch.autograd.Function):
 
     @staticmethod
     def jvp(ctx: Any, *tangents: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
-        primals = ctx.saved_tensors
-        return tuple(ctx.rec.tangent_out(primals, zeros_for(meta_of(primals), tangents[1:])))
+        rec: _JvpCall = ctx.rec
+        primals, n = ctx.saved_tensors, rec.args.n_diff
+        tans = zeros_for(meta_of(primals[:n]), tangents[1 : 1 + n])
+        return tuple(rec.tangent_out(primals, tans))
 
     @staticmethod
     def backward(ctx: Any, *grads: torch.Tensor | None) -> tuple[torch.Tensor | None, ...]:
         rec: _JvpCall = ctx.rec
-        primals = ctx.saved_tensors
+        primals, n = ctx.saved_tensors, rec.args.n_diff
+        rest = [None] * (len(primals) - n)
         if all(g is None for g in grads):
             return (None,) * (1 + len(primals))
+        _check_linear(rec, primals)
 
         # Transpose the (linear) tangent map t -> rule(primals, t)[1] by a VJP in t.
         def tangent_map(*ts: torch.Tensor) -> tuple[torch.Tensor, ...]:
             return tuple(rec.tangent_out(primals, ts))
 
-        zeros = tuple(torch.zeros_like(p) for p in primals)
+        zeros = tuple(torch.zeros_like(p) for p in primals[:n])
         pull = torch.func.vjp(tangent_map, *zeros)[1]
-        return (None, *pull(tuple(zeros_for(rec.out_meta, grads))))
+        return (None, *pull(tuple(zeros_for(rec.out_meta, grads))), *rest)
 
 
 class custom_jvp(Generic[R]):
@@ -439,13 +745,15 @@ class custom_jvp(Generic[R]):
     Args:
         fun: the primal function ``fun(*args) -> out`` (tensor or pytree of tensors).
         nondiff_argnums: positions of arguments that are not differentiated; they are passed
-            first to the rule.
+            first to the rule. Tensors there are constants (derivative zero), as in JAX.
 
     Returns:
         A callable with ``fun``'s signature; call ``.defjvp(rule)`` on it before use (it also
         works as a decorator). ``rule(*nondiff_args, primals, tangents)`` gets tuples of the
         differentiable arguments and returns ``(primal_out, tangent_out)``. Reverse mode
-        transposes the rule, so ``tangent_out`` must be linear in ``tangents``.
+        transposes the rule, so ``tangent_out`` must be linear in ``tangents`` (checked on
+        first reverse-mode use: a ``ValueError`` otherwise). Inside the rule the function
+        itself evaluates ``fun``.
 
     Example:
         >>> import torch, ftx
@@ -466,31 +774,27 @@ class custom_jvp(Generic[R]):
         self.nondiff_argnums = check_argnums("custom_jvp", nondiff_argnums)
         self.rule: Callable[..., Any] | None = None
         self._sig = signature_of(fun)
+        self._linear_checked: set[Any] = set()
         functools.update_wrapper(self, fun)
 
     def defjvp(self, rule: Callable[..., Any]) -> Callable[..., Any]:
         """Define ``rule(*nondiff, primals, tangents) -> (out, tangent_out)``; returns it."""
         check_callable("custom_jvp", "rule", rule)
         self.rule = rule
+        self._linear_checked = set()
         return rule
 
     def __call__(self, *args: Any, **kwargs: Any) -> R:
+        if _reentrant(self):
+            return self.fun(*args, **kwargs)
         if self.rule is None:
-            name = getattr(self.fun, "__name__", "fun")
-            raise TypeError(
-                msg(
-                    "custom_jvp",
-                    f"a rule defined with {name}.defjvp(rule) before the call",
-                    f"no rule for '{name}'",
-                    f"Call {name}.defjvp(rule) first.",
-                )
-            )
-        args = bind(self._sig, args, kwargs)
-        call = CallArgs("custom_jvp", args, self.nondiff_argnums)
-        if plain_call(call.leaves):
+            raise _no_rule("custom_jvp", self.fun, "defjvp(rule)")
+        args = _bind("custom_jvp", self.fun, self._sig, args, kwargs)
+        split = _Args("custom_jvp", args, self.nondiff_argnums)
+        if plain_call(split.tensors):
             return self.fun(*args)
-        rec = _JvpCall(self.fun, self.rule, call)
-        flat = _apply(_CustomJvpFunction, rec, call.leaves)
+        rec = _JvpCall(self, self.fun, self.rule, split)
+        flat = _apply(_CustomJvpFunction, rec, split.tensors)
         assert rec.out_def is not None
         out: R = _tree.unflatten(rec.out_def, flat)
         return out
