@@ -6,7 +6,9 @@ intermediate activations of ``fun``) and runs ``fun`` again during the
 backward pass to get them. It is one ``torch.autograd.Function`` with
 ``setup_context``, a ``jvp`` staticmethod and ``generate_vmap_rule=True``, so
 unlike ``torch.utils.checkpoint`` it is correct under ``torch.func`` / ``ftx``
-``grad``, ``vjp``, ``vmap(grad)``, ``jacrev``, ``jacfwd`` and ``hessian``.
+``grad``, ``vjp``, ``vmap(grad)``, ``jacrev``, ``jacfwd``, ``hessian`` and
+nested forward mode (``jacfwd(jacfwd(...))``: the ``jvp`` runs with forward AD
+on, see ``ftx._custom.fw_tracked``).
 
 ``fun`` must be deterministic: it runs twice. Randomness from explicit
 ``ftx.random`` keys passed as arguments is deterministic; ``torch.rand``
@@ -24,6 +26,7 @@ import torch
 import torch.func
 
 from . import tree as _tree
+from ._custom import fw_tracked
 from ._errors import describe, msg
 from ._fnargs import check_callable, flatten_outputs, meta_of, plain_call, unalias, zeros_for
 
@@ -86,9 +89,15 @@ class _Checkpoint(torch.autograd.Function):
     def jvp(ctx: Any, *tangents: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
         rec: _Call = ctx.rec
         inputs = tuple(ctx.saved_tensors)
-        tans = tuple(zeros_for(meta_of(inputs), tangents[1:]))
-        t_out = torch.func.jvp(lambda *xs: rec.run(xs), inputs, tans)[1]
-        return tuple(t_out)
+        tans = zeros_for(meta_of(inputs), tangents[1:])
+        n = len(inputs)
+
+        def tangent(*xs: torch.Tensor) -> Sequence[torch.Tensor]:
+            out: Sequence[torch.Tensor] = torch.func.jvp(lambda *p: rec.run(p), xs[:n], xs[n:])[1]
+            return out
+
+        # outer forward levels (jacfwd(jacfwd(...))) differentiate the recomputation too
+        return tuple(fw_tracked(tangent, (*inputs, *tans)))
 
 
 def checkpoint(fun: Callable[..., R]) -> Callable[..., R]:

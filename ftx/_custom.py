@@ -45,6 +45,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Generic, TypeVar
 
 import torch
+import torch.autograd.forward_ad as _fwad
 import torch.func
 from torch._C import _functorch
 
@@ -63,13 +64,19 @@ from ._fnargs import (
     zeros_for,
 )
 
-# torch's helper that steps outside every functorch transform (torch._functorch.pyfunctorch);
-# without it the linearity probe of custom_jvp is skipped.
+# torch._functorch.pyfunctorch helpers: step outside every functorch transform (the linearity
+# probe of custom_jvp) or outside the innermost one (forward mode through a vmap, below).
+# Without them the probe is skipped and the rules' forward mode is torch's default.
 _clear_stack: Callable[[], contextlib.AbstractContextManager[Any]] | None
+_pop_stack: Callable[[], contextlib.AbstractContextManager[Any]] | None
 try:
     from torch._functorch.pyfunctorch import temporarily_clear_interpreter_stack as _clear_stack
-except ImportError:  # pragma: no cover - a torch that moved it
-    _clear_stack = None
+    from torch._functorch.pyfunctorch import temporarily_pop_interpreter_stack as _pop_stack
+
+    _VMAP: Any = _functorch.TransformType.Vmap
+except ImportError:  # pragma: no cover - a torch that moved them
+    _clear_stack = _pop_stack = None
+    _VMAP = None
 
 R = TypeVar("R")
 
@@ -201,6 +208,42 @@ def _bind(api: str, fun: Callable[..., Any], sig: Any, args: Any, kwargs: Any) -
                 "Call the function with the arguments fun accepts (keywords need a signature).",
             )
         ) from None
+
+
+# ----------------------------------------------------------------------------- forward mode
+def fw_tracked(
+    compute: Callable[..., Sequence[torch.Tensor]], tensors: Sequence[torch.Tensor]
+) -> list[torch.Tensor]:
+    """Run a ``jvp`` staticmethod's ``compute(*tensors)`` so outer forward levels see it.
+
+    torch runs an ``autograd.Function``'s ``jvp`` with forward AD off, so an outer
+    ``jvp``/``jacfwd`` (``jacfwd(jacfwd(f))``) would see a tangent that does not depend on
+    the point: second derivatives of 0, without a word. Here the tangent is computed with
+    forward AD on and the dual of the level being differentiated is stripped from the
+    result (what ``torch.func.jvp`` does with its outputs). When the call comes through
+    torch's generated vmap rule (a vmap level on top, whose batching has no
+    ``_unpack_dual`` rule), that level is popped and ``compute`` vmapped below it.
+    """
+    top = _functorch.peek_interpreter_stack()
+    if top is not None and _pop_stack is not None and top.key() == _VMAP:
+        level = top.level()
+        inner: list[torch.Tensor] = []
+        dims: list[int | None] = []
+        for t in tensors:
+            if _functorch.is_batchedtensor(t) and _functorch.maybe_get_level(t) == level:
+                inner.append(_functorch.get_unwrapped(t))
+                dims.append(_functorch.maybe_get_bdim(t))
+            else:
+                inner.append(t)
+                dims.append(None)
+        with _pop_stack():
+            if all(d is None for d in dims):
+                return fw_tracked(compute, inner)
+            out = fw_tracked(lambda *xs: torch.func.vmap(compute, in_dims=tuple(dims))(*xs), inner)
+        return [_functorch._add_batch_dim(o, 0, level) for o in out]
+    with _fwad._set_fwd_grad_enabled(True):
+        result = compute(*tensors)
+    return [_fwad.unpack_dual(r).primal for r in result]  # type: ignore[no-untyped-call]
 
 
 # ----------------------------------------------------------------------------- arguments
@@ -442,10 +485,16 @@ class _CustomVjpFunction(torch.autograd.Function):
             if tangents[1 + k] is not None:
                 raise rec.args.nondiff_error(k)
         primals = tuple(ctx.saved_tensors[: ctx.n_in])
-        rest = primals[n_diff:]
-        tans = tuple(zeros_for(meta_of(primals[:n_diff]), tangents[1 : 1 + n_diff]))
-        t_out = torch.func.jvp(lambda *xs: rec.run_fwd((*xs, *rest)), primals[:n_diff], tans)[1]
-        return tuple(t_out)
+        tans = zeros_for(meta_of(primals[:n_diff]), tangents[1 : 1 + n_diff])
+        n_in = len(primals)
+
+        def tangent(*xs: torch.Tensor) -> Sequence[torch.Tensor]:
+            ps, ts = xs[:n_in], xs[n_in:]
+            fwd = lambda *d: rec.run_fwd((*d, *ps[n_diff:]))  # noqa: E731
+            out: Sequence[torch.Tensor] = torch.func.jvp(fwd, tuple(ps[:n_diff]), tuple(ts))[1]
+            return out
+
+        return tuple(fw_tracked(tangent, (*primals, *tans)))
 
 
 def _apply_eager(fn: Any, rec: Any, leaves: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
@@ -719,7 +768,10 @@ class _CustomJvpFunction(torch.autograd.Function):
         rec: _JvpCall = ctx.rec
         primals, n = ctx.saved_tensors, rec.args.n_diff
         tans = zeros_for(meta_of(primals[:n]), tangents[1 : 1 + n])
-        return tuple(rec.tangent_out(primals, tans))
+        n_in = len(primals)
+        return tuple(
+            fw_tracked(lambda *xs: rec.tangent_out(xs[:n_in], xs[n_in:]), (*primals, *tans))
+        )
 
     @staticmethod
     def backward(ctx: Any, *grads: torch.Tensor | None) -> tuple[torch.Tensor | None, ...]:

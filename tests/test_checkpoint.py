@@ -68,6 +68,11 @@ TRANSFORMS: dict[str, Callable[[Engine, Callable[[Any, T], T], Any, T], Any]] = 
     "jacrev": lambda e, f, p, x: e.jacrev(lambda x: mlp(p, x, ckpt=f is CKPT))(x[:2]),
     "jacfwd": lambda e, f, p, x: e.jacfwd(lambda x: mlp(p, x, ckpt=f is CKPT))(x[:2]),
     "hessian": lambda e, f, p, x: e.hessian(lambda x: f(p, x))(x[:1]),
+    # forward over forward: torch runs a Function's jvp with forward AD off (was all zeros)
+    "jacfwd_jacfwd": lambda e, f, p, x: e.jacfwd(e.jacfwd(lambda x: f(p, x)))(x[:1]),
+    "jacfwd_jacfwd_vmap": lambda e, f, p, x: e.jacfwd(
+        e.jacfwd(lambda x: e.vmap(lambda r: f(p, r[None]))(x).sum())
+    )(x[:2]),
 }
 PLAIN, CKPT = _loss(False), _loss(True)
 
