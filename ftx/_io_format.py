@@ -339,9 +339,11 @@ def _entry_ok(ent: Any) -> bool:
         return False
     if not (isinstance(offs, list) and len(offs) == 2 and all(_is_int(o) for o in offs)):
         return False
-    numel = 1
+    numel, span = 1, 1
     for d in shape:
-        numel *= d
+        numel, span = numel * d, span * max(d, 1)
+    if span >= 2**62:  # torch could not even describe it (strides overflow)
+        return False
     item = ST_DTYPES[ent["dtype"]].itemsize
     return bool(0 <= offs[0] and offs[1] - offs[0] == numel * item)
 
