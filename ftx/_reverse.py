@@ -21,6 +21,7 @@ hand back a result connected to the outer autograd graph.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import types
 from collections.abc import Callable, Sequence
@@ -252,18 +253,31 @@ def _prepare(leaves: Sequence[Any], outer: bool) -> tuple[list[Any], list[Tensor
     return new, ins, need
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class CallPlan:
+    """What ``grad``/``value_and_grad`` know before a call: built once per transform and
+    number of positional arguments, read by both routes.
+
+    ``idx``: the differentiated positions (resolved ``argnums``); ``single``: ``argnums``
+    was an int (the gradient is not a tuple); ``with_value``: the value is returned
+    (``value_and_grad``), so it is detached when no graph is kept.
+    """
+
+    api: str
+    fun: Callable[..., Any]
+    idx: tuple[int, ...]
+    single: bool
+    has_aux: bool
+    allow_int: bool
+    with_value: bool
+
+
 def value_and_grad_fast(
-    api: str,
-    fun: Callable[..., Any],
+    plan: CallPlan,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
-    idx: tuple[int, ...],
-    single: bool,
     leaves: list[Any],
     spec: Any,
-    has_aux: bool,
-    allow_int: bool,
-    with_value: bool = True,
 ) -> tuple[Any, Any, list[Any]] | None:
     """``(value, aux, flat_grads)`` through ``torch.autograd.grad``; ``None`` when a leaf is
     functorch-wrapped (the caller then takes the ``torch.func`` route).
@@ -278,6 +292,7 @@ def value_and_grad_fast(
     """
     if _inference_mode_enabled():
         return None
+    api, idx, allow_int, has_aux = plan.api, plan.idx, plan.allow_int, plan.has_aux
     outer = _grad_enabled()
     new: list[Any] = []
     ins: list[Tensor] = []
@@ -302,12 +317,12 @@ def value_and_grad_fast(
         elif leaf is not None:
             return None
         new.append(leaf)
-    call_args = rebuild(args, idx, single, new, spec)
+    call_args = rebuild(args, idx, plan.single, new, spec)
     if outer:
-        out = fun(*call_args, **kwargs)
+        out = plan.fun(*call_args, **kwargs)
     else:
         with torch.enable_grad():
-            out = fun(*call_args, **kwargs)
+            out = plan.fun(*call_args, **kwargs)
     aux = None
     if has_aux:
         out, aux = split_aux(api, out)
@@ -320,7 +335,7 @@ def value_and_grad_fast(
     else:
         grads = [None] * len(ins)
     if not need:
-        if with_value:
+        if plan.with_value:
             out = out.detach()
         if has_aux:
             aux = _detach_tree(aux)
@@ -328,15 +343,11 @@ def value_and_grad_fast(
 
 
 def value_and_grad_func(
-    api: str,
-    fun: Callable[..., Any],
+    plan: CallPlan,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
-    idx: tuple[int, ...],
-    single: bool,
     leaves: list[Any],
     spec: Any,
-    has_aux: bool,
 ) -> tuple[Any, Any, list[Any]]:
     """``(value, aux, flat_grads)`` through ``torch.func.grad_and_value``."""
     pos = [k for k, leaf in enumerate(leaves) if is_diff(leaf)]
@@ -346,11 +357,11 @@ def value_and_grad_func(
         new = list(leaves)
         for k, t in zip(pos, diff):
             new[k] = t
-        out = fun(*rebuild(args, idx, single, new, spec), **kwargs)
+        out = plan.fun(*rebuild(args, plan.idx, plan.single, new, spec), **kwargs)
         aux = None
-        if has_aux:
-            out, aux = split_aux(api, out)
-        scalar_output_check(api, out)
+        if plan.has_aux:
+            out, aux = split_aux(plan.api, out)
+        scalar_output_check(plan.api, out)
         return out, box.pack(aux)
 
     grads, (value, aux) = torch.func.grad_and_value(inner, has_aux=True)([leaves[k] for k in pos])

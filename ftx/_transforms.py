@@ -56,16 +56,26 @@ def _make(
     check_callable(api, fun)
     nums = normalize_argnums(api, argnums)
     single = isinstance(argnums, int)
-    resolved: dict[int, tuple[int, ...]] = {}
+    plans: dict[int, _reverse.CallPlan] = {}  # per number of positional arguments
     fast = _reverse.value_and_grad_fast
     slow = _reverse.value_and_grad_func
     probed = False  # has fun run once on the torch.func route? (see _reverse.needs_probe)
 
+    def plan_for(nargs: int) -> _reverse.CallPlan:
+        plan = None if _is_compiling() else plans.get(nargs)  # no cache while compiling:
+        if plan is None:  # torch.compile would guard on it
+            idx = resolve_argnums(api, nums, nargs)
+            plan = _reverse.CallPlan(api, fun, idx, single, has_aux, allow_int, with_value)
+            if not _is_compiling():
+                plans[nargs] = plan
+        return plan
+
     def general(
-        args: tuple[Any, ...], kwargs: dict[str, Any], idx: tuple[int, ...], leaves: list[Any]
+        plan: _reverse.CallPlan, args: tuple[Any, ...], kwargs: dict[str, Any], leaves: list[Any]
     ) -> tuple[Any, Any, list[Any], Any]:
         """Every call the fast path declined: Python numbers, first calls, transforms."""
         nonlocal probed
+        idx = plan.idx
         if not all(leaf is None or isinstance(leaf, Tensor) for leaf in leaves):
             args = numbers_to_tensors(args, idx)
         diff = args[idx[0]] if single else tuple(args[i] for i in idx)
@@ -75,12 +85,10 @@ def _make(
         res = None
         if key is None and not transform_active():
             probed = probed or not _is_compiling()
-            res = fast(
-                api, fun, args, kwargs, idx, single, leaves, spec, has_aux, allow_int, with_value
-            )
+            res = fast(plan, args, kwargs, leaves, spec)
         if res is None:
             check_flat_diff_leaves(api, leaves, args, idx, allow_int)
-            res = slow(api, fun, args, kwargs, idx, single, leaves, spec, has_aux)
+            res = slow(plan, args, kwargs, leaves, spec)
             if key is not None and not _is_compiling():
                 _reverse.mark_probed(key)
                 probed = True
@@ -94,22 +102,15 @@ def _make(
             _ft.raise_if_cyclic(api, e, args=args)
 
     def call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        idx: tuple[int, ...] | None = None
-        if not _is_compiling():  # no cache while compiling: torch.compile would guard on it
-            idx = resolved.get(len(args))
-        if idx is None:
-            idx = resolve_argnums(api, nums, len(args))
-            if not _is_compiling():
-                resolved[len(args)] = idx
+        plan = plan_for(len(args))
+        idx = plan.idx
         diff = args[idx[0]] if single else tuple(args[i] for i in idx)
         leaves, spec = _ft.flatten(diff)
         res = None
         if probed and not transform_active():
-            res = fast(
-                api, fun, args, kwargs, idx, single, leaves, spec, has_aux, allow_int, with_value
-            )
+            res = fast(plan, args, kwargs, leaves, spec)
         if res is None:
-            value, aux, flat, spec = general(args, kwargs, idx, leaves)
+            value, aux, flat, spec = general(plan, args, kwargs, leaves)
         else:
             value, aux, flat = res
         grads = _ft.unflatten(spec, flat)
