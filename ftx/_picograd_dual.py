@@ -50,8 +50,8 @@ class Dual:
                     f"ftx.picograd.Dual: {name} must be an int or a float, got "
                     f"{type(v).__name__} {v!r:.40}. Pass Python numbers."
                 )
-        self.primal = float(primal)
-        self.tangent = float(tangent)
+        self.primal = ops.num("picograd.Dual", primal, "primal")
+        self.tangent = ops.num("picograd.Dual", tangent, "tangent")
 
     def __repr__(self) -> str:
         return f"Dual({self.primal!r}, tangent={self.tangent!r})"
@@ -67,11 +67,13 @@ class Dual:
         if isinstance(other, Dual):
             return Dual._of(self.primal + other.primal, self.tangent + other.tangent)
         if ops.is_number(other):
+            other = ops.num("picograd.Dual", other)
             return Dual._of(self.primal + other, self.tangent)
         raise _type_error("+", self, other)
 
     def __radd__(self, other: float) -> Dual:
         if ops.is_number(other):
+            other = ops.num("picograd.Dual", other)
             return Dual._of(other + self.primal, self.tangent)
         raise _type_error("+", other, self)
 
@@ -79,11 +81,13 @@ class Dual:
         if isinstance(other, Dual):
             return Dual._of(self.primal - other.primal, self.tangent - other.tangent)
         if ops.is_number(other):
+            other = ops.num("picograd.Dual", other)
             return Dual._of(self.primal - other, self.tangent)
         raise _type_error("-", self, other)
 
     def __rsub__(self, other: float) -> Dual:
         if ops.is_number(other):
+            other = ops.num("picograd.Dual", other)
             return Dual._of(other - self.primal, -self.tangent)
         raise _type_error("-", other, self)
 
@@ -94,11 +98,13 @@ class Dual:
                 self.tangent * other.primal + self.primal * other.tangent,
             )
         if ops.is_number(other):
+            other = ops.num("picograd.Dual", other)
             return Dual._of(self.primal * other, self.tangent * other)
         raise _type_error("*", self, other)
 
     def __rmul__(self, other: float) -> Dual:
         if ops.is_number(other):
+            other = ops.num("picograd.Dual", other)
             return Dual._of(other * self.primal, other * self.tangent)
         raise _type_error("*", other, self)
 
@@ -110,11 +116,13 @@ class Dual:
                 y, ops.div(1.0, b) * self.tangent - ops.div(y, b) * other.tangent
             )
         if ops.is_number(other):
+            other = ops.num("picograd.Dual", other)
             return Dual._of(ops.div(self.primal, other), ops.div(1.0, other) * self.tangent)
         raise _type_error("/", self, other)
 
     def __rtruediv__(self, other: float) -> Dual:
         if ops.is_number(other):
+            other = ops.num("picograd.Dual", other)
             y = ops.div(other, self.primal)
             return Dual._of(y, -ops.div(y, self.primal) * self.tangent)
         raise _type_error("/", other, self)
@@ -125,6 +133,7 @@ class Dual:
             da, db = ops.pow_partials(self.primal, other.primal, y)
             return Dual._of(y, da * self.tangent + db * other.tangent)
         if ops.is_number(other):
+            other = ops.num("picograd.Dual", other)
             y = ops.pow_(self.primal, other)
             da, _ = ops.pow_partials(self.primal, other, y)
             return Dual._of(y, da * self.tangent)
@@ -132,6 +141,7 @@ class Dual:
 
     def __rpow__(self, other: float) -> Dual:
         if ops.is_number(other):
+            other = ops.num("picograd.Dual", other)
             y = ops.pow_(other, self.primal)
             _, db = ops.pow_partials(other, self.primal, y)
             return Dual._of(y, db * self.tangent)

@@ -16,7 +16,13 @@ from typing import Any
 import torch
 import torch.utils._pytree as _pytree
 
-from ._picograd_ops import is_number
+from ._errors import check_bool, describe, msg
+from ._picograd_dual import Dual
+from ._picograd_ops import is_number, num
+from ._picograd_var import Var
+
+# The most parameters a Linear may hold: each is a Python float (plus a Var under grad).
+MAX_PARAMS = 2**22
 
 
 class Linear:
@@ -58,9 +64,19 @@ class Linear:
         for name, n in (("in_features", in_features), ("out_features", out_features)):
             if isinstance(n, bool) or not isinstance(n, int) or n < 0:
                 raise ValueError(
-                    f"ftx.picograd.Linear: {name} must be a non-negative int, got {n!r}. "
+                    f"ftx.picograd.Linear: {name} must be a non-negative int, got {n!r:.40}. "
                     "Pass a layer size such as 3."
                 )
+        if (in_features + 1) * out_features > MAX_PARAMS:
+            raise ValueError(msg(
+                "picograd.Linear", f"at most {MAX_PARAMS} parameters (a teaching engine on "
+                "Python floats)", f"in_features={in_features!r:.30}, out_features="
+                f"{out_features!r:.30}", "Use ftx.nn.Linear on tensors for large layers.",
+            ))
+        check_bool("picograd.Linear", "bias", bias)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise TypeError(msg("picograd.Linear", "seed must be an int or None", describe(seed),
+                                "Pass seed=0."))
         self.in_features = in_features
         self.out_features = out_features
         rng = random.Random(seed)
@@ -85,6 +101,10 @@ class Linear:
                 f"ftx.picograd.Linear.from_torch: module must be a torch.nn.Linear, got "
                 f"{type(module).__name__}. Pass the nn.Linear itself."
             )
+        if module.weight.is_meta or (module.bias is not None and module.bias.is_meta):
+            raise ValueError(msg("picograd.Linear.from_torch", "module must hold values",
+                                 "a module on the meta device", "Materialise it first "
+                                 "(module.to_empty(device='cpu') and initialise it)."))
         out = cls.__new__(cls)
         out.in_features = module.in_features
         out.out_features = module.out_features
@@ -100,6 +120,10 @@ class Linear:
             ``{"weight": (out, in), "bias": (out,)}`` (no ``"bias"`` without a bias);
             ``nn.Linear.load_state_dict`` accepts it.
         """
+
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+            raise TypeError(msg("picograd.Linear.state_dict", "dtype must be a floating "
+                                "torch.dtype", describe(dtype), "Pass torch.float64."))
 
         def num(v: Any) -> float:
             return float(v) if is_number(v) else float(v.value)
@@ -137,6 +161,12 @@ class Linear:
                 f"ftx.picograd.Linear: x must have in_features={self.in_features} entries, "
                 f"got {len(x)}. Pass one sample of the right length."
             )
+        for j, xi in enumerate(x):
+            if isinstance(xi, int) and not isinstance(xi, bool):
+                num("picograd.Linear", xi, f"x[{j}]")
+            elif not (is_number(xi) or isinstance(xi, Var | Dual)):
+                raise TypeError(msg("picograd.Linear", "x must hold numbers, Vars or Duals",
+                                    f"{describe(xi)} at x[{j}]", "Pass Python floats."))
         out = []
         for i, row in enumerate(self.weight):
             acc: Any = self.bias[i] if self.bias is not None else 0.0

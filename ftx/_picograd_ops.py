@@ -11,7 +11,10 @@ numbers ``torch`` gives on float64 tensors): ``log(0) = -inf``, ``log(-1) = nan`
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable
+
+from ._errors import msg
 
 Number = int | float
 INF = math.inf
@@ -21,6 +24,18 @@ NAN = math.nan
 def is_number(x: object) -> bool:
     """True for plain real numbers (``int``, ``float`` and their subclasses, bools included)."""
     return isinstance(x, int | float)
+
+
+def num(api: str, x: float, name: str = "operand") -> float:
+    """``float(x)`` for a number; an int too large for a float64 is a ``ValueError``."""
+    try:
+        return float(x)
+    except OverflowError:
+        raise ValueError(msg(
+            api, f"{name} must be a number a float64 can hold",
+            f"an int of {operator.index(x).bit_length()} bits",  # type: ignore[arg-type]
+            "Pass a smaller number (or float('inf')).",
+        )) from None
 
 
 def div(a: float, b: float) -> float:

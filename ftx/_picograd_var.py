@@ -67,7 +67,7 @@ class Var:
                 f"{type(value).__name__} {value!r:.40}. Pass a Python number "
                 "(use .item() on a one-element tensor)."
             )
-        self.value = float(value)
+        self.value = ops.num("picograd.Var", value, "value")
         self._parents = ()
         self._partials = ()
         self._op = ""
@@ -88,11 +88,13 @@ class Var:
         if isinstance(other, Var):
             return _node(self.value + other.value, (self, other), (1.0, 1.0), "add")
         if ops.is_number(other):
+            other = ops.num("picograd.Var", other)
             return _node(self.value + other, (self,), (1.0,), "add")
         raise _type_error("+", self, other)
 
     def __radd__(self, other: float) -> Var:
         if ops.is_number(other):
+            other = ops.num("picograd.Var", other)
             return _node(other + self.value, (self,), (1.0,), "add")
         raise _type_error("+", other, self)
 
@@ -100,11 +102,13 @@ class Var:
         if isinstance(other, Var):
             return _node(self.value - other.value, (self, other), (1.0, -1.0), "sub")
         if ops.is_number(other):
+            other = ops.num("picograd.Var", other)
             return _node(self.value - other, (self,), (1.0,), "sub")
         raise _type_error("-", self, other)
 
     def __rsub__(self, other: float) -> Var:
         if ops.is_number(other):
+            other = ops.num("picograd.Var", other)
             return _node(other - self.value, (self,), (-1.0,), "sub")
         raise _type_error("-", other, self)
 
@@ -114,11 +118,13 @@ class Var:
                 self.value * other.value, (self, other), (other.value, self.value), "mul"
             )
         if ops.is_number(other):
+            other = ops.num("picograd.Var", other)
             return _node(self.value * other, (self,), (float(other),), "mul")
         raise _type_error("*", self, other)
 
     def __rmul__(self, other: float) -> Var:
         if ops.is_number(other):
+            other = ops.num("picograd.Var", other)
             return _node(other * self.value, (self,), (float(other),), "mul")
         raise _type_error("*", other, self)
 
@@ -128,11 +134,13 @@ class Var:
             y = ops.div(self.value, b)
             return _node(y, (self, other), (ops.div(1.0, b), -ops.div(y, b)), "div")
         if ops.is_number(other):
+            other = ops.num("picograd.Var", other)
             return _node(ops.div(self.value, other), (self,), (ops.div(1.0, other),), "div")
         raise _type_error("/", self, other)
 
     def __rtruediv__(self, other: float) -> Var:
         if ops.is_number(other):
+            other = ops.num("picograd.Var", other)
             b = self.value
             y = ops.div(other, b)
             return _node(y, (self,), (-ops.div(y, b),), "div")
@@ -144,6 +152,7 @@ class Var:
             da, db = ops.pow_partials(self.value, other.value, y)
             return _node(y, (self, other), (da, db), "pow")
         if ops.is_number(other):
+            other = ops.num("picograd.Var", other)
             y = ops.pow_(self.value, other)
             da, _ = ops.pow_partials(self.value, other, y)
             return _node(y, (self,), (da,), "pow")
@@ -151,6 +160,7 @@ class Var:
 
     def __rpow__(self, other: float) -> Var:
         if ops.is_number(other):
+            other = ops.num("picograd.Var", other)
             y = ops.pow_(other, self.value)
             _, db = ops.pow_partials(other, self.value, y)
             return _node(y, (self,), (db,), "pow")
@@ -236,7 +246,12 @@ class Var:
             >>> y.grad()[x]
             6.0
         """
-        adjoint: dict[Var, float] = {self: float(bp)}
+        if not ops.is_number(bp):
+            raise TypeError(
+                f"ftx.picograd.Var.grad: bp must be an int or a float, got "
+                f"{type(bp).__name__} {bp!r:.40}. Pass the seed adjoint as a number (1.0)."
+            )
+        adjoint: dict[Var, float] = {self: ops.num("picograd.Var.grad", bp, "bp")}
         for node in reversed(self.topological_order()):
             g = adjoint[node]
             for parent, local in zip(node._parents, node._partials):

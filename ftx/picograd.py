@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 from . import _picograd_ops as _ops
 from . import tree as _tree
+from ._errors import check_bool
 from ._errors import describe as _describe
 from ._picograd_dual import Dual as Dual
 from ._picograd_linear import Linear as Linear
@@ -58,7 +59,7 @@ def _unary(name: str, x: Any) -> Any:
     if isinstance(x, Var | Dual):
         return x._unary(name)
     if _ops.is_number(x):
-        return _ops.UNARY[name][0](float(x))
+        return _ops.UNARY[name][0](_ops.num(f"picograd.{name}", x, "x"))
     raise TypeError(
         f"ftx.picograd.{name}: x must be a Var, a Dual or a number, got {_describe(x)}. "
         "Pass a picograd scalar or a Python number."
@@ -117,7 +118,7 @@ def value(x: Var | Dual | float) -> float:
     if isinstance(x, Dual):
         return x.primal
     if _ops.is_number(x):
-        return float(x)
+        return _ops.num("picograd.value", x, "x")
     raise TypeError(
         f"ftx.picograd.value: x must be a Var, a Dual or a number, got {_describe(x)}. "
         "Pass a picograd scalar."
@@ -132,7 +133,7 @@ def _wrap_leaf(api: str, where: str, leaf: Any, make: Callable[[float], Any]) ->
             f"ftx.picograd.{api}: inputs must be numbers (or pytrees of numbers), got "
             f"{_describe(leaf)} at {where}. Pass Python floats; use .item() on tensors."
         )
-    return make(float(leaf))
+    return make(_ops.num(f"picograd.{api}", leaf, f"the input at {where}"))
 
 
 def _output_var(api: str, out: Any) -> Var | None:
@@ -151,6 +152,7 @@ def _value_and_grad_impl(
 ) -> Callable[..., Any]:
     check_callable(f"picograd.{api}", fun)
     nums = normalize_argnums(f"picograd.{api}", argnums)
+    check_bool(f"picograd.{api}", "has_aux", has_aux)
 
     @functools.wraps(fun)
     def wrapped(*args: Any) -> Any:
@@ -247,6 +249,7 @@ def jvp(
         (1.0, 3.0)
     """
     check_callable("picograd.jvp", fun)
+    check_bool("picograd.jvp", "has_aux", has_aux)
     for name, v in (("primals", primals), ("tangents", tangents)):
         if not isinstance(v, tuple | list):
             raise TypeError(

@@ -27,11 +27,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Iterable, Sequence
+import numbers
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import torch
 import torch.utils._pytree as _pytree
+
+from ._errors import check_callable, check_real, describe, msg, nesting_error
 
 __all__ = [
     "TreeDef",
@@ -61,17 +64,58 @@ T = TypeVar("T")
 
 def keystr(path: Sequence[Any]) -> str:
     """Turn a torch key path into a state-dict style string (``"0.weight"``)."""
+    try:
+        entries = list(path)
+    except TypeError:
+        raise TypeError(msg("tree.keystr", "path must be a sequence of key entries",
+                            describe(path), "Pass a key path from flatten_with_path's torch "
+                            "counterpart, e.g. (MappingKey('a'), SequenceKey(0)).")) from None
     parts: list[str] = []
-    for entry in path:
+    for entry in entries:
         if isinstance(entry, _pytree.MappingKey):
             parts.append(str(entry.key))
         elif isinstance(entry, _pytree.SequenceKey):
             parts.append(str(entry.idx))
         elif isinstance(entry, _pytree.GetAttrKey):
             parts.append(entry.name)
-        else:  # pragma: no cover - exotic key types from third-party nodes
+        else:  # exotic key types from third-party nodes
             parts.append(str(entry))
     return ".".join(parts)
+
+
+_node_type: Callable[[Any], Any] = getattr(_pytree, "_get_node_type", type)
+
+
+def _children(x: Any) -> list[tuple[str, Any]] | None:
+    """``(key, child)`` pairs of a registered pytree node, ``None`` for a leaf."""
+    node = _pytree.SUPPORTED_NODES.get(_node_type(x))
+    if node is None:
+        return None
+    with_keys = getattr(node, "flatten_with_keys_fn", None)
+    if with_keys is not None:
+        pairs, _ = with_keys(x)
+        return [(keystr([k]), c) for k, c in pairs]
+    kids, _ = node.flatten_fn(x)
+    return [(str(i), c) for i, c in enumerate(kids)]
+
+
+def _raw_flatten(
+    api: str, name: str, tree: PyTree, is_leaf: Callable[[Any], bool] | None
+) -> tuple[list[Any], _pytree.TreeSpec]:
+    """torch's ``tree_flatten`` (``None`` counted as a leaf); a cycle is a ``ValueError``."""
+    try:
+        return _pytree.tree_flatten(tree, is_leaf=is_leaf)
+    except RecursionError:
+        raise nesting_error(api, name, tree, _children) from None
+
+
+def _raw_flatten_with_path(
+    api: str, name: str, tree: PyTree, is_leaf: Callable[[Any], bool] | None
+) -> tuple[list[tuple[Any, Any]], _pytree.TreeSpec]:
+    try:
+        return _pytree.tree_flatten_with_path(tree, is_leaf=is_leaf)
+    except RecursionError:
+        raise nesting_error(api, name, tree, _children) from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,10 +139,33 @@ class TreeDef:
         return f"TreeDef(num_leaves={self.num_leaves}, spec={self.spec})"
 
 
+def _flatten(
+    api: str, name: str, tree: PyTree, is_leaf: Callable[[Any], bool] | None = None
+) -> tuple[list[Any], TreeDef]:
+    """:func:`flatten` reporting errors as ``ftx.<api>`` about argument ``name``."""
+    check_callable(api, "is_leaf", is_leaf, optional=True)
+    raw, spec = _raw_flatten(api, name, tree, is_leaf)
+    nones = tuple(x is None for x in raw)
+    return [x for x in raw if x is not None], TreeDef(spec, nones)
+
+
+def _flatten_with_path(
+    api: str, name: str, tree: PyTree, is_leaf: Callable[[Any], bool] | None = None
+) -> tuple[list[tuple[str, Any]], TreeDef]:
+    """:func:`flatten_with_path` reporting errors as ``ftx.<api>`` about argument ``name``."""
+    check_callable(api, "is_leaf", is_leaf, optional=True)
+    raw, spec = _raw_flatten_with_path(api, name, tree, is_leaf)
+    nones = tuple(x is None for _, x in raw)
+    return [(keystr(p), x) for p, x in raw if x is not None], TreeDef(spec, nones)
+
+
 def flatten(
     tree: PyTree, is_leaf: Callable[[Any], bool] | None = None
 ) -> tuple[list[Any], TreeDef]:
     """Flatten ``tree`` into ``(leaves, treedef)``; ``None`` subtrees are not leaves.
+
+    A tree that contains itself (a cycle) or is nested deeper than Python's recursion
+    limit is a ``ValueError`` naming where.
 
     Example:
         >>> leaves, treedef = flatten({"a": 1, "b": (2, None)})
@@ -107,9 +174,7 @@ def flatten(
         >>> unflatten(treedef, [10, 20])
         {'a': 10, 'b': (20, None)}
     """
-    raw, spec = _pytree.tree_flatten(tree, is_leaf=is_leaf)
-    nones = tuple(x is None for x in raw)
-    return [x for x in raw if x is not None], TreeDef(spec, nones)
+    return _flatten("tree.flatten", "tree", tree, is_leaf)
 
 
 def unflatten(treedef: TreeDef, leaves: Iterable[Any]) -> PyTree:
@@ -119,7 +184,11 @@ def unflatten(treedef: TreeDef, leaves: Iterable[Any]) -> PyTree:
             f"ftx.tree.unflatten: treedef must be an ftx.tree.TreeDef, got "
             f"{type(treedef).__name__}. Get one from ftx.tree.flatten or ftx.tree.structure."
         )
-    items = list(leaves)
+    try:
+        items = list(leaves)
+    except TypeError:
+        raise TypeError(msg("tree.unflatten", "leaves must be an iterable of leaves",
+                            describe(leaves), "Pass a list with one value per leaf.")) from None
     if len(items) != treedef.num_leaves:
         raise ValueError(
             f"ftx.tree.unflatten: treedef has {treedef.num_leaves} leaves, got "
@@ -132,38 +201,58 @@ def unflatten(treedef: TreeDef, leaves: Iterable[Any]) -> PyTree:
 
 def leaves(tree: PyTree, is_leaf: Callable[[Any], bool] | None = None) -> list[Any]:
     """The leaves of ``tree`` in flattening order, ``None`` skipped."""
-    return [x for x in _pytree.tree_leaves(tree, is_leaf=is_leaf) if x is not None]
+    check_callable("tree.leaves", "is_leaf", is_leaf, optional=True)
+    try:
+        raw = _pytree.tree_leaves(tree, is_leaf=is_leaf)
+    except RecursionError:
+        raise nesting_error("tree.leaves", "tree", tree, _children) from None
+    return [x for x in raw if x is not None]
 
 
 def structure(tree: PyTree, is_leaf: Callable[[Any], bool] | None = None) -> TreeDef:
     """The :class:`TreeDef` of ``tree``."""
-    return flatten(tree, is_leaf=is_leaf)[1]
+    return _flatten("tree.structure", "tree", tree, is_leaf)[1]
 
 
 def flatten_with_path(
     tree: PyTree, is_leaf: Callable[[Any], bool] | None = None
 ) -> tuple[list[tuple[str, Any]], TreeDef]:
     """Like :func:`flatten`, each leaf paired with its state-dict style path."""
-    raw, spec = _pytree.tree_flatten_with_path(tree, is_leaf=is_leaf)
-    nones = tuple(x is None for _, x in raw)
-    return [(keystr(p), x) for p, x in raw if x is not None], TreeDef(spec, nones)
+    return _flatten_with_path("tree.flatten_with_path", "tree", tree, is_leaf)
 
 
 def leaves_with_path(
     tree: PyTree, is_leaf: Callable[[Any], bool] | None = None
 ) -> list[tuple[str, Any]]:
     """``[(path, leaf), ...]`` in flattening order, ``None`` skipped."""
-    return flatten_with_path(tree, is_leaf=is_leaf)[0]
+    return _flatten_with_path("tree.leaves_with_path", "tree", tree, is_leaf)[0]
 
 
-def _check_same_structure(api: str, first: TreeDef, others: Sequence[PyTree]) -> list[list[Any]]:
+def _difference(api: str, first: PyTree, other: PyTree, i: int) -> str:
+    """Where tree ``i`` first differs from the first tree (for the error message)."""
+    a = [keystr(p) for p, _ in _raw_flatten_with_path(api, "tree", first, None)[0]]
+    b = [keystr(p) for p, _ in _raw_flatten_with_path(api, f"tree {i}", other, None)[0]]
+    for pa, pb in zip(a, b):
+        if pa != pb:
+            return f"path {pb or '<root>'!r} where the first tree has {pa or '<root>'!r}"
+    if len(a) != len(b):
+        extra = (b[len(a)] if len(b) > len(a) else a[len(b)]) or "<root>"
+        return (f"{len(b)} entries against {len(a)}, None included (first unmatched path "
+                f"{extra!r})")
+    return "the same paths in other container types (e.g. a list for a tuple)"
+
+
+def _check_same_structure(
+    api: str, first: PyTree, spec: _pytree.TreeSpec, others: Sequence[PyTree],
+    is_leaf: Callable[[Any], bool] | None = None,
+) -> list[list[Any]]:
     out = []
     for i, other in enumerate(others, start=1):
-        raw, spec = _pytree.tree_flatten(other)
-        if spec != first.spec:
+        raw, other_spec = _raw_flatten(api, f"tree {i}", other, is_leaf)
+        if other_spec != spec:
             raise ValueError(
-                f"ftx.tree.{api}: every tree must have the structure of the first, "
-                f"got tree {i} with structure {spec} against {first.spec}. "
+                f"ftx.{api}: every tree must have the structure of the first, "
+                f"got tree {i} with {_difference(api, first, other, i)}. "
                 "Pass trees with the same containers and keys."
             )
         out.append(raw)
@@ -184,10 +273,12 @@ def map(
         >>> map(lambda a, b: a + b, {"x": 1, "y": None}, {"x": 2, "y": None})
         {'x': 3, 'y': None}
     """
-    raw, spec = _pytree.tree_flatten(tree, is_leaf=is_leaf)
+    check_callable("tree.map", "f", f)
+    check_callable("tree.map", "is_leaf", is_leaf, optional=True)
+    raw, spec = _raw_flatten("tree.map", "tree", tree, is_leaf)
     if not rest:
         return _pytree.tree_unflatten([None if x is None else f(x) for x in raw], spec)
-    others = _check_same_structure("map", TreeDef(spec, ()), rest)
+    others = _check_same_structure("tree.map", tree, spec, rest, is_leaf)
     out = [
         None if xs[0] is None else f(*xs)
         for xs in zip(raw, *others)
@@ -202,8 +293,10 @@ def map_with_path(
     is_leaf: Callable[[Any], bool] | None = None,
 ) -> PyTree:
     """Like :func:`map`, ``f(path, leaf, *rest_leaves)`` with a state-dict style path."""
-    raw, spec = _pytree.tree_flatten_with_path(tree, is_leaf=is_leaf)
-    others = _check_same_structure("map_with_path", TreeDef(spec, ()), rest)
+    check_callable("tree.map_with_path", "f", f)
+    check_callable("tree.map_with_path", "is_leaf", is_leaf, optional=True)
+    raw, spec = _raw_flatten_with_path("tree.map_with_path", "tree", tree, is_leaf)
+    others = _check_same_structure("tree.map_with_path", tree, spec, rest, is_leaf)
     out = [
         None if px[1] is None else f(keystr(px[0]), px[1], *xs)
         for px, *xs in zip(raw, *others)
@@ -213,9 +306,17 @@ def map_with_path(
 
 def static_field(**kwargs: Any) -> Any:
     """A ``dataclasses.field`` marked static: it goes into the treedef, not the leaves."""
-    metadata = dict(kwargs.pop("metadata", {}) or {})
+    metadata = kwargs.pop("metadata", None)
+    if metadata is not None and not isinstance(metadata, Mapping):
+        raise TypeError(msg("tree.static_field", "metadata must be a mapping or None",
+                            describe(metadata), "Pass metadata={'key': value}."))
+    metadata = dict(metadata or {})
     metadata["static"] = True
-    return dataclasses.field(metadata=metadata, **kwargs)
+    try:
+        return dataclasses.field(metadata=metadata, **kwargs)
+    except (TypeError, ValueError) as e:
+        raise type(e)(msg("tree.static_field", "the keyword arguments of dataclasses.field",
+                          f"{sorted(kwargs)} ({e})", "See help(dataclasses.field).")) from None
 
 
 def register_dataclass(cls: type[T]) -> type[T]:
@@ -225,6 +326,7 @@ def register_dataclass(cls: type[T]) -> type[T]:
     treedef data: compared for structure equality, never transformed. The
     others are children. The node lives in torch's registry, so the dataclass
     works as a parameter container under bare ``torch.func.grad``/``vmap``.
+    Registering a type twice is a ``ValueError``.
 
     Example:
         >>> import dataclasses, torch
@@ -239,9 +341,13 @@ def register_dataclass(cls: type[T]) -> type[T]:
     """
     if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
         raise TypeError(
-            f"ftx.tree.register_dataclass: needs a dataclass type, got {cls!r}. "
+            f"ftx.tree.register_dataclass: needs a dataclass type, got {describe(cls)}. "
             "Decorate with @dataclasses.dataclass first (below @register_dataclass)."
         )
+    if cls in _pytree.SUPPORTED_NODES:
+        raise ValueError(msg("tree.register_dataclass", "a type not yet registered as a "
+                             "pytree node", f"{cls.__qualname__}, already registered",
+                             "Register each type once."))
     fields = dataclasses.fields(cls)
     data = tuple(f.name for f in fields if not f.metadata.get("static", False))
     meta = tuple(f.name for f in fields if f.metadata.get("static", False))
@@ -275,80 +381,201 @@ def register_dataclass(cls: type[T]) -> type[T]:
 
 
 # ---------------------------------------------------------------------------
-# Arithmetic used by optimizers and tests.
+# Arithmetic used by optimizers and tests. Leaves are tensors or numbers; two tensor
+# leaves at one path must have one shape (no broadcasting) and one device.
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, numbers.Number)
+
+
+def _leafwise(
+    api: str, op: Callable[..., Any], trees: Sequence[PyTree], *, numbers_ok: bool = True
+) -> tuple[list[tuple[str, list[Any]]], _pytree.TreeSpec, list[Any]]:
+    """Apply ``op`` to each path's leaves (same structure, shapes and devices, checked).
+
+    Returns ``([(path, leaves)...], spec, results)``; ``None`` paths give ``None``.
+    """
+    first = trees[0]
+    raw, spec = _raw_flatten_with_path(api, "tree", first, None)
+    others = _check_same_structure(api, first, spec, trees[1:])
+    rows: list[tuple[str, list[Any]]] = []
+    out: list[Any] = []
+    for j, (kp, x) in enumerate(raw):
+        xs = [x, *(o[j] for o in others)]
+        path = keystr(kp)
+        rows.append((path, xs))
+        if x is None:
+            out.append(None)
+            continue
+        _check_leaves(api, path, xs, numbers_ok)
+        try:
+            out.append(op(*xs))
+        except (TypeError, ValueError, RuntimeError, OverflowError) as e:
+            got = " and ".join(describe(v) for v in xs)
+            raise ValueError(msg(api, "leaves that combine into one tensor",
+                                 f"{got} at {path or '<root>'!r} ({type(e).__name__}: "
+                                 f"{str(e)[:100]})", "Pass trees of matching leaves.")) from None
+    return rows, spec, out
+
+
+def _check_leaves(api: str, path: str, xs: list[Any], numbers_ok: bool) -> None:
+    _check_kinds(api, path, xs, numbers_ok)
+    where = path or "<root>"
+    ts = [v for v in xs if isinstance(v, torch.Tensor)]
+    for t in ts[1:]:
+        if t.shape != ts[0].shape:
+            raise ValueError(msg(api, "leaves at one path must have one shape",
+                                 f"shapes {tuple(ts[0].shape)} and {tuple(t.shape)} at "
+                                 f"{where!r}", "Pass trees of matching shapes."))
+        if t.device != ts[0].device:
+            raise ValueError(msg(api, "leaves at one path must be on one device",
+                                 f"{ts[0].device} and {t.device} at {where!r}",
+                                 "Move the trees to one device first."))
+
+
+def _check_kinds(api: str, path: str, xs: list[Any], numbers_ok: bool) -> None:
+    where = path or "<root>"
+    for v in xs:
+        if not (isinstance(v, torch.Tensor) or (numbers_ok and _is_number(v))):
+            kind = "tensors or numbers" if numbers_ok else "tensors"
+            raise TypeError(msg(api, f"leaves must be {kind}", f"{describe(v)} at {where!r}",
+                                "Keep other values out of the tree or convert them with "
+                                "torch.as_tensor."))
 
 
 def add(tree: PyTree, *rest: PyTree) -> PyTree:
-    """Leafwise sum of one or more trees of the same structure."""
+    """Leafwise sum of one or more trees of the same structure (and leaf shapes)."""
     if not rest:
         return tree
-    return map(lambda x, *ys: sum(ys, x), tree, *rest)
+    _, spec, out = _leafwise("tree.add", lambda x, *ys: sum(ys, x), (tree, *rest))
+    return _pytree.tree_unflatten(out, spec)
 
 
 def sub(a: PyTree, b: PyTree) -> PyTree:
-    """Leafwise ``a - b``."""
-    return map(lambda x, y: x - y, a, b)
+    """Leafwise ``a - b`` (same structure and leaf shapes)."""
+    _, spec, out = _leafwise("tree.sub", lambda x, y: x - y, (a, b))
+    return _pytree.tree_unflatten(out, spec)
+
+
+def _check_scalar(api: str, scalar: Any) -> None:
+    if isinstance(scalar, torch.Tensor):
+        if scalar.dim() != 0:
+            raise ValueError(msg(api, "scalar must be a number or a 0-dim tensor",
+                                 describe(scalar), "Pass one number (e.g. lr * 0.5)."))
+        return
+    if not _is_number(scalar):
+        raise TypeError(msg(api, "scalar must be a number or a 0-dim tensor", describe(scalar),
+                            "Pass one number (e.g. 0.5)."))
+    if isinstance(scalar, int) and not isinstance(scalar, bool):
+        check_real(api, "scalar", scalar, allow_inf=True)
 
 
 def scale(tree: PyTree, scalar: float | torch.Tensor) -> PyTree:
-    """Leafwise ``scalar * leaf``."""
-    return map(lambda x: x * scalar, tree)
+    """Leafwise ``scalar * leaf``; ``scalar`` is a number or a 0-dim tensor."""
+    _check_scalar("tree.scale", scalar)
+    _, spec, out = _leafwise("tree.scale", lambda x: x * scalar, (tree,))
+    return _pytree.tree_unflatten(out, spec)
 
 
 def vdot(a: PyTree, b: PyTree) -> torch.Tensor:
-    """Sum over leaves of ``(a * b).sum()``: the inner product of two trees."""
-    la, lb = leaves(a), leaves(b)
-    if len(la) != len(lb):
-        raise ValueError(
-            f"ftx.tree.vdot: trees must have the same number of leaves, got "
-            f"{len(la)} and {len(lb)}. Pass trees of one structure."
-        )
-    terms = [torch.sum(x * y) for x, y in zip(la, lb)]
+    """Sum over leaves of ``(a * b).sum()``: the inner product of two trees.
+
+    The trees must have one structure; tensor leaves at one path, one shape.
+    """
+    _, _, terms = _leafwise(
+        "tree.vdot", lambda x, y: torch.sum(x * y), (a, b), numbers_ok=False
+    )
+    terms = [t for t in terms if t is not None]
     if not terms:
         return torch.tensor(0.0)
-    return torch.stack(terms).sum() if len(terms) > 1 else terms[0]
+    try:
+        return torch.stack(terms).sum() if len(terms) > 1 else terms[0]
+    except RuntimeError as e:
+        raise ValueError(msg("tree.vdot", "leaves on one device", f"{type(e).__name__}: "
+                             f"{str(e)[:100]}", "Move the trees to one device first.")) from None
+
+
+def _tensor_leaves(api: str, tree: PyTree, *, floating: bool = False) -> list[torch.Tensor]:
+    out = []
+    for path, x in _flatten_with_path(api, "tree", tree)[0]:
+        ok = isinstance(x, torch.Tensor) and (
+            not floating or x.is_floating_point() or x.is_complex()
+        )
+        if not ok:
+            kind = "floating or complex tensors" if floating else "tensors"
+            raise TypeError(msg(api, f"leaves must be {kind}", f"{describe(x)} at "
+                                f"{path or '<root>'!r}", "Convert it with .float() or keep "
+                                "it out of the tree."))
+        out.append(x)
+    return out
 
 
 def norm(tree: PyTree, ord: float = 2) -> torch.Tensor:
-    """Global norm of all leaves together (L2 by default; ``ord=inf`` for max-abs)."""
-    ls = leaves(tree)
+    """Global norm of all leaves together (L2 by default; ``ord=inf`` for max-abs).
+
+    Leaves must be floating or complex tensors on one device.
+    """
+    o = check_real("tree.norm", "ord", ord, allow_inf=True)
+    ls = _tensor_leaves("tree.norm", tree, floating=True)
     if not ls:
         return torch.tensor(0.0)
-    if ord == math.inf:
-        out: torch.Tensor = torch.stack([x.abs().max() for x in ls if x.numel()]).max()
+    if len({x.device for x in ls}) > 1:
+        raise ValueError(msg("tree.norm", "leaves on one device",
+                             ", ".join(sorted({str(x.device) for x in ls})),
+                             "Move the tree to one device first."))
+    if o == math.inf:
+        maxes = [x.abs().max() for x in ls if x.numel()]
+        if not maxes:
+            return torch.zeros((), dtype=ls[0].abs().dtype, device=ls[0].device)
+        out: torch.Tensor = torch.stack(maxes).max()
         return out
-    flat = torch.stack([torch.linalg.vector_norm(x, ord) for x in ls])
-    total: torch.Tensor = torch.linalg.vector_norm(flat, ord)
+    flat = torch.stack([torch.linalg.vector_norm(x, o) for x in ls])
+    total: torch.Tensor = torch.linalg.vector_norm(flat, o)
     return total
 
 
 def zeros_like(tree: PyTree) -> PyTree:
-    """A tree of zeros with the leaves' shapes, dtypes and devices."""
-    return map(torch.zeros_like, tree)
+    """A tree of zeros with the leaves' shapes, dtypes and devices (tensor leaves only)."""
+    _tensor_leaves("tree.zeros_like", tree)
+    return _pytree.tree_map(lambda x: None if x is None else torch.zeros_like(x), tree)
 
 
 def ones_like(tree: PyTree) -> PyTree:
-    """A tree of ones with the leaves' shapes, dtypes and devices."""
-    return map(torch.ones_like, tree)
+    """A tree of ones with the leaves' shapes, dtypes and devices (tensor leaves only)."""
+    _tensor_leaves("tree.ones_like", tree)
+    return _pytree.tree_map(lambda x: None if x is None else torch.ones_like(x), tree)
 
 
 def allclose(a: PyTree, b: PyTree, rtol: float = 1e-5, atol: float = 1e-8) -> bool:
     """True when ``a`` and ``b`` have one structure and every leaf pair is close.
 
     Leaves may be tensors or numbers; shapes must match exactly (no broadcasting).
+    ``rtol`` and ``atol`` are non-negative numbers.
     """
-    la, ta = flatten(a)
-    lb, tb = flatten(b)
+    rt = check_real("tree.allclose", "rtol", rtol, low=0.0, allow_inf=True)
+    at = check_real("tree.allclose", "atol", atol, low=0.0, allow_inf=True)
+    la, ta = _flatten_with_path("tree.allclose", "a", a)
+    lb, tb = _flatten_with_path("tree.allclose", "b", b)
     if ta != tb:
         return False
-    for x, y in zip(la, lb):
+    for (path, x), (_, y) in zip(la, lb):
+        _check_kinds("tree.allclose", path, [x, y], True)
         xt = torch.as_tensor(x)
         yt = torch.as_tensor(y)
         if xt.shape != yt.shape:
             return False
-        if xt.device != yt.device:
-            yt = yt.to(xt.device)
-        if not torch.allclose(xt, yt.to(xt.dtype) if xt.dtype != yt.dtype else yt, rtol, atol):
-            return False
+        try:
+            if xt.device != yt.device:
+                yt = yt.to(xt.device)
+            if xt.dtype != yt.dtype:
+                dt = torch.promote_types(xt.dtype, yt.dtype)
+                xt, yt = xt.to(dt), yt.to(dt)
+            if not torch.allclose(xt, yt, rt, at):
+                return False
+        except (RuntimeError, NotImplementedError) as e:
+            raise ValueError(msg("tree.allclose", "leaves whose values can be compared",
+                                 f"{describe(x)} and {describe(y)} at {path or '<root>'!r} "
+                                 f"({type(e).__name__}: {str(e)[:80]})",
+                                 "Compare tensors with data (not meta) on one device.")) from None
     return True
-

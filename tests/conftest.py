@@ -29,3 +29,12 @@ def device(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(params=DTYPES)
 def dtype(request: pytest.FixtureRequest) -> torch.dtype:
     return request.param  # type: ignore[no-any-return]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--fuzz-long",
+        action="store_true",
+        default=False,
+        help="tests/fuzz: run 20x more examples per case (nightly); same as FTX_FUZZ_LONG=1",
+    )
