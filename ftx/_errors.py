@@ -132,9 +132,10 @@ def check_real(
     try:
         x = float(value)
     except OverflowError:
-        raise ValueError(msg(api, f"{name} must be a number a float64 can hold",
-                             _short_int(operator.index(value)) if isinstance(value, numbers.Integral)
-                             else repr(value), "Pass a smaller number.")) from None
+        got = _short_int(operator.index(value)) if isinstance(value, numbers.Integral) \
+            else repr(value)
+        raise ValueError(msg(api, f"{name} must be a number a float64 can hold", got,
+                             "Pass a smaller number.")) from None
     bad = math.isnan(x) or (math.isinf(x) and not allow_inf)
     if not bad and low is not None:
         bad = x <= low if low_open else x < low
