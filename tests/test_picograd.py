@@ -1,5 +1,5 @@
 """ftx.picograd against torch.autograd (float64), against itself (forward == reverse),
-and against the seed notebook's original recursive ``Var``."""
+and against the original recursive ``Var`` it replaces."""
 
 from __future__ import annotations
 
@@ -19,9 +19,10 @@ from ftx import picograd as pg
 from ftx.picograd import Dual, Linear, Var
 
 # ---------------------------------------------------------------------------------
-# The seed notebook's Var, verbatim (comments translated): the reference picograd
-# replaces. Its grad recurses and re-walks shared subexpressions (2^d calls on
-# ``y = y * y`` repeated d times).
+# The original recursive Var that picograd replaces, kept as the reference (like
+# the path-by-path engine in section 1 of docs/tutorial_autodiff.md). Its grad
+# recurses and re-walks shared subexpressions (2^d calls on ``y = y * y``
+# repeated d times).
 
 
 class SeedVar:
@@ -41,7 +42,7 @@ class SeedVar:
 
 
 # ---------------------------------------------------------------------------------
-# The seed's example.
+# The opening example of docs/picograd.md.
 
 
 @pytest.mark.parametrize("cls", [Var, SeedVar], ids=["picograd", "seed"])
@@ -174,7 +175,7 @@ def test_forward_mode_equals_reverse_mode(prog: Any, xs: list[float], seed: int)
     xs=st.lists(st.floats(-1.5, 1.5, allow_nan=False), min_size=1, max_size=3),
 )
 def test_same_answers_as_seed_var(prog: Any, xs: list[float]) -> None:
-    """On the seed's own ops (+, *), picograd and the seed's Var agree exactly."""
+    """On the recursive Var's own ops (+, *), picograd and the recursive Var agree exactly."""
     def seed_run(vs: list[Any]) -> Any:
         nodes = list(vs)
         for op, i, j, _ in prog:
@@ -198,7 +199,7 @@ def test_same_answers_as_seed_var(prog: Any, xs: list[float]) -> None:
 
 
 def test_shared_chain_is_linear() -> None:
-    """``y = y * y`` 60 times: 2^60 calls for the seed's Var, 61 nodes for picograd."""
+    """``y = y * y`` 60 times: 2^60 calls for the recursive Var, 61 nodes for picograd."""
     x = Var(1.0)
     y = x
     for _ in range(60):
@@ -385,7 +386,8 @@ def test_errors(name: str, fn: Any, exc: type[Exception], match: str) -> None:
 
 
 # ---------------------------------------------------------------------------------
-# Linear: the seed's Exercise 0, and gradient descent against torch.optim.SGD.
+# Linear: the tutorial's Exercise 0 (docs/tutorial_autodiff.md), and gradient descent
+# against torch.optim.SGD.
 
 
 def test_exercise_0_as_the_seed_asks() -> None:
@@ -411,7 +413,7 @@ def test_linear_forward_and_grads_match_torch(bias: bool) -> None:
     out = model(x.tolist())
     torch.testing.assert_close(torch.tensor(out, dtype=torch.float64), lin(x), rtol=1e-13,
                                atol=1e-13)
-    # seed style: Var leaves and loss.grad()
+    # Var leaves and loss.grad(), the recursive Var's style
     vmodel = ftx.tree.map(Var, model)
     loss = sum(o * o for o in vmodel(x.tolist()))
     adj = loss.grad()

@@ -1,5 +1,5 @@
-"""The seed notebook's Exercise 2: a Jacobian built column by column from ``ftx.jvp``
-(forward mode) equals one built row by row from ``ftx.vjp`` (reverse mode).
+"""Exercise 2 of docs/tutorial_autodiff.md: a Jacobian built column by column from
+``ftx.jvp`` (forward mode) equals one built row by row from ``ftx.vjp`` (reverse mode).
 
     assert torch.allclose(forward_mode(f, x), reverse_mode(f, x))
 """
@@ -35,7 +35,7 @@ def reverse_mode(f: Fn, x: torch.Tensor) -> torch.Tensor:
 
 
 CASES: list[tuple[str, Fn, tuple[int, ...]]] = [
-    ("cube", lambda x: x**3, (3,)),  # the seed's example
+    ("cube", lambda x: x**3, (3,)),  # the tutorial's cube example
     ("mul_by_y", lambda x: x * torch.tensor([0.5, -1.0, 2.0], dtype=x.dtype), (3,)),
     ("matrix_tanh", lambda x: torch.tanh(torch.arange(6.0, dtype=x.dtype).view(2, 3) @ x), (3,)),
     ("softmax_2d", lambda x: torch.softmax(x, dim=-1), (2, 3)),
@@ -62,6 +62,6 @@ def test_forward_mode_equals_reverse_mode(
 def test_seed_cube_example_values() -> None:
     f = lambda x: x**3  # noqa: E731
     x = torch.ones(3)
-    expected = torch.diag(torch.full((3,), 3.0))  # the notebook's printed result
+    expected = torch.diag(torch.full((3,), 3.0))  # 3 * I, the expected Jacobian
     assert torch.allclose(forward_mode(f, x), reverse_mode(f, x))
     torch.testing.assert_close(reverse_mode(f, x), expected)

@@ -1,7 +1,7 @@
-"""The seed notebook's Exercise 3: show that (H o Q)^T = J o grad Q.
+"""Exercise 3 of docs/tutorial_autodiff.md: show that (H o Q)^T = J o grad Q.
 
-The seed defines ``hessian(fun, x)`` as the Jacobian of the gradient and asks
-for ``assert torch.allclose(hessian(g, x), jacobian_gradient(g, x))``. Here the
+Stated with a hand-written ``hessian(fun, x)`` (the Jacobian of the gradient), the
+check is ``assert torch.allclose(hessian(g, x), jacobian_gradient(g, x))``. Here the
 Hessian is ftx's forward-over-reverse ``ftx.hessian`` and the right-hand side is
 ``ftx.jacobian(ftx.grad(g))``: the two are computed by different routes, so the
 identity is a real check, including for functions whose Hessian is not diagonal.
