@@ -515,6 +515,11 @@ def _apply(fn: Any, rec: Any, leaves: Sequence[torch.Tensor]) -> tuple[torch.Ten
     return _apply_eager(fn, rec, leaves)
 
 
+def _stop(x: torch.Tensor) -> torch.Tensor:
+    out: torch.Tensor = _StopGradient.apply(x)  # type: ignore[no-untyped-call]
+    return out
+
+
 def _no_rule(api: str, fun: Callable[..., Any], define: str) -> TypeError:
     name = getattr(fun, "__name__", "fun")
     return TypeError(
@@ -791,6 +796,29 @@ class _CustomJvpFunction(torch.autograd.Function):
         return (None, *pull(tuple(zeros_for(rec.out_meta, grads))), *rest)
 
 
+class _StopGradient(torch.autograd.Function):
+    """JAX's ``stop_gradient`` at every transform level: the nondiff tensors of custom_jvp."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        return x.clone()  # not a view: torch would then require a view as the tangent
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+        ctx.set_materialize_grads(False)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor | None) -> None:
+        return None
+
+    @staticmethod
+    def jvp(ctx: Any, tangent: torch.Tensor | None) -> torch.Tensor:
+        assert tangent is not None
+        return torch.zeros_like(tangent)
+
+
 class custom_jvp(Generic[R]):
     """Give a function a custom Jacobian-vector product (forward-mode rule), as ``jax.custom_jvp``.
 
@@ -843,10 +871,14 @@ class custom_jvp(Generic[R]):
             raise _no_rule("custom_jvp", self.fun, "defjvp(rule)")
         args = _bind("custom_jvp", self.fun, self._sig, args, kwargs)
         split = _Args("custom_jvp", args, self.nondiff_argnums)
-        if plain_call(split.tensors):
+        tensors = split.tensors
+        if plain_call(tensors):
             return self.fun(*args)
+        if len(tensors) > split.n_diff:  # nondiff tensors are constants to every level (JAX)
+            n = split.n_diff
+            tensors = [*tensors[:n], *(_stop(t) for t in tensors[n:])]
         rec = _JvpCall(self, self.fun, self.rule, split)
-        flat = _apply(_CustomJvpFunction, rec, split.tensors)
+        flat = _apply(_CustomJvpFunction, rec, tensors)
         assert rec.out_def is not None
         out: R = _tree.unflatten(rec.out_def, flat)
         return out
