@@ -188,22 +188,66 @@ def _split64(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return hi, x - hi
 
 
-def fma(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-    """``a * b + c`` with a single rounding, as XLA's fused multiply-add on CPU.
+def _two_sum(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Knuth's TwoSum: ``s = RN(a + b)`` and the exact error ``a + b - s`` (finite inputs)."""
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
 
-    float32 (and narrower) operands are multiplied exactly in float64; float64
-    uses Dekker's exact product and a two-sum (off by one ulp only in rare ties).
+
+def round_to_odd(v: torch.Tensor, err: torch.Tensor) -> torch.Tensor:
+    """The value ``x = v + err`` rounded to odd in ``v``'s format, given ``v = RN(x)``.
+
+    Rounding to odd keeps ``x`` itself when it is representable, else takes whichever
+    of its two neighbours has an odd last bit, so ``x``'s side of every midpoint of a
+    format at least two bits narrower survives (Boldo and Melquiond, IEEE Trans.
+    Computers 57(4), 2008): rounding the result to nearest there rounds ``x`` once.
+    Only the sign of ``err`` is used. Non-finite ``v`` pass through; ``x`` must not
+    underflow.
+    """
+    it = torch.int64 if v.dtype == torch.float64 else torch.int32
+    bits = v.view(it)
+    inexact = (err != 0) & v.isfinite()
+    # truncate toward zero (one step down in magnitude where v was rounded away from zero),
+    # then set the last bit
+    away = inexact & ((err < 0) != (v < 0)) & (v != 0)
+    odd = (bits - away.to(it)) | 1
+    return torch.where(inexact, odd, bits).view(v.dtype)
+
+
+def round_sum(p: torch.Tensor, c: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``p + c`` (float64) rounded once to ``dtype`` (at most float32's 24 bits).
+
+    Rounded to odd in float64, then to odd in float32, then to nearest in ``dtype``:
+    the same as rounding the exact sum to nearest, without the double rounding of
+    ``(p + c).float().to(dtype)``.
+    """
+    s = round_to_odd(*_two_sum(p, c))
+    f = s.float()
+    if dtype == torch.float32:
+        return f
+    return round_to_odd(f, s - f.double()).to(dtype)
+
+
+def fma(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """``a * b + c`` rounded once, as a hardware fused multiply-add: the exact emulation.
+
+    float32 (and narrower) operands: the product is exact in float64, the sum is
+    rounded once with :func:`round_sum`. float64: Boldo and Melquiond's emulated FMA
+    (Dekker's exact product ``uh + ul``, TwoSum ``th + tl = c + uh``, ``v = tl + ul``
+    rounded to odd, result ``th + v``), correctly rounded for finite operands without
+    underflow in the product's low part; non-finite results are ``a * b + c``.
     """
     if a.dtype != torch.float64:
-        return (a.double() * b.double() + c.double()).to(a.dtype)
-    p = a * b
+        return round_sum(a.double() * b.double(), c.double(), a.dtype)
+    uh = a * b
     a_hi, a_lo = _split64(a)
     b_hi, b_lo = _split64(b)
-    err = ((a_hi * b_hi - p) + a_hi * b_lo + a_lo * b_hi) + a_lo * b_lo
-    s = p + c
-    bb = s - p
-    t = (p - (s - bb)) + (c - bb)
-    return s + (t + err)
+    ul = ((a_hi * b_hi - uh) + a_hi * b_lo + a_lo * b_hi) + a_lo * b_lo
+    th, tl = _two_sum(c, uh)
+    v = round_to_odd(*_two_sum(tl, ul))
+    out = th + v
+    return torch.where(out.isfinite(), out, uh + c)
 
 
 def _select(
@@ -244,7 +288,7 @@ _LOG1P_CUT = 0.41421356237309504880  # sqrt(2) - 1
 
 # How a float32 a * b + c is rounded once: "prims" (torch.ops.prims.fma, while compiling),
 # "out"/"addcmul" (torch.addcmul rounds once on this device; "out" reuses buffers, at the
-# top level only) or "f64" (in float64, then rounded to float32).
+# top level only) or "f64" (the exact emulation ``fma``).
 _ADDCMUL_FUSED: dict[str, bool] = {}
 
 
@@ -276,6 +320,8 @@ def _addcmul_rounds_once(device: torch.device, dtype: torch.dtype = torch.float3
 
 
 def _fma_mode(x: torch.Tensor) -> str:
+    if x.device.type == "meta":  # shapes only: nothing to probe
+        return "f64"
     if torch.compiler.is_compiling():
         # Inductor's prim (registered once torch.compile has loaded Inductor) is a hardware
         # fma in its C++ and Triton kernels; other backends run it as a * b + c. It has no
@@ -295,10 +341,21 @@ def _fma32(
     if mode == "prims":
         return torch.ops.prims.fma(a, b, c)  # type: ignore[no-any-return]
     if mode == "f64":
-        return torch.addcmul(c.double(), a.double(), b.double()).float()
+        return fma(a, b, c)
     if mode == "out" and into is not None:
         return torch.addcmul(c, a, b, out=into)
     return torch.addcmul(c, a, b)
+
+
+def fused_multiply_add(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """``a * b + c`` rounded once, for float32 or float64 tensors of one shape.
+
+    A hardware fma where it is known to round once (``torch.addcmul`` after the probe,
+    Inductor's prim while compiling), else the exact emulation :func:`fma`: the same
+    numbers on every CPU and device either way.
+    """
+    mode = _fma_mode(a)
+    return _fma32(a, b, c, mode) if a.dtype == torch.float32 else _fma64(a, b, c, mode)
 
 
 def _const(v: float, like: torch.Tensor) -> torch.Tensor:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import operator
 from collections.abc import Sequence
 
 import torch
@@ -17,6 +19,10 @@ FLOATS = {
     torch.float64: (64, 52),
 }
 _KEY_FIX = "Make one with ftx.random.key(seed) or split an existing key."
+# Largest element count (exclusive) of a shape: ftx computes in int64 words and split
+# returns (*num, 2) of them, whose byte size must stay below torch's 2**63 limit.
+MAX_ELEMENTS = 1 << 59
+_SIZE_FIX = "Draw in pieces: split the key and draw one piece per new key."
 
 
 def check_key(api: str, key: object, *, batched: bool = False) -> torch.Tensor:
@@ -35,18 +41,42 @@ def check_key(api: str, key: object, *, batched: bool = False) -> torch.Tensor:
         )
         fix = _KEY_FIX if batched else "Map over a batch of keys with ftx.vmap."
         raise TypeError(msg(f"random.{api}", required, describe(key), fix))
+    if key.device.type != "meta" and eager(key) and bool(((key >> 32) != 0).any()):
+        words = key.reshape(-1, 2)[0].tolist() if key.numel() else []
+        raise ValueError(
+            msg(
+                f"random.{api}",
+                "key must hold two unsigned 32-bit words, each in [0, 2**32)",
+                f"{describe(key)} with words such as {words}",
+                _KEY_FIX,
+            )
+        )
     return key
 
 
+def _size(d: object) -> int | None:
+    """``d`` as a size (an int or anything with ``__index__``, not a bool), else None."""
+    if type(d) is int:  # the common case (and the one torch.compile traces)
+        return d
+    if isinstance(d, bool) or (isinstance(d, torch.Tensor) and d.ndim != 0):
+        return None
+    try:
+        return operator.index(d)  # type: ignore[arg-type]
+    except TypeError:
+        return None
+
+
 def check_shape(api: str, shape: object, name: str = "shape") -> tuple[int, ...]:
-    dims = (shape,) if isinstance(shape, int) and not isinstance(shape, bool) else shape
+    single = _size(shape) if not isinstance(shape, (tuple, list, torch.Tensor)) else None
+    dims = (single,) if single is not None else shape
     if not isinstance(dims, (Sequence, torch.Size)) or isinstance(dims, str):
         raise TypeError(
             msg(f"random.{api}", f"{name} must be a tuple of ints", describe(shape), "E.g. (3, 4).")
         )
     out = []
     for d in dims:
-        if isinstance(d, bool) or not isinstance(d, int):
+        size = _size(d)
+        if size is None:
             raise TypeError(
                 msg(
                     f"random.{api}",
@@ -55,23 +85,92 @@ def check_shape(api: str, shape: object, name: str = "shape") -> tuple[int, ...]
                     "E.g. (3, 4).",
                 )
             )
-        if d < 0:
+        if size < 0:
             raise ValueError(
-                msg(f"random.{api}", f"{name} must have non-negative sizes", repr(shape))
+                msg(
+                    f"random.{api}",
+                    f"{name} must have non-negative sizes",
+                    repr(shape),
+                    "Sizes count elements, e.g. (3, 4).",
+                )
             )
-        out.append(d)
+        out.append(size)
+    check_size(api, out, name)
     return tuple(out)
+
+
+def check_size(api: str, dims: Sequence[int], name: str = "shape") -> None:
+    """Refuse, before allocating, sizes whose int64 buffers torch cannot index."""
+    count = 1
+    for d in dims:
+        count *= max(d, 1)
+    if count >= MAX_ELEMENTS:
+        shown = tuple(dims) if name != "x" else dims[0]
+        raise ValueError(
+            msg(
+                f"random.{api}",
+                f"{name} must have fewer than 2**59 elements (zero sizes counted as 1)",
+                f"{shown!r}, about 2**{math.log2(count):.1f} elements",
+                _SIZE_FIX,
+            )
+        )
+
+
+def check_device(api: str, device: object) -> torch.device | None:
+    """``device`` as a ``torch.device`` that can hold tensors here (None stays None)."""
+    if device is None:
+        return None
+    if isinstance(device, bool) or not isinstance(device, (str, int, torch.device)):
+        raise TypeError(
+            msg(
+                f"random.{api}",
+                "device must be a torch.device, a string or an int",
+                describe(device),
+                "E.g. device='cpu' or device=torch.device('cuda', 0).",
+            )
+        )
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError) as e:
+        raise ValueError(
+            msg(
+                f"random.{api}",
+                "device must name a torch device type such as 'cpu' or 'cuda:0'",
+                repr(device),
+                "See torch.device for the accepted names.",
+            )
+        ) from e
+    try:
+        torch.empty(0, device=dev)
+    except (RuntimeError, AssertionError, ValueError) as e:
+        raise ValueError(
+            msg(
+                f"random.{api}",
+                "device must be available in this process",
+                f"{device!r} ({str(e).splitlines()[0] if str(e) else type(e).__name__})",
+                "Pick one that torch can use here, e.g. 'cpu'.",
+            )
+        ) from e
+    return dev
 
 
 def check_float_dtype(api: str, dtype: object) -> torch.dtype:
     if not isinstance(dtype, torch.dtype):
-        raise TypeError(msg(f"random.{api}", "dtype must be a torch.dtype", describe(dtype)))
+        raise TypeError(
+            msg(
+                f"random.{api}",
+                "dtype must be a torch.dtype",
+                describe(dtype),
+                "E.g. dtype=torch.float32.",
+            )
+        )
     if dtype not in FLOATS:
         raise ValueError(
             msg(
                 f"random.{api}",
                 "dtype must be float16, bfloat16, float32 or float64",
                 str(dtype),
+                "Draw floats and convert them, or use randint for integers.",
             )
         )
     return dtype
@@ -89,9 +188,27 @@ def as_tensor(
     """A scalar or tensor argument as a tensor of ``dtype`` on ``device``."""
     kinds = (int,) if integer else (int, float)
     if isinstance(x, torch.Tensor):
-        if integer and (x.is_floating_point() or x.is_complex()):
-            raise TypeError(msg(f"random.{api}", f"{name} must be an integer", describe(x)))
-        return x.to(device=device, dtype=dtype)
+        if x.is_complex() or (integer and x.is_floating_point()):
+            kind = "an integer" if integer else "a real (not complex)"
+            raise TypeError(
+                msg(
+                    f"random.{api}",
+                    f"{name} must be {kind} tensor",
+                    describe(x),
+                    "Pass real values.",
+                )
+            )
+        try:
+            return x.to(device=device, dtype=dtype)
+        except (RuntimeError, NotImplementedError) as e:
+            raise ValueError(
+                msg(
+                    f"random.{api}",
+                    f"{name} must be movable to the key's device {device}",
+                    f"{describe(x)} on {x.device}",
+                    "Put it on the key's device.",
+                )
+            ) from e
     if isinstance(x, bool) or not isinstance(x, kinds):
         kind = "an int or integer tensor" if integer else "a number or tensor"
         raise TypeError(msg(f"random.{api}", f"{name} must be {kind}", describe(x)))
@@ -126,12 +243,20 @@ def check_order(api: str, lo: object, hi: object, names: str, *, strict: bool = 
         if not eager(lo, hi):
             return
         lo_t, hi_t = torch.as_tensor(lo), torch.as_tensor(hi)
-        bad = bool((lo_t >= hi_t).any()) if strict else bool((lo_t > hi_t).any())
+        if lo_t.device.type == "meta" or hi_t.device.type == "meta":
+            return
+        ok = (lo_t < hi_t) if strict else (lo_t <= hi_t)  # NaN fails both
+        bad = not bool(ok.all())
     else:
-        bad = bool(lo >= hi) if strict else bool(lo > hi)  # type: ignore[operator]
+        bad = not (lo < hi if strict else lo <= hi)  # type: ignore[operator]
     if bad:
         rel = "<" if strict else "<="
         a, b = names.split(",")
         raise ValueError(
-            msg(f"random.{api}", f"{a} {rel} {b} is required", f"{a}={lo!r}, {b}={hi!r}")
+            msg(
+                f"random.{api}",
+                f"{a} {rel} {b} is required",
+                f"{a}={lo!r}, {b}={hi!r}",
+                f"Swap or fix the bounds so that {a} {rel} {b}.",
+            )
         )

@@ -27,7 +27,7 @@ import torch
 
 from . import _random_checks as C
 from . import _random_int, _threefry
-from ._erfinv import erfinv, fma
+from ._erfinv import erfinv, fused_multiply_add, round_sum
 from ._errors import describe, msg
 
 __all__ = [
@@ -211,8 +211,16 @@ def _uniform(
     dtype: torch.dtype,
     minval: torch.Tensor,
     maxval: torch.Tensor,
+    *,
+    exact: bool = False,
 ) -> torch.Tensor:
-    """JAX's ``_uniform`` without validation: mantissa bits scaled into ``[minval, maxval)``."""
+    """JAX's ``_uniform`` without validation: mantissa bits scaled into ``[minval, maxval)``.
+
+    ``floats * (maxval - minval) + minval`` is one fused multiply-add in ``dtype``: the
+    exact value rounded once (the subtraction is rounded to ``dtype`` first, as JAX's
+    program reads). ``exact=True`` promises that every step is exact (bounds such as
+    ``(0, 1)``), so plain ops give the same numbers faster.
+    """
     nbits, nmant = C.FLOATS[dtype]
     rng_bits = 8 if nmant < 8 else nbits
     raw = _threefry.random_bits(key, rng_bits, shape)
@@ -222,11 +230,41 @@ def _uniform(
         mant = raw >> (rng_bits - nmant)
     # JAX ORs the mantissa into 1.0's bit pattern and subtracts 1; both steps are exact,
     # so scaling the integer mantissa by 2**-nmant gives the same floats without a bitcast.
-    floats = mant.to(dtype) * (2.0**-nmant)
     span = maxval - minval
-    if nbits == 16:  # XLA rounds each 16-bit op; wider types get a fused multiply-add
+    floats = mant.to(dtype) * (2.0**-nmant)
+    if exact:
         return torch.maximum(minval, floats * span + minval)
-    return torch.maximum(minval, fma(floats, span.expand_as(floats), minval.expand_as(floats)))
+    if nbits == 16:
+        # float16/bfloat16: the product is exact in float64, the sum rounded once (to odd
+        # in float64 and float32, then to nearest in dtype: no double rounding)
+        value = round_sum(floats.double() * span.double(), minval.double().expand_as(floats), dtype)
+    else:
+        value = fused_multiply_add(floats, span.expand_as(floats), minval.expand_as(floats))
+    if span.requires_grad or minval.requires_grad:
+        # the value rounded once, the gradient of the plain formula
+        plain = floats * span + minval
+        value = value.detach() + (plain - plain.detach())
+    return torch.maximum(minval, value)
+
+
+def _check_bounds(
+    api: str, lo: torch.Tensor, hi: torch.Tensor, minval: object, maxval: object
+) -> None:
+    """``minval <= maxval``, both finite and ``maxval - minval`` finite in their dtype."""
+    C.check_order(api, minval, maxval, "minval,maxval")
+    if lo.device.type == "meta" or not C.eager(lo, hi):
+        return
+    if not bool((lo.isfinite() & hi.isfinite() & (hi - lo).isfinite()).all()):
+        info = torch.finfo(lo.dtype)
+        raise ValueError(
+            msg(
+                f"random.{api}",
+                f"minval, maxval and maxval - minval must be finite in {lo.dtype} "
+                f"(magnitudes up to {info.max:.6g})",
+                f"minval={minval!r}, maxval={maxval!r}",
+                "Narrow the bounds or draw in a wider dtype.",
+            )
+        )
 
 
 def uniform(
@@ -259,7 +297,7 @@ def uniform(
     lo = C.as_tensor("uniform", "minval", minval, dt, k.device)
     hi = C.as_tensor("uniform", "maxval", maxval, dt, k.device)
     C.check_broadcast("uniform", s, lo, hi)
-    C.check_order("uniform", minval, maxval, "minval,maxval")
+    _check_bounds("uniform", lo, hi, minval, maxval)
     return _uniform(k, s, dt, lo, hi)
 
 
@@ -290,8 +328,25 @@ def normal(
     dt = C.check_float_dtype("normal", dtype)
     one = _scalar(1.0, dt, k.device)
     lo = torch.nextafter(-one, torch.zeros_like(one))
-    u = _uniform(k, s, dt, lo, one)
-    return _scalar(math.sqrt(2.0), dt, k.device) * erfinv(u)
+    # maxval - minval rounds to 2, and 2 * floats + minval is exact in every dtype
+    u = _uniform(k, s, dt, lo, one, exact=True)
+    sqrt2 = _scalar(math.sqrt(2.0), dt, k.device)
+    if dt in (torch.float16, torch.bfloat16):
+        # JAX: erf_inv in float32, rounded to dtype, times sqrt(2) rounded to dtype. The
+        # first rounding is done on the bits, so that torch.compile (which keeps float16
+        # intermediates in float32) cannot skip it; the product is exact in float32.
+        e = _round_bits(erfinv(u.float()), C.FLOATS[dt][1])
+        return (sqrt2.float() * e).to(dt)
+    return sqrt2 * erfinv(u)
+
+
+def _round_bits(x: torch.Tensor, nmant: int) -> torch.Tensor:
+    """float32 ``x`` rounded to ``nmant`` mantissa bits (to nearest, ties to even) on its
+    bits; for finite values whose rounding stays in float32's normal range."""
+    drop = 23 - nmant
+    b = x.view(torch.int32)
+    b = (b + ((1 << (drop - 1)) - 1) + ((b >> drop) & 1)) & ~((1 << drop) - 1)
+    return b.view(torch.float32)
 
 
 def _erf(x: torch.Tensor) -> torch.Tensor:
@@ -383,8 +438,8 @@ def bernoulli(
     C.check_broadcast("bernoulli", s, pt)
     zero, one = _scalar(0.0, dt, k.device), _scalar(1.0, dt, k.device)
     if mode == "low":
-        return _uniform(k, s, dt, zero, one) < pt
-    u1, u2 = _uniform(k, (2, *s), dt, zero, one).unbind(0)
+        return _uniform(k, s, dt, zero, one, exact=True) < pt
+    u1, u2 = _uniform(k, (2, *s), dt, zero, one, exact=True).unbind(0)
     return u2 * (2.0 ** -C.FLOATS[dt][1]) < pt - u1
 
 

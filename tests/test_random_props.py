@@ -154,6 +154,25 @@ def test_normal_under_torch_compile_matches_eager() -> None:
     assert torch.equal(torch.compile(lambda k: fr.split(k, 4), fullgraph=True)(k), fr.split(k, 4))
 
 
+def test_uniform_and_half_normal_same_under_compile_and_vmap() -> None:
+    """The rounding ftx documents survives Inductor (which keeps float16/bfloat16
+    intermediates in float32) and vmap: uniform with bounds in every dtype, and the
+    float16/bfloat16 normal (float32 is checked above)."""
+    dtypes = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+    def draw(k: torch.Tensor) -> list[torch.Tensor]:
+        out = [fr.uniform(k, (513,), dt, -2.0, 3.0) for dt in dtypes]
+        return out + [fr.normal(k, (513,), dt) for dt in dtypes[:2]]
+
+    k = fr.key(3)
+    want = draw(k)
+    torch._dynamo.reset()
+    got = torch.compile(draw, fullgraph=True)(k)
+    batched = torch.func.vmap(draw)(torch.stack([fr.key(0), k]))
+    for g, b, w in zip(got, batched, want):
+        assert torch.equal(g, w) and torch.equal(b[1], w)
+
+
 def test_float64_erfinv_same_under_compile_vmap_and_emulated_fma(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
