@@ -19,6 +19,7 @@ from ._base import (
     _Spec,
     addcmul,
     chain,
+    check_flag,
     check_hparam,
     check_lr,
     from_spec,
@@ -115,12 +116,13 @@ def adagrad(
     rate = check_lr(api, lr)
     decay = check_hparam(api, "lr_decay", lr_decay)
     check_hparam(api, "weight_decay", weight_decay)
+    check_flag(api, "maximize", maximize)
     core = from_spec(_AdagradSpec(api, initial_accumulator_value, eps))
     parts: list[GradientTransformation] = [negate(api)] if maximize else []
     if weight_decay:
         parts.append(add_decayed_weights(weight_decay, api=api))
 
     def clr(step: Any) -> Any:
-        return lr_at(rate, step) / (1 + step * decay)
+        return lr_at(rate, step, api) / (1 + step * decay)
 
     return chain(*parts, core, scale_by_learning_rate(clr if decay else rate), api=api)

@@ -25,6 +25,7 @@ from ._base import (
     add,
     addcmul,
     chain,
+    check_flag,
     check_hparam,
     check_lr,
     from_spec,
@@ -60,7 +61,7 @@ class _AdamSpec(_Spec):
         decoupled_weight_decay: float = 0.0,
     ) -> None:
         self.api = api
-        if not (isinstance(betas, tuple | list) and len(betas) == 2):
+        if not (isinstance(betas, tuple | list) and len(betas) == 2):  # torch accepts lists too
             raise TypeError(
                 f"ftx.{api}: betas must be a pair of floats, got {betas!r}. "
                 "Pass e.g. betas=(0.9, 0.999)."
@@ -68,7 +69,7 @@ class _AdamSpec(_Spec):
         self.b1 = check_hparam(api, "betas[0]", betas[0], high=1.0)
         self.b2 = check_hparam(api, "betas[1]", betas[1], high=1.0)
         self.eps = check_hparam(api, "eps", eps)
-        self.amsgrad = bool(amsgrad)
+        self.amsgrad = check_flag(api, "amsgrad", amsgrad)
         self.lr = None if lr is None else check_lr(api, lr)
         self.wd = check_hparam(api, "weight_decay", decoupled_weight_decay)
         self.needs_params = self.wd != 0.0
@@ -95,7 +96,7 @@ class _AdamSpec(_Spec):
         bc1 = 1 - b1**n
         bc2 = 1 - b2**n
         bc2_sqrt = bc2**0.5
-        lr = None if self.lr is None else lr_at(self.lr, k)
+        lr = None if self.lr is None else lr_at(self.lr, k, ctx.api)
         # u = c * exp_avg / (sqrt(v) / sqrt(bc2) + eps), c = -lr / bc1 (or 1 / bc1 without lr)
         c = 1 / bc1 if lr is None else -lr / bc1
         m, v, vmax = state.exp_avg, state.exp_avg_sq, state.max_exp_avg_sq
@@ -256,6 +257,7 @@ def adam(
     rate = check_lr(api, lr)
     core = from_spec(_AdamSpec(api, betas, eps, amsgrad, rate))
     check_hparam(api, "weight_decay", weight_decay)
+    check_flag(api, "maximize", maximize)
     parts: list[GradientTransformation] = [negate(api)] if maximize else []
     if weight_decay:
         parts.append(add_decayed_weights(weight_decay, api=api))
@@ -299,5 +301,6 @@ def adamw(
     api = "optim.adamw"
     rate = check_lr(api, lr)
     core = from_spec(_AdamSpec(api, betas, eps, amsgrad, rate, weight_decay))
+    check_flag(api, "maximize", maximize)
     parts: list[GradientTransformation] = [negate(api)] if maximize else []
     return chain(*parts, core, api=api)

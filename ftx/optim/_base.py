@@ -21,13 +21,15 @@ Each update picks one of three routes, all giving the same numbers:
 from __future__ import annotations
 
 import math
+import numbers
+import operator
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, NoReturn
 
 import torch
 
-from .._errors import describe
-from .._functorch import top_level
+from .._errors import describe, msg
+from .._functorch import is_wrapped, transform_active
 from . import _tree
 
 PyTree = Any
@@ -76,6 +78,7 @@ class EmptyState(NamedTuple):
 class _Ctx(NamedTuple):
     fast: bool  # foreach kernels, in-place on fresh buffers
     scalars: bool  # the step count may be read with .item()
+    api: str = "optim"  # the public name for errors raised while updating
 
 
 def _count_value(count: torch.Tensor, ctx: _Ctx) -> Any:
@@ -144,27 +147,42 @@ def _to_tree(state: Any, sig: Any) -> Any:
     return state
 
 
-def _from_tree(api: str, state: Any, spec: _Spec, sig: Any, ref: PyTree) -> Any:
-    """Leaf form of ``state``: per-parameter fields flattened and checked against ``sig``."""
+def _from_tree(api: str, state: Any, spec: _Spec, sig: Any, ref: PyTree,
+               bufs: list[tuple[str, PyTree, list[torch.Tensor]]]) -> Any:
+    """Leaf form of ``state``: per-parameter fields flattened and checked against ``sig``.
+
+    Each flattened field is appended to ``bufs`` as ``(name, tree, leaves)`` for the
+    caller's shape and dtype check; step counts are checked here.
+    """
     if isinstance(spec, _ChainSpec):
         if type(state) is not tuple or len(state) != len(spec.specs):
             raise _bad_state(api, state)
-        return tuple(_from_tree(api, s, sp, sig, ref) for s, sp in zip(state, spec.specs))
+        return tuple(_from_tree(api, s, sp, sig, ref, bufs) for s, sp in zip(state, spec.specs))
     if not isinstance(state, spec.state_type):
         if spec.state_type is EmptyState and type(state) is tuple and not state:
             return EmptyState()
         raise _bad_state(api, state)
     per = spec.per_param
-    if not per:
+    if not per and spec.state_type is EmptyState:
         return state
     items = []
     named: Any = state
     for name, value in zip(named._fields, named):
-        if name in per and value is not None:
-            leaves, s = _tree.flatten(value)
-            if s != sig:
-                raise _tree.mismatch(f"{api}.update", f"state.{name}", value, "params", ref)
-            value = leaves
+        if name in per:
+            if value is not None:
+                field = f"state.{name}"
+                leaves, s = _tree.flatten(value, f"{api}.update", field)
+                if s != sig:
+                    raise _tree.mismatch(f"{api}.update", field, value, "params", ref)
+                bufs.append((field, value, leaves))
+                value = leaves
+        elif name == "step" and not (
+            isinstance(value, torch.Tensor) and value.dtype == torch.int64 and value.ndim == 0
+        ):
+            raise TypeError(msg(
+                f"{api}.update", "state.step must be a 0-d int64 tensor (the update count)",
+                describe(value), "Pass the state init and update returned, unchanged.",
+            ))
         items.append(value)
     return type(state)(*items)
 
@@ -176,17 +194,56 @@ def _bad_state(api: str, state: Any) -> TypeError:
     )
 
 
+_REQUIRES_GRAD = operator.attrgetter("requires_grad")
+
+
+def _route(tensors: list[torch.Tensor]) -> tuple[bool, bool]:
+    """``(scalars, fast)`` for checked tensor leaves (see the module docstring).
+
+    ``scalars``: no transform is active and no leaf is functorch-wrapped (the step
+    count may be read with ``.item()``); ``fast``: also no leaf needs gradients
+    (foreach kernels). The scans run in C (``map``), every leaf being a tensor.
+    """
+    if transform_active() or any(map(is_wrapped, tensors)):
+        return False, False
+    return True, not (torch.is_grad_enabled() and any(map(_REQUIRES_GRAD, tensors)))
+
+
+_LIKE_FIX = ("Pass grads computed for these params (e.g. ftx.grad(loss)(params)) and the "
+             "state opt.init(params) returned; call opt.init again after changing params.")
+
+
+def _same_metas(leaves: list[Any], ref: list[Any] | None) -> bool:
+    try:
+        return _tree.metas(leaves) == ref
+    except AttributeError:  # a leaf that is not a tensor
+        return False
+
+
 def _update_impl(
     spec: _Spec, grads: PyTree, state: PyTree, params: PyTree | None
 ) -> tuple[PyTree, PyTree]:
+    """One update: check every leaf (one pass per tree), pick a route, run the spec.
+
+    Grads must be real floating tensors; params and every per-parameter state buffer
+    must match the grads leaf by leaf in structure, shape and dtype. Devices are checked
+    only when a kernel fails (no cost on the happy path).
+    """
     api = spec.api
-    g, sig = _tree.flatten(grads)
-    _tree.check_tensors(f"{api}.update", "grads", grads, g)
+    g, sig = _tree.flatten(grads, f"{api}.update", "grads")
+    try:
+        gm: list[Any] | None = _tree.metas(g)
+    except AttributeError:
+        gm = None
+    if gm is None or not _tree.floats_in(gm):
+        _tree.check_float(f"{api}.update", "grads", grads, g)
     p: list[torch.Tensor] | None = None
     if params is not None:
-        p, psig = _tree.flatten(params)
+        p, psig = _tree.flatten(params, f"{api}.update", "params")
         if psig != sig:
             raise _tree.mismatch(f"{api}.update", "grads", grads, "params", params)
+        if not _same_metas(p, gm):
+            _tree.check_like(f"{api}.update", "grads", grads, g, "params", params, p, _LIKE_FIX)
     elif not g:
         p = []  # an empty tree needs no params
     elif spec.needs_params:
@@ -194,14 +251,24 @@ def _update_impl(
             f"ftx.{api}.update: params are required by this transform (weight decay), "
             "got None. Call update(grads, state, params)."
         )
-    st = _from_tree(api, state, spec, sig, grads if params is None else params)
+    ref, ref_name = (grads, "grads") if params is None else (params, "params")
+    bufs: list[tuple[str, PyTree, list[torch.Tensor]]] = []
+    st = _from_tree(api, state, spec, sig, ref, bufs)
+    for name, tree, leaves in bufs:
+        if not _same_metas(leaves, gm):
+            _tree.check_like(f"{api}.update", name, tree, leaves, ref_name, ref,
+                             g if p is None else p, _LIKE_FIX)
     everything = list(g) if p is None else g + p
     _state_leaves(st, everything)
-    scalars = top_level(everything)
-    fast = scalars and not (
-        torch.is_grad_enabled() and any(x.requires_grad for x in everything)
-    )
-    out, new_st = spec.update_leaves(g, st, p, _Ctx(fast, scalars))
+    scalars, fast = _route(everything)
+    try:
+        out, new_st = spec.update_leaves(g, st, p, _Ctx(fast, scalars, api))
+    except RuntimeError:  # a kernel refused: say which leaf sits on another device
+        names = ["grads"] + (["params"] if p is not None else []) + [b[0] for b in bufs]
+        trees = [grads] + ([params] if p is not None else []) + [b[1] for b in bufs]
+        lists = [g] + ([p] if p is not None else []) + [b[2] for b in bufs]
+        _tree.check_devices(f"{api}.update", names, trees, lists)
+        raise
     return _tree.unflatten(sig, out), _to_tree(new_st, sig)
 
 
@@ -212,9 +279,9 @@ class _LeafTransformation(GradientTransformation):
 
     def __new__(cls, spec: _Spec) -> _LeafTransformation:
         def init(params: PyTree) -> PyTree:
-            leaves, sig = _tree.flatten(params)
-            _tree.check_tensors(f"{spec.api}.init", "params", params, leaves)
-            _tree.check_real(f"{spec.api}.init", params, leaves)
+            leaves, sig = _tree.flatten(params, f"{spec.api}.init", "params")
+            if not _tree.all_float(leaves):
+                _tree.check_float(f"{spec.api}.init", "params", params, leaves)
             return _to_tree(spec.init_leaves(leaves), sig)
 
         def update(
@@ -293,6 +360,8 @@ def chain(*transforms: GradientTransformation, api: str = "optim.chain") -> Grad
     def update(
         grads: PyTree, state: PyTree, params: PyTree | None = None
     ) -> tuple[PyTree, PyTree]:
+        if type(state) is not tuple or len(state) != len(transforms):
+            raise _bad_state(api, state)
         new = []
         for t, s in zip(transforms, state):
             grads, s = t.update(grads, s, params)
@@ -325,9 +394,16 @@ def identity() -> GradientTransformation:
 def apply_updates(params: PyTree, updates: PyTree) -> PyTree:
     """``params + updates`` leaf by leaf, as a new tree (nothing is mutated).
 
+    The rule for kinds: params and updates must be real floating tensors (float16,
+    bfloat16, float32, float64) of the same shapes; an update of another floating
+    dtype is rounded to its param's dtype, as ``param.add_(update)`` does in torch.
+    Integer, bool and complex leaves raise ``TypeError`` (an integer param would
+    silently drop fractional updates); shapes never broadcast (``ValueError`` naming
+    the path).
+
     Args:
-        params: a pytree of tensors.
-        updates: a pytree of tensors with the structure of ``params`` (``None``
+        params: a pytree of floating tensors.
+        updates: a pytree with the structure and shapes of ``params`` (``None``
             where ``params`` has ``None``).
 
     Returns:
@@ -338,46 +414,85 @@ def apply_updates(params: PyTree, updates: PyTree) -> PyTree:
         >>> ftx.optim.apply_updates({"w": torch.ones(2)}, {"w": torch.tensor([0.5, -1.0])})
         {'w': tensor([1.5000, 0.0000])}
     """
-    p, sig = _tree.flatten(params)
-    u, usig = _tree.flatten(updates)
+    api = "optim.apply_updates"
+    p, sig = _tree.flatten(params, api, "params")
+    u, usig = _tree.flatten(updates, api, "updates")
     if usig != sig:
-        raise _tree.mismatch("optim.apply_updates", "updates", updates, "params", params)
-    _tree.check_tensors("optim.apply_updates", "params", params, p)
-    _tree.check_tensors("optim.apply_updates", "updates", updates, u)
+        raise _tree.mismatch(api, "updates", updates, "params", params)
     if not p:
         return _tree.unflatten(sig, [])
-    if all(a.dtype == b.dtype for a, b in zip(p, u)) and top_level(p + u) and not (
-        torch.is_grad_enabled() and any(x.requires_grad for x in p + u)
-    ):
-        out = list(torch._foreach_add(p, u))
-    else:
-        out = [a + b.to(a.dtype) for a, b in zip(p, u)]
+    try:
+        pm: list[Any] | None = _tree.metas(p)
+    except AttributeError:
+        pm = None
+    if pm is None or not _tree.floats_in(pm):
+        _tree.check_float(api, "params", params, p)
+    same = _same_metas(u, pm)  # same shapes and dtypes: the common case
+    if not same:
+        _tree.check_tensors(api, "updates", updates, u)
+        if not _tree.all_float(u):
+            _tree.check_float(api, "updates", updates, u)
+        for i, (a, b) in enumerate(zip(p, u)):
+            if a.shape != b.shape:
+                raise ValueError(msg(
+                    api, "every leaf of updates must have the shape of params",
+                    f"updates {tuple(b.shape)} and params {tuple(a.shape)} at path "
+                    f"{_tree.path_at(params, i)!r}",
+                    "Pass the updates opt.update returned for these params; ftx never "
+                    "broadcasts an update.",
+                ))
+    try:
+        if same and _route(p + u)[1]:
+            out = list(torch._foreach_add(p, u))
+        else:
+            out = [a + b.to(a.dtype) for a, b in zip(p, u)]
+    except RuntimeError:
+        _tree.check_devices(api, ["params", "updates"], [params, updates], [p, u])
+        raise
     return _tree.unflatten(sig, out)
 
 
 # ---------------------------------------------------------------------------
-# Hyper-parameter validation (build time) and schedules.
+# Hyper-parameter validation (build time) and schedules (update time).
 
 
 def check_hparam(api: str, name: str, value: Any, *, low: float = 0.0, high: float | None = None,
-                 high_open: bool = True) -> float:
-    """Return ``float(value)`` or raise ``ValueError`` unless ``low <= value (<|<=) high``."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
+                 high_open: bool = True, low_open: bool = False) -> float:
+    """Return ``float(value)`` or raise unless ``low <= value (<|<=) high``.
+
+    ``TypeError`` for anything but a real number (``bool`` included), ``ValueError``
+    for a value out of range or not finite.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(
             f"ftx.{api}: {name} must be a real number, got {describe(value)}. "
             f"Pass a Python float, e.g. {name}=0.1."
         )
     v = float(value)
-    ok = math.isfinite(v) and v >= low
+    ok = math.isfinite(v) and (v > low if low_open else v >= low)
     if high is not None:
         ok = ok and (v < high if high_open else v <= high)
     if not ok:
-        rng = f">= {low}" if high is None else f"in [{low}, {high}{')' if high_open else ']'}"
+        first = f"> {low}" if low_open else f">= {low}"
+        if low == -math.inf:
+            first = "finite"
+        if high is None:
+            rng = first
+        else:
+            rng = f"in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
         raise ValueError(
             f"ftx.{api}: {name} must be {rng}, got {value!r}. "
             f"Pass {name} as torch.optim accepts it."
         )
     return v
+
+
+def check_flag(api: str, name: str, value: Any) -> bool:
+    """Return ``value`` or raise ``TypeError`` unless it is a ``bool``."""
+    if not isinstance(value, bool):
+        raise TypeError(msg(api, f"{name} must be True or False", describe(value),
+                            f"Pass {name}=True or {name}=False."))
+    return value
 
 
 def check_lr(api: str, lr: Any) -> ScalarOrSchedule:
@@ -387,6 +502,53 @@ def check_lr(api: str, lr: Any) -> ScalarOrSchedule:
     return check_hparam(api, "lr", lr)
 
 
-def lr_at(lr: ScalarOrSchedule, step: Any) -> Any:
-    """The learning rate at ``step`` (0 for the first update)."""
-    return lr(step) if callable(lr) else lr
+def scheduled(api: str, what: str, value: Any, step: Any, nonneg: bool) -> Any:
+    """``value`` if it is a real scalar a schedule may return, else raise.
+
+    Accepted: a Python ``int``/``float`` (finite, and ``>= 0`` when ``nonneg``) or a
+    0-d real floating tensor (its value is not read: that would synchronise with the
+    device and cannot be done under ``vmap``/``torch.compile``). ``None``, ``bool``,
+    complex numbers and tensors with a shape raise ``TypeError`` at update time.
+    """
+    t = type(value)
+    if (t is float or t is int) and value >= 0 and math.isfinite(value):  # the common case
+        return value
+    if isinstance(value, torch.Tensor):
+        if value.ndim == 0 and value.dtype in _tree.FLOATS:
+            return value
+        _bad_schedule(api, what, value, step)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        _bad_schedule(api, what, value, step)
+    v = float(value)
+    if math.isfinite(v) and (v >= 0 or not nonneg):
+        return v
+    raise ValueError(msg(
+        f"{api}.update",
+        f"the {what} schedule must return a finite number" + (" >= 0" if nonneg else ""),
+        f"{value!r} at step {_step_text(step)}",
+        "Fix the schedule (a negative learning rate climbs the loss; NaN or inf "
+        "destroys the params).",
+    ))
+
+
+def _step_text(step: Any) -> str:
+    if isinstance(step, torch.Tensor):
+        return "(a tensor step under a transform)"
+    return str(step)
+
+
+def _bad_schedule(api: str, what: str, value: Any, step: Any) -> NoReturn:
+    raise TypeError(msg(
+        f"{api}.update",
+        f"the {what} schedule must return a real scalar (a float, an int or a 0-d "
+        f"floating tensor)",
+        f"{describe(value)} at step {_step_text(step)}",
+        "Return a number from the schedule, e.g. lambda step: 0.1 * 0.99 ** step.",
+    ))
+
+
+def lr_at(lr: ScalarOrSchedule, step: Any, api: str = "optim") -> Any:
+    """The learning rate at ``step`` (0 for the first update), checked if scheduled."""
+    if callable(lr):
+        return scheduled(api, "lr", lr(step), step, True)
+    return lr

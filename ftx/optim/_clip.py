@@ -41,7 +41,7 @@ def clip_by_global_norm(max_norm: float) -> GradientTransformation:
     (L2 norm over all leaves together), without a host synchronisation.
 
     Args:
-        max_norm: a non-negative float.
+        max_norm: a positive float (``0`` would zero every update).
 
     Returns:
         A stateless ``GradientTransformation``.
@@ -54,4 +54,4 @@ def clip_by_global_norm(max_norm: float) -> GradientTransformation:
         [0.6, 0.8]
     """
     api = "optim.clip_by_global_norm"
-    return from_spec(_ClipSpec(check_hparam(api, "max_norm", max_norm)))
+    return from_spec(_ClipSpec(check_hparam(api, "max_norm", max_norm, low_open=True)))

@@ -20,6 +20,7 @@ from ._base import (
     _Spec,
     addcmul,
     chain,
+    check_flag,
     check_hparam,
     check_lr,
     from_spec,
@@ -44,9 +45,9 @@ class _RmsSpec(_Spec):
 
     def __init__(self, api: str, alpha: float, eps: float, centered: bool, momentum: float):
         self.api = api
-        self.alpha = check_hparam(api, "alpha", alpha)
+        self.alpha = check_hparam(api, "alpha", alpha, high=1.0, high_open=False)
         self.eps = check_hparam(api, "eps", eps)
-        self.centered = bool(centered)
+        self.centered = check_flag(api, "centered", centered)
         self.momentum = check_hparam(api, "momentum", momentum)
 
     def init_leaves(self, params: list[torch.Tensor]) -> Any:
@@ -149,6 +150,7 @@ def rmsprop(
     rate = check_lr(api, lr)
     core = from_spec(_RmsSpec(api, alpha, eps, centered, momentum))
     check_hparam(api, "weight_decay", weight_decay)
+    check_flag(api, "maximize", maximize)
     parts: list[GradientTransformation] = [negate(api)] if maximize else []
     if weight_decay:
         parts.append(add_decayed_weights(weight_decay, api=api))

@@ -9,6 +9,7 @@ evaluated at the count before the update (``0`` for the first update), as
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import torch
@@ -21,9 +22,11 @@ from ._base import (
     _count_value,
     _Ctx,
     _Spec,
+    check_hparam,
     check_lr,
     from_spec,
     new_count,
+    scheduled,
 )
 
 __all__ = ["ScaleByScheduleState", "scale", "scale_by_learning_rate", "scale_by_schedule"]
@@ -47,6 +50,7 @@ def mul(xs: list[torch.Tensor], factor: Any, ctx: _Ctx) -> list[torch.Tensor]:
 class _ScaleSpec(_Spec):
     def __init__(self, api: str, factor: ScalarOrSchedule, sign: float) -> None:
         self.api = api
+        self.what = "lr" if sign < 0 else "scale"
         self.factor = factor
         self.sign = sign
         self.state_type = ScaleByScheduleState if callable(factor) else EmptyState
@@ -62,7 +66,8 @@ class _ScaleSpec(_Spec):
         if not callable(self.factor):
             return mul(grads, self.sign * self.factor, ctx), state
         count = state.step
-        value = self.factor(_count_value(count, ctx))
+        k = _count_value(count, ctx)
+        value = scheduled(ctx.api, self.what, self.factor(k), k, self.sign < 0)
         return mul(grads, value * self.sign, ctx), ScaleByScheduleState(count + 1)
 
 
@@ -74,12 +79,8 @@ def scale(step_size: float) -> GradientTransformation:
         >>> ftx.optim.scale(-2.0).update({"w": torch.ones(2)}, ())[0]
         {'w': tensor([-2., -2.])}
     """
-    if isinstance(step_size, bool) or not isinstance(step_size, int | float):
-        raise TypeError(
-            f"ftx.optim.scale: step_size must be a real number, got {step_size!r}. "
-            "Pass a Python float."
-        )
-    return from_spec(_ScaleSpec("optim.scale", float(step_size), 1.0))
+    size = check_hparam("optim.scale", "step_size", step_size, low=-math.inf)
+    return from_spec(_ScaleSpec("optim.scale", size, 1.0))
 
 
 def scale_by_learning_rate(lr: ScalarOrSchedule) -> GradientTransformation:

@@ -15,7 +15,8 @@ from typing import Any
 
 import torch
 
-from ._base import Schedule, check_hparam
+from .._errors import describe
+from ._base import Schedule, check_flag, check_hparam
 
 __all__ = ["constant", "cosine_decay", "exponential_decay", "linear", "warmup_cosine"]
 
@@ -28,7 +29,13 @@ def _frac(step: Any, steps: int) -> Any:
 
 
 def _check_steps(api: str, name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+    """A positive int (``TypeError`` for other kinds, ``ValueError`` for ``<= 0``)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(
+            f"ftx.{api}: {name} must be a positive int, got {describe(value)}. "
+            f"Pass e.g. {name}=100."
+        )
+    if value <= 0:
         raise ValueError(
             f"ftx.{api}: {name} must be a positive int, got {value!r}. Pass e.g. {name}=100."
         )
@@ -120,6 +127,8 @@ def exponential_decay(
     r = check_hparam(api, "decay_rate", decay_rate)
     n = _check_steps(api, "transition_steps", transition_steps)
 
+    check_flag(api, "staircase", staircase)
+
     def schedule(step: Any) -> Any:
         if isinstance(step, torch.Tensor):
             e = torch.floor(step / n) if staircase else step / n
@@ -152,6 +161,9 @@ def warmup_cosine(
         [0.0, 0.5, 1.0, 0.5, 0.0, 0.0]
     """
     api = "optim.warmup_cosine"
+    for name, value in (("peak_value", peak_value), ("init_value", init_value),
+                        ("end_value", end_value)):
+        check_hparam(api, name, value)
     w = _check_steps(api, "warmup_steps", warmup_steps)
     d = _check_steps(api, "decay_steps", decay_steps)
     if d <= w:

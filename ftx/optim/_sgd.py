@@ -23,6 +23,7 @@ from ._base import (
     _Spec,
     add,
     chain,
+    check_flag,
     check_hparam,
     check_lr,
     from_spec,
@@ -113,6 +114,7 @@ def trace(
 def _build_trace(api: str, momentum: float, dampening: float, nesterov: bool) -> _TraceSpec:
     m = check_hparam(api, "momentum", momentum)
     d = check_hparam(api, "dampening", dampening, low=-float("inf"))
+    check_flag(api, "nesterov", nesterov)
     if nesterov and (m <= 0 or d != 0):
         raise ValueError(
             f"ftx.{api}: nesterov=True requires momentum > 0 and dampening == 0, got "
@@ -159,6 +161,9 @@ def sgd(
     rate = check_lr(api, lr)
     check_hparam(api, "momentum", momentum)
     check_hparam(api, "weight_decay", weight_decay)
+    check_hparam(api, "dampening", dampening, low=-float("inf"))
+    check_flag(api, "nesterov", nesterov)
+    check_flag(api, "maximize", maximize)
     parts: list[GradientTransformation] = []
     if maximize:
         parts.append(negate(api))

@@ -7,10 +7,16 @@ times faster than ``torch.utils._pytree``; any other registered node
 (namedtuple, ``OrderedDict``, dataclasses registered with ``ftx.tree``) is
 handed to ``torch.utils._pytree`` for that subtree, so the leaf order is always
 the registry's. ``None`` is an empty subtree, as in :mod:`ftx.tree`.
+
+The leaf checks compare ``(shape, dtype)`` lists built with ``map`` (C speed; a
+plain loop while ``torch.compile`` traces, which cannot trace ``attrgetter``) and
+look up paths only once a check has failed. A tree that contains itself raises
+``ValueError`` (never ``RecursionError``), found after the fact by :func:`find_cycle`.
 """
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,17 +24,33 @@ import torch
 import torch.utils._pytree as _pytree
 
 from .. import tree as _ftree
-from .._errors import describe
+from .._errors import describe, msg
+from .._functorch import is_compiling
 
 _Tensor = torch.Tensor
 _NODES = _pytree.SUPPORTED_NODES
 _node_type = _pytree._get_node_type
 
 
-def flatten(tree: Any) -> tuple[list[Any], Any]:
-    """``(leaves, sig)``: ``sig`` is a hashable, comparable description of the structure."""
+FLOATS = frozenset({torch.float16, torch.bfloat16, torch.float32, torch.float64})
+"""The dtypes an optimizer accepts for params, grads, state buffers and updates."""
+FLOAT_NAMES = "float16, bfloat16, float32 or float64"
+
+_META = operator.attrgetter("shape", "dtype")
+DTYPE = operator.attrgetter("dtype")
+_SECOND = operator.itemgetter(1)
+
+
+def flatten(tree: Any, api: str = "optim", name: str = "tree") -> tuple[list[Any], Any]:
+    """``(leaves, sig)``: ``sig`` is a hashable, comparable description of the structure.
+
+    ``api`` and ``name`` only feed the ``ValueError`` raised for a tree that contains itself.
+    """
     out: list[Any] = []
-    return out, _flat(tree, out)
+    try:
+        return out, _flat(tree, out)
+    except RecursionError:
+        raise cycle_error(api, name, tree) from None
 
 
 def _flat(x: Any, out: list[Any]) -> Any:
@@ -38,10 +60,11 @@ def _flat(x: Any, out: list[Any]) -> Any:
     t = type(x)
     if t is dict:
         values = list(x.values())
-        if all(isinstance(v, _Tensor) for v in values):  # the common leaf-only dict
-            out.extend(values)
-            return (3, tuple(x))
-        return (0, tuple(x), tuple([_flat(v, out) for v in values]))
+        for v in values:  # a plain loop: the fastest test for the common leaf-only dict
+            if not isinstance(v, _Tensor):
+                return (0, tuple(x), tuple([_flat(v, out) for v in values]))
+        out.extend(values)
+        return (3, tuple(x))
     if x is None:
         return None
     if t is list or t is tuple:
@@ -65,9 +88,8 @@ def _unflat(sig: Any, it: Iterator[Any]) -> Any:
     if sig is None:
         return None
     kind = sig[0]
-    if kind == 3:
-        keys = sig[1]
-        return dict(zip(keys, [next(it) for _ in keys]))
+    if kind == 3:  # zip stops at the end of the keys before taking another leaf
+        return dict(zip(sig[1], it))
     if kind == 0:
         return dict(zip(sig[1], [_unflat(s, it) for s in sig[2]]))
     if kind == 2:
@@ -76,8 +98,17 @@ def _unflat(sig: Any, it: Iterator[Any]) -> Any:
     return kind([_unflat(s, it) for s in sig[1]])
 
 
-def mismatch(api: str, name: str, tree: Any, ref_name: str, ref: Any) -> ValueError:
-    """A ``ValueError`` naming the paths where ``tree`` and ``ref`` differ."""
+def mismatch(api: str, name: str, tree: Any, ref_name: str, ref: Any) -> ValueError | TypeError:
+    """A ``ValueError`` naming the paths where ``tree`` and ``ref`` differ.
+
+    A non-tensor leaf also changes the structure signature of :func:`flatten`: that is
+    reported first, as the ``TypeError`` of :func:`check_tensors`.
+    """
+    for n, t in ((name, tree), (ref_name, ref)):
+        try:
+            check_tensors(api, n, t, flatten(t)[0])
+        except TypeError as err:
+            return err
     paths = [p for p, _ in _ftree.leaves_with_path(tree)]
     ref_paths = [p for p, _ in _ftree.leaves_with_path(ref)]
     only = [p for p in paths if p not in set(ref_paths)]
@@ -108,12 +139,140 @@ def check_tensors(api: str, name: str, tree: Any, leaves: list[Any]) -> None:
             )
 
 
-def check_real(api: str, tree: Any, leaves: list[Any]) -> None:
-    """Raise ``TypeError`` naming the first complex leaf (not supported)."""
-    for x in leaves:
+
+
+def _children(x: Any) -> list[tuple[str, Any]] | None:
+    """``(key, child)`` pairs of a pytree node, ``None`` for a leaf."""
+    t = type(x)
+    if isinstance(x, dict):
+        return [(str(k), v) for k, v in x.items()]
+    if t is list or t is tuple:
+        return [(str(i), v) for i, v in enumerate(x)]
+    if _node_type(x) in _NODES:
+        children, _ = _NODES[_node_type(x)].flatten_fn(x)
+        return [(str(i), v) for i, v in enumerate(children)]
+    return None
+
+
+def find_cycle(tree: Any) -> str | None:
+    """The path of the first container that holds one of its ancestors, or ``None``.
+
+    Iterative (a cyclic tree is what makes recursive walkers fail), so it is safe on
+    any input; only called after a recursive walker raised ``RecursionError``.
+    """
+    stack: list[tuple[Any, str, frozenset[int]]] = [(tree, "", frozenset())]
+    while stack:
+        node, path, above = stack.pop()
+        children = _children(node)
+        if children is None:
+            continue
+        if id(node) in above:
+            return path or "<root>"
+        inner = above | {id(node)}
+        for key, child in reversed(children):
+            stack.append((child, f"{path}.{key}" if path else key, inner))
+    return None
+
+
+def cycle_error(api: str, name: str, tree: Any) -> ValueError:
+    """The ``ValueError`` for a tree a recursive walk could not finish."""
+    path = find_cycle(tree)
+    if path is None:
+        return ValueError(msg(
+            api, f"{name} must be a pytree nested less deeply than Python's recursion limit",
+            f"a tree nested deeper than {_recursion_limit()} levels",
+            "Flatten the nesting (e.g. a dict keyed by 'layer.sublayer' paths).",
+        ))
+    return ValueError(msg(
+        api, f"{name} must be a pytree without cycles",
+        f"a container at path {path!r} that contains itself (or one of its parents)",
+        "Build the tree from fresh containers; a pytree cannot refer to itself.",
+    ))
+
+
+def _recursion_limit() -> int:
+    import sys
+
+    return sys.getrecursionlimit()
+
+
+def metas(leaves: list[Any]) -> list[Any]:
+    """``[(shape, dtype)]`` of tensor leaves (``AttributeError`` for other leaves)."""
+    if is_compiling():
+        return [(x.shape, x.dtype) for x in leaves]
+    return list(map(_META, leaves))
+
+
+def all_float(leaves: list[Any]) -> bool:
+    """Every leaf a real floating tensor (float16/bfloat16/float32/float64)."""
+    if is_compiling():
+        return all(x.dtype in FLOATS for x in leaves)
+    try:
+        return FLOATS.issuperset(map(DTYPE, leaves))
+    except (AttributeError, TypeError):  # a leaf without a (hashable) dtype
+        return False
+
+
+def floats_in(ms: list[Any]) -> bool:
+    """Every ``(shape, dtype)`` of :func:`metas` has a real floating dtype."""
+    if is_compiling():
+        return all(m[1] in FLOATS for m in ms)
+    return FLOATS.issuperset(map(_SECOND, ms))
+
+
+def path_at(tree: Any, i: int) -> str:
+    """The path of leaf ``i`` of ``tree`` (for error messages)."""
+    try:
+        return _ftree.leaves_with_path(tree)[i][0]
+    except Exception:  # pragma: no cover - exotic nodes: the index still helps
+        return f"<leaf {i}>"
+
+
+def check_float(api: str, name: str, tree: Any, leaves: list[Any]) -> None:
+    """Raise ``TypeError`` naming the first leaf that is not a real floating tensor."""
+    check_tensors(api, name, tree, leaves)
+    for i, x in enumerate(leaves):
+        if x.dtype in FLOATS:
+            continue
+        path = path_at(tree, i)
         if x.is_complex():
-            path = next((p for p, v in _ftree.leaves_with_path(tree) if v is x), "?")
-            raise TypeError(
-                f"ftx.{api}: params must be real tensors, got {describe(x)} at path "
-                f"{path!r}. Optimise torch.view_as_real(param) instead."
-            )
+            raise TypeError(msg(
+                api, f"{name} must be real tensors", f"{describe(x)} at path {path!r}",
+                "Optimise torch.view_as_real(param) instead.",
+            ))
+        raise TypeError(msg(
+            api, f"every leaf of {name} must be a floating tensor ({FLOAT_NAMES})",
+            f"{describe(x)} at path {path!r}",
+            "Keep integer and bool tensors (counters, indices, masks) out of the optimised "
+            "tree, or cast them with .float().",
+        ))
+
+
+def check_like(api: str, name: str, tree: Any, leaves: list[Any], ref_name: str,
+               ref_tree: Any, ref_leaves: list[Any], fix: str) -> None:
+    """Raise ``ValueError`` naming the first leaf whose shape or dtype differs from ``ref``."""
+    check_tensors(api, name, tree, leaves)
+    for i, (x, r) in enumerate(zip(leaves, ref_leaves)):
+        if x.shape != r.shape or x.dtype != r.dtype:
+            raise ValueError(msg(
+                api, f"every leaf of {name} must have the shape and dtype of {ref_name}",
+                f"{name} {tuple(x.shape)} {x.dtype} and {ref_name} {tuple(r.shape)} {r.dtype} "
+                f"at path {path_at(ref_tree, i)!r}",
+                fix,
+            ))
+
+
+def check_devices(api: str, names: list[str], trees: list[Any], leaf_lists: list[list[Any]]
+                  ) -> None:
+    """Raise ``ValueError`` naming the first leaf on another device than ``names[0]``'s."""
+    ref = leaf_lists[0]
+    for name, tree, leaves in zip(names[1:], trees[1:], leaf_lists[1:]):
+        for i, (x, r) in enumerate(zip(leaves, ref)):
+            if x.device != r.device:
+                raise ValueError(msg(
+                    api, f"every leaf of {name} must be on the device of {names[0]}",
+                    f"{name} on {x.device} and {names[0]} on {r.device} at path "
+                    f"{path_at(tree, i)!r}",
+                    "Keep grads, params, state and updates on one device (a meta tensor "
+                    "holds no data to compute with).",
+                ))
