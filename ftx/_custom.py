@@ -50,10 +50,10 @@ import torch.func
 from torch._C import _functorch
 
 from . import tree as _tree
-from ._errors import describe, msg
+from ._errors import describe as _describe_one
+from ._errors import msg
 from ._fnargs import (
     CallArgs,
-    bind,
     check_argnums,
     check_callable,
     flatten_outputs,
@@ -81,6 +81,23 @@ except ImportError:  # pragma: no cover - a torch that moved them
 R = TypeVar("R")
 
 __all__ = ["custom_jvp", "custom_vjp"]
+
+
+def describe(x: Any) -> str:
+    """A one-line description of a value (containers by their entries, tensors by shape)."""
+    if isinstance(x, (tuple, list)):
+        inner = ", ".join(describe(v) for v in x[:3]) + (", ..." if len(x) > 3 else "")
+        return f"{type(x).__name__} of length {len(x)} ({inner})"
+    if isinstance(x, dict):
+        return f"dict with keys {sorted(map(str, x))}"
+    return " ".join(_describe_one(x).split())
+
+
+def _spec(treedef: _tree.TreeDef) -> str:
+    """A pytree structure on one line."""
+    if treedef.spec.is_leaf():
+        return "(a single tensor)"
+    return " ".join(str(treedef.spec).split())
 
 
 def _check_cotangents(api: str, call: CallArgs, cts: Any) -> list[torch.Tensor | None]:
@@ -118,8 +135,8 @@ def _check_cotangents(api: str, call: CallArgs, cts: Any) -> list[torch.Tensor |
                 msg(
                     api,
                     f"the cotangent for argument {pos} must have the argument's structure "
-                    f"{arg_def.spec}",
-                    f"structure {ct_def.spec}",
+                    f"{_spec(arg_def)}",
+                    f"structure {_spec(ct_def)}",
                     "Return a cotangent shaped like the primal argument.",
                 )
             )
@@ -195,19 +212,41 @@ def _reentrant(owner: object) -> bool:
 
 
 def _bind(api: str, fun: Callable[..., Any], sig: Any, args: Any, kwargs: Any) -> tuple[Any, ...]:
-    """``bind`` with its errors in ftx's form."""
-    try:
-        return bind(sig, args, kwargs)
-    except TypeError as e:
-        name = getattr(fun, "__name__", "fun")
+    """Keyword arguments resolved to positions with ``fun``'s signature, as JAX does."""
+    if not kwargs:
+        return tuple(args)
+    name = getattr(fun, "__name__", "fun")
+    if sig is None:
         raise TypeError(
             msg(
                 api,
-                f"arguments that bind to the signature of '{name}'",
-                f"{e}",
-                "Call the function with the arguments fun accepts (keywords need a signature).",
+                "keyword arguments only for a function whose signature is known",
+                f"keyword argument(s) {sorted(kwargs)} for '{name}'",
+                "Pass the arguments positionally.",
+            )
+        )
+    try:
+        bound = sig.bind(*args, **kwargs)
+    except TypeError as e:
+        raise TypeError(
+            msg(
+                api,
+                f"arguments that bind to the signature {name}{sig}",
+                str(e).removeprefix("got "),
+                "Call the function with the arguments fun accepts.",
             )
         ) from None
+    bound.apply_defaults()
+    if bound.kwargs:
+        raise TypeError(
+            msg(
+                api,
+                "keyword arguments that resolve to positions (as in JAX)",
+                f"keyword-only argument(s) {sorted(bound.kwargs)} of '{name}'",
+                "Make them positional parameters of fun, or close over them.",
+            )
+        )
+    return tuple(bound.args)
 
 
 # ----------------------------------------------------------------------------- forward mode
@@ -515,6 +554,37 @@ def _apply(fn: Any, rec: Any, leaves: Sequence[torch.Tensor]) -> tuple[torch.Ten
     return _apply_eager(fn, rec, leaves)
 
 
+def _n_positional(sig: Any) -> int | None:
+    """The number of positional parameters of a signature; None if unknown or variadic."""
+    if sig is None:
+        return None
+    n = 0
+    for p in sig.parameters.values():
+        if p.kind is p.VAR_POSITIONAL:
+            return None
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            n += 1
+    return n
+
+
+def _check_arity(api: str, name: str, fn: Callable[..., Any], n: int, what: str) -> None:
+    """``TypeError`` at definition time when ``fn`` cannot take ``n`` positional arguments."""
+    sig = signature_of(fn)
+    if sig is None:
+        return
+    try:
+        sig.bind(*([None] * n))
+    except TypeError:
+        raise TypeError(
+            msg(
+                api,
+                f"{name} to take {n} positional argument(s) ({what})",
+                f"{name}{sig}",
+                f"Give {name} the signature of the contract (see help(ftx.{api})).",
+            )
+        ) from None
+
+
 def _stop(x: torch.Tensor) -> torch.Tensor:
     out: torch.Tensor = _StopGradient.apply(x)  # type: ignore[no-untyped-call]
     return out
@@ -571,10 +641,27 @@ class custom_vjp(Generic[R]):
         self._sig = signature_of(fun)
         functools.update_wrapper(self, fun)
 
-    def defvjp(self, fwd: Callable[..., Any], bwd: Callable[..., Any]) -> None:
+    def defvjp(self, fwd: Callable[..., Any], bwd: Callable[..., Any] | None = None) -> None:
         """Define the rule: ``fwd(*args) -> (out, res)``, ``bwd(*nondiff, res, ct) -> tuple``."""
         check_callable("custom_vjp", "fwd", fwd)
         check_callable("custom_vjp", "bwd", bwd)
+        assert bwd is not None
+        n_args = _n_positional(self._sig)
+        if n_args is not None:
+            _check_arity("custom_vjp", "fwd", fwd, n_args, "fun's arguments")
+            if self.nondiff_argnums and max(self.nondiff_argnums) >= n_args:
+                raise ValueError(
+                    msg(
+                        "custom_vjp",
+                        f"nondiff_argnums to name positions below fun's {n_args} argument(s)",
+                        f"{self.nondiff_argnums}",
+                        "Count the positions of fun's arguments from 0.",
+                    )
+                )
+        k = len(self.nondiff_argnums)
+        _check_arity(
+            "custom_vjp", "bwd", bwd, k + 2, f"the {k} nondiff argument(s), residuals, cotangent"
+        )
         self.fwd, self.bwd = fwd, bwd
 
     def __call__(self, *args: Any, **kwargs: Any) -> R:
@@ -642,8 +729,8 @@ class _JvpCall:
                 msg(
                     "custom_jvp",
                     f"the rule's primal output must have the function's output structure "
-                    f"{self.out_def.spec}",
-                    f"structure {p_def.spec}",
+                    f"{_spec(self.out_def)}",
+                    f"structure {_spec(p_def)}",
                     "Return `fun(*primals)` (or an equal value) as the rule's first output.",
                 )
             )
@@ -653,8 +740,8 @@ class _JvpCall:
                 msg(
                     "custom_jvp",
                     f"the rule's tangent output must have the output's structure "
-                    f"{self.out_def.spec}",
-                    f"structure {t_def.spec}",
+                    f"{_spec(self.out_def)}",
+                    f"structure {_spec(t_def)}",
                     "Return a tangent shaped like the primal output.",
                 )
             )
@@ -860,6 +947,10 @@ class custom_jvp(Generic[R]):
     def defjvp(self, rule: Callable[..., Any]) -> Callable[..., Any]:
         """Define ``rule(*nondiff, primals, tangents) -> (out, tangent_out)``; returns it."""
         check_callable("custom_jvp", "rule", rule)
+        k = len(self.nondiff_argnums)
+        _check_arity(
+            "custom_jvp", "rule", rule, k + 2, f"the {k} nondiff argument(s), primals, tangents"
+        )
         self.rule = rule
         self._linear_checked = set()
         return rule
