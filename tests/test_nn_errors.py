@@ -48,30 +48,33 @@ def add(tree: dict[str, Any], value: Any, *path: str) -> dict[str, Any]:
 CASES: list[Any] = [
     # wrong feature / channel count or rank: the layer and both shapes are named
     ("linear_features", lambda: LIN(LIN_P, torch.randn(5, 4)), ValueError,
-     r"ftx\.nn\.Linear: input must have shape \(\*, 3\) \(in_features=3\), got input of shape "
-     r"\(5, 4\)"),
+     r"ftx\.nn\.Linear: input x must have shape \(\*, in_features\) = \(\*, 3\), got input of "
+     r"shape \(5, 4\)"),
     ("linear_scalar", lambda: LIN(LIN_P, torch.tensor(1.0)), ValueError,
-     r"ftx\.nn\.Linear: input must have shape \(\*, 3\).*got input of shape \(\)"),
+     r"ftx\.nn\.Linear: input x must have shape \(\*, in_features\) = \(\*, 3\).*got input of "
+     r"shape \(\)"),
     ("conv_channels", lambda: CONV(CONV_P, torch.randn(2, 5, 6, 6)), ValueError,
-     r"ftx\.nn\.Conv2d: input must have shape \(N, 3, H, W\) or \(3, H, W\), got input of "
-     r"shape \(2, 5, 6, 6\)"),
+     r"ftx\.nn\.Conv2d: input x must have shape \(N, C, H, W\) or \(C, H, W\) with C = 3, got "
+     r"input of shape \(2, 5, 6, 6\)"),
     ("conv_rank", lambda: CONV(CONV_P, torch.randn(3, 6)), ValueError,
-     r"ftx\.nn\.Conv2d: input must have shape \(N, 3, H, W\).*got input of shape \(3, 6\)"),
+     r"ftx\.nn\.Conv2d: input x must have shape \(N, C, H, W\).*got input of shape \(3, 6\)"),
     ("conv_too_small", lambda: CONV(CONV_P, torch.randn(1, 3, 2, 2)), ValueError,
      r"ftx\.nn\.Conv2d: input large enough for the kernel.*\(1, 3, 2, 2\)"),
     ("depthwise_channels", lambda: DW(DW_P, torch.randn(2, 4, 6, 6)), ValueError,
-     r"ftx\.nn\.DepthwiseConv2d: input must have shape \(N, 3, H, W\).*\(2, 4, 6, 6\)"),
+     r"ftx\.nn\.DepthwiseConv2d: input x must have shape \(N, C, H, W\) or \(C, H, W\) with "
+     r"C = 3.*\(2, 4, 6, 6\)"),
     ("layernorm_shape", lambda: LN(LN_P, torch.randn(2, 5)), ValueError,
-     r"ftx\.nn\.LayerNorm: input must have shape \(\*, 4\), got input of shape \(2, 5\)"),
+     r"ftx\.nn\.LayerNorm: input x must have shape \(\*, \*normalized_shape\) = \(\*, 4\), got "
+     r"input of shape \(2, 5\)"),
     ("maxpool_rank", lambda: fnn.MaxPool2d(2)({}, torch.randn(4, 4)), ValueError,
-     r"ftx\.nn\.MaxPool2d: input must have shape \(N, C, H, W\) or \(C, H, W\), got input of "
+     r"ftx\.nn\.MaxPool2d: input x must have shape \(N, C, H, W\) or \(C, H, W\), got input of "
      r"shape \(4, 4\)"),
     ("avgpool_rank", lambda: fnn.AvgPool2d(2)({}, torch.randn(1, 1, 1, 4, 4)), ValueError,
-     r"ftx\.nn\.AvgPool2d: input must have shape.*\(1, 1, 1, 4, 4\)"),
+     r"ftx\.nn\.AvgPool2d: input x must have shape.*\(1, 1, 1, 4, 4\)"),
     ("flatten_rank", lambda: fnn.Flatten(2)({}, torch.randn(4, 4)), ValueError,
      r"ftx\.nn\.Flatten: input with dimensions 2\.\.-1.*got input of shape \(4, 4\)"),
     ("mlp_inner_layer", lambda: MLP(MLP_P, torch.randn(5, 7)), ValueError,
-     r"ftx\.nn\.Linear: input must have shape \(\*, 3\)"),
+     r"ftx\.nn\.Linear: input x must have shape \(\*, in_features\) = \(\*, 3\)"),
     # params with missing or extra keys: the paths are listed
     ("linear_missing_bias", lambda: LIN(drop(LIN_P, "bias"), X3), ValueError,
      r"ftx\.nn\.Linear: params must hold exactly the paths \['bias', 'weight'\], got missing "
@@ -137,9 +140,10 @@ CASES: list[Any] = [
      r"padding must be 'same', 'valid' or ints"),
     ("conv_kernel_type", lambda: fnn.Conv2d(3, 4, 2.5), TypeError,  # type: ignore[arg-type]
      r"ftx\.nn\.Conv2d: kernel_size must be an int or a pair of ints"),
-    ("dropout_p", lambda: fnn.Dropout(1.5), ValueError, r"ftx\.nn\.Dropout: p must be a "
-     r"probability in \[0, 1\], got 1\.5"),
-    ("gelu_mode", lambda: fnn.GELU("fast"), ValueError, r"approximate must be 'none' or 'tanh'"),
+    ("dropout_p", lambda: fnn.Dropout(1.5), ValueError, r"ftx\.nn\.Dropout: p must be in "
+     r"\[0, 1\], got 1\.5"),
+    ("gelu_mode", lambda: fnn.GELU("fast"), ValueError,
+     r"ftx\.nn\.GELU: approximate must be one of \('none', 'tanh'\), got 'fast'"),
     ("mlp_sizes", lambda: fnn.MLP([3]), ValueError, r"ftx\.nn\.MLP: sizes must be a sequence "
      r"of at least 2 ints"),
     ("sequential_non_layer", lambda: fnn.Sequential(torch.nn.ReLU()), TypeError,  # type: ignore[arg-type]
@@ -147,7 +151,7 @@ CASES: list[Any] = [
     ("pool_padding", lambda: fnn.MaxPool2d(2, padding=2), ValueError,
      r"padding must be at most half the kernel size"),
     ("dropout_bad_key", lambda: fnn.Dropout(0.5)({}, X3, key=torch.ones(2)), TypeError,
-     r"ftx\.nn\.Dropout: key must be an ftx\.random key"),
+     r"ftx\.nn\.Dropout: key must be an ftx\.random key \(one int64 tensor of shape \(2,\)\)"),
 ]
 
 
@@ -179,8 +183,8 @@ def test_kernel_level_mismatches_are_diagnosed_not_runtime_errors() -> None:
         LIN({"weight": LIN_P["weight"], "bias": torch.ones(3)}, X3)
     with pytest.raises(ValueError, match=r"ftx\.nn\.Conv2d: params\['bias'\] must have shape"):
         CONV({"weight": CONV_P["weight"], "bias": torch.ones(5)}, IMG)
-    with pytest.raises(ValueError, match=r"ftx\.nn\.Conv2d: input must have shape \(N, 3, H, W\)"
-                       r" or \(3, H, W\), got input of shape \(1, 2, 3, 6, 6\)"):
+    with pytest.raises(ValueError, match=r"ftx\.nn\.Conv2d: input x must have shape \(N, C, H, W\)"
+                       r" or \(C, H, W\) with C = 3, got input of shape \(1, 2, 3, 6, 6\)"):
         CONV(CONV_P, torch.randn(1, 2, 3, 6, 6))
     with pytest.raises(TypeError, match=r"ftx\.nn\.DepthwiseConv2d: input and params must share"):
         DW({"weight": DW_P["weight"], "bias": DW_P["bias"].double()}, IMG)

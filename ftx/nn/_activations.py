@@ -1,5 +1,8 @@
 """Activation layers (paramless): ``ReLU``, ``GELU``, ``Tanh``, ``Sigmoid``, ``SiLU``,
-``Softplus``, ``Identity``, each the twin of the ``torch.nn`` module of that name."""
+``Softplus``, ``Identity``, each the twin of the ``torch.nn`` module of that name.
+
+Each takes a floating tensor (``Identity`` any tensor); an integer input raises
+``TypeError`` on every device instead of depending on which kernels torch has."""
 
 from __future__ import annotations
 
@@ -9,8 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._errors import msg
-from ._base import Layer, Params, check_empty
+from ._base import Layer, Params, check_empty, check_fields, choice, real
 
 __all__ = ["GELU", "Identity", "ReLU", "SiLU", "Sigmoid", "Softplus", "Tanh"]
 
@@ -27,8 +29,8 @@ class ReLU(Layer):
 
     def __call__(self, params: Params, x: Tensor, *, key: Tensor | None = None) -> Tensor:
         """``x: (*) -> (*)``."""
-        if params or type(x) is not Tensor:
-            check_empty(self, params, x)
+        if params or type(x) is not Tensor or not x.is_floating_point():
+            check_empty(self, params, x, floating=True)
         return torch.relu(x)
 
     def twin(self) -> nn.Module:
@@ -47,8 +49,8 @@ class Tanh(Layer):
 
     def __call__(self, params: Params, x: Tensor, *, key: Tensor | None = None) -> Tensor:
         """``x: (*) -> (*)``."""
-        if params or type(x) is not Tensor:
-            check_empty(self, params, x)
+        if params or type(x) is not Tensor or not x.is_floating_point():
+            check_empty(self, params, x, floating=True)
         return torch.tanh(x)
 
     def twin(self) -> nn.Module:
@@ -67,8 +69,8 @@ class Sigmoid(Layer):
 
     def __call__(self, params: Params, x: Tensor, *, key: Tensor | None = None) -> Tensor:
         """``x: (*) -> (*)``."""
-        if params or type(x) is not Tensor:
-            check_empty(self, params, x)
+        if params or type(x) is not Tensor or not x.is_floating_point():
+            check_empty(self, params, x, floating=True)
         return torch.sigmoid(x)
 
     def twin(self) -> nn.Module:
@@ -87,8 +89,8 @@ class SiLU(Layer):
 
     def __call__(self, params: Params, x: Tensor, *, key: Tensor | None = None) -> Tensor:
         """``x: (*) -> (*)``."""
-        if params or type(x) is not Tensor:
-            check_empty(self, params, x)
+        if params or type(x) is not Tensor or not x.is_floating_point():
+            check_empty(self, params, x, floating=True)
         return F.silu(x)
 
     def twin(self) -> nn.Module:
@@ -131,15 +133,12 @@ class GELU(Layer):
     approximate: str = "none"
 
     def __post_init__(self) -> None:
-        if self.approximate not in ("none", "tanh"):
-            raise ValueError(
-                msg(self.api, "approximate must be 'none' or 'tanh'", repr(self.approximate))
-            )
+        check_fields(self, approximate=choice("none", "tanh"))
 
     def __call__(self, params: Params, x: Tensor, *, key: Tensor | None = None) -> Tensor:
         """``x: (*) -> (*)``."""
-        if params or type(x) is not Tensor:
-            check_empty(self, params, x)
+        if params or type(x) is not Tensor or not x.is_floating_point():
+            check_empty(self, params, x, floating=True)
         return F.gelu(x, approximate=self.approximate)
 
     def twin(self) -> nn.Module:
@@ -164,13 +163,12 @@ class Softplus(Layer):
     threshold: float = 20.0
 
     def __post_init__(self) -> None:
-        if not self.beta > 0:
-            raise ValueError(msg(self.api, "beta must be > 0", repr(self.beta)))
+        check_fields(self, beta=real(0.0, low_open=True), threshold=real())
 
     def __call__(self, params: Params, x: Tensor, *, key: Tensor | None = None) -> Tensor:
         """``x: (*) -> (*)``."""
-        if params or type(x) is not Tensor:
-            check_empty(self, params, x)
+        if params or type(x) is not Tensor or not x.is_floating_point():
+            check_empty(self, params, x, floating=True)
         return F.softplus(x, self.beta, self.threshold)
 
     def twin(self) -> nn.Module:

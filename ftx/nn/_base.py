@@ -7,12 +7,17 @@ returns a nested dict of tensors whose flattened paths are the twin
 Each ``__call__`` does a few cheap checks inline (keys, dtype, the feature or
 channel count) and only when one fails calls :meth:`Layer._diagnose`, the slow
 path that works out exactly what is wrong and raises the contract's message.
+
+Hyper-parameters are checked once, when the layer is built, by :func:`check_fields`
+with the shared rules below (``FLAG``, ``POSITIVE``, ``pair(low)``, ``real(...)``,
+...): ``TypeError`` for a wrong kind, ``ValueError`` for a wrong value.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+import numbers
+from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
 import torch
@@ -30,18 +35,29 @@ class ParamsError(ValueError):
     """Params whose paths or shapes differ from what the layer's ``init`` returns."""
 
 
-def _flat_paths(params: Any, prefix: str = "") -> dict[str, Any]:
-    """``{"0.weight": leaf, ...}`` for a nested dict of params (non-dict values are leaves)."""
+def _flat_paths(params: Any, api: str = "nn") -> dict[str, Any]:
+    """``{"0.weight": leaf, ...}`` for a nested dict of params (non-dict values are leaves).
+
+    A dict that contains itself raises ``ValueError`` naming the path (not ``RecursionError``).
+    """
     out: dict[str, Any] = {}
+    try:
+        _walk(params, "", out)
+    except RecursionError:
+        from ..optim._tree import cycle_error
+
+        raise cycle_error(api, "params", params) from None
+    return out
+
+
+def _walk(params: Any, prefix: str, out: dict[str, Any]) -> None:
     if isinstance(params, Mapping):
         for k, v in params.items():
             path = f"{prefix}{k}"
-            if isinstance(v, Mapping):
-                sub = _flat_paths(v, path + ".")
-                out.update(sub if sub else {path: v})
+            if isinstance(v, Mapping) and v:
+                _walk(v, path + ".", out)
             else:
                 out[path] = v
-    return out
 
 
 def check_params(api: str, params: Any, shapes: Mapping[str, Shape]) -> None:
@@ -55,7 +71,7 @@ def check_params(api: str, params: Any, shapes: Mapping[str, Shape]) -> None:
                 "Build params with layer.init(key) or ftx.nn.params_of(module).",
             )
         )
-    flat = _flat_paths(params)
+    flat = _flat_paths(params, api)
     missing = sorted(p for p in shapes if p not in flat)
     extra = sorted(p for p in flat if p not in shapes)
     if missing or extra:
@@ -92,7 +108,7 @@ def check_dtypes(api: str, params: Any, x: Any) -> None:
         raise TypeError(
             msg(api, "input x must be a floating tensor", f"dtype {x.dtype}", "Cast it: x.float().")
         )
-    for path, leaf in _flat_paths(params).items():
+    for path, leaf in _flat_paths(params, api).items():
         if isinstance(leaf, Tensor) and leaf.dtype != x.dtype:
             raise TypeError(
                 msg(
@@ -100,6 +116,15 @@ def check_dtypes(api: str, params: Any, x: Any) -> None:
                     "input and params must share one dtype",
                     f"input {x.dtype} and params[{path!r}] {leaf.dtype}",
                     "Cast one side, e.g. x.to(params_dtype) or init(key, dtype=x.dtype).",
+                )
+            )
+        if isinstance(leaf, Tensor) and leaf.device != x.device:
+            raise ValueError(
+                msg(
+                    api,
+                    "input and params must be on one device",
+                    f"input on {x.device} and params[{path!r}] on {leaf.device}",
+                    "Move one side, e.g. x.to(device) or init(key, device=x.device).",
                 )
             )
 
@@ -131,38 +156,189 @@ def split_key(key: Tensor, num: int) -> Tensor:
 
 
 def check_key(api: str, key: Any) -> None:
-    """Raise ``TypeError`` unless ``key`` is an ``ftx.random`` key (int64 tensor, shape (2,))."""
-    if not (isinstance(key, Tensor) and key.shape[-1:] == (2,) and not key.is_floating_point()):
+    """Raise ``TypeError`` unless ``key`` is one ``ftx.random`` key (int64 tensor, shape (2,))."""
+    if not (isinstance(key, Tensor) and key.dtype == torch.int64 and key.shape == (2,)):
         raise TypeError(
             msg(
                 api,
-                "key must be an ftx.random key (an integer tensor of shape (2,))",
+                "key must be an ftx.random key (one int64 tensor of shape (2,))",
                 describe(key),
-                "Make one with ftx.random.key(seed).",
+                "Make one with ftx.random.key(seed); map over a batch of keys with ftx.vmap.",
             )
         )
 
 
+_FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+def check_init(api: str, key: Any, dtype: Any, device: Any) -> None:
+    """The arguments of ``init``: one key, a real floating dtype, a usable device."""
+    check_key(api, key)
+    if not isinstance(dtype, torch.dtype):
+        raise TypeError(msg(api, "dtype must be a torch.dtype", describe(dtype),
+                            "E.g. dtype=torch.float32."))
+    if dtype not in _FLOATS:
+        raise ValueError(msg(api, "dtype must be float16, bfloat16, float32 or float64",
+                             str(dtype), "Parameters are real floating tensors."))
+    if device is None:
+        return
+    if isinstance(device, bool) or not isinstance(device, (str, int, torch.device)):
+        raise TypeError(msg(api, "device must be a torch.device, a string or an int",
+                            describe(device), "E.g. device='cpu' or device='cuda:0'."))
+    try:
+        torch.empty(0, device=device)
+    except (RuntimeError, ValueError, AssertionError) as err:
+        raise ValueError(msg(api, "device must be a device torch can use in this process",
+                             f"{device!r} ({str(err).splitlines()[0] if str(err) else err!r})",
+                             "E.g. device='cpu'.")) from err
+
+
+# ---------------------------------------------------------------------------
+# Hyper-parameter rules: ``rule(api, name, value) -> normalised value``.
+
+Rule = Callable[[str, str, Any], Any]
+
+
+def check_fields(layer: Any, **rules: Rule) -> None:
+    """Check the named fields of a frozen dataclass layer; store the normalised values."""
+    api = layer.api
+    for name, rule in rules.items():
+        value = rule(api, name, getattr(layer, name))
+        object.__setattr__(layer, name, value)
+
+
+def FLAG(api: str, name: str, value: Any) -> bool:
+    """``True`` or ``False`` (not 0/1, not strings)."""
+    if not isinstance(value, bool):
+        raise TypeError(msg(api, f"{name} must be True or False", describe(value)))
+    return value
+
+
+def _is_int(value: Any) -> bool:
+    return type(value) is not bool and isinstance(value, numbers.Integral)
+
+
+def _int(api: str, name: str, value: Any) -> int:
+    if not _is_int(value):
+        raise TypeError(msg(api, f"{name} must be an int", describe(value)))
+    return int(value)
+
+
+def INT(api: str, name: str, value: Any) -> int:
+    """Any int (bool refused)."""
+    return _int(api, name, value)
+
+
+def at_least(low: int) -> Rule:
+    """An int ``>= low``."""
+
+    def rule(api: str, name: str, value: Any) -> int:
+        v = _int(api, name, value)
+        if v < low:
+            raise ValueError(msg(api, f"{name} must be >= {low}", str(v)))
+        return v
+
+    return rule
+
+
+POSITIVE = at_least(1)
+
+
+def pair(low: int) -> Rule:
+    """An int or a pair of ints, each ``>= low``, normalised to a pair (as ``torch.nn``)."""
+
+    def rule(api: str, name: str, value: Any) -> tuple[int, int]:
+        if _is_int(value):
+            out = (int(value), int(value))
+        elif isinstance(value, (tuple, list)) and len(value) == 2 and all(map(_is_int, value)):
+            out = (int(value[0]), int(value[1]))
+        else:
+            raise TypeError(msg(api, f"{name} must be an int or a pair of ints", describe(value)))
+        if min(out) < low:
+            raise ValueError(msg(api, f"{name} must be >= {low}", str(out)))
+        return out
+
+    return rule
+
+
+def real(low: float | None = None, high: float | None = None, *, low_open: bool = False,
+         high_open: bool = False) -> Rule:
+    """A finite real number in the given range, as a ``float`` (bool refused)."""
+
+    def rule(api: str, name: str, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(msg(api, f"{name} must be a real number", describe(value)))
+        v = float(value)
+        ok = math.isfinite(v)
+        if ok and low is not None:
+            ok = v > low if low_open else v >= low
+        if ok and high is not None:
+            ok = v < high if high_open else v <= high
+        if not ok:
+            if low is not None and high is not None:
+                rng = (f"in {'(' if low_open else '['}{low:g}, {high:g}"
+                       f"{')' if high_open else ']'}")
+            elif low is not None:
+                rng = f"{'>' if low_open else '>='} {low:g}"
+            else:
+                rng = "finite"
+            raise ValueError(msg(api, f"{name} must be {rng}", repr(value)))
+        return v
+
+    return rule
+
+
+def choice(*options: str) -> Rule:
+    """One of the given strings."""
+
+    def rule(api: str, name: str, value: Any) -> str:
+        if not isinstance(value, str):
+            raise TypeError(msg(api, f"{name} must be one of {options}", describe(value)))
+        if value not in options:
+            raise ValueError(msg(api, f"{name} must be one of {options}", repr(value)))
+        return value
+
+    return rule
+
+
+def optional(inner: Rule) -> Rule:
+    """``None`` or what ``inner`` accepts."""
+
+    def rule(api: str, name: str, value: Any) -> Any:
+        return None if value is None else inner(api, name, value)
+
+    return rule
+
+
+def LAYER(api: str, name: str, value: Any) -> Any:
+    """An ftx.nn layer instance."""
+    if not isinstance(value, Layer):
+        raise TypeError(msg(api, f"{name} must be an ftx.nn layer (an instance)",
+                            describe(value), "E.g. ftx.nn.ReLU(), not ftx.nn.ReLU."))
+    return value
+
+
 def as_pair(api: str, name: str, value: Any) -> tuple[int, int]:
     """Normalise an int or a pair of ints to a pair, as ``torch.nn`` does."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return (value, value)
-    if (
-        isinstance(value, (tuple, list))
-        and len(value) == 2
-        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-    ):
-        return (int(value[0]), int(value[1]))
-    raise TypeError(msg(api, f"{name} must be an int or a pair of ints", describe(value)))
+    out: tuple[int, int] = pair(-(1 << 62))(api, name, value)
+    return out
 
 
 def check_positive(api: str, **values: int) -> None:
     """Raise unless every value is an int >= 1 (``TypeError`` for non-ints)."""
     for name, value in values.items():
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise TypeError(msg(api, f"{name} must be an int", describe(value)))
-        if value < 1:
-            raise ValueError(msg(api, f"{name} must be >= 1", str(value)))
+        POSITIVE(api, name, value)
+
+
+def check_input(api: str, x: Any, floating: bool = True) -> None:
+    """Raise ``TypeError`` unless ``x`` is a tensor (a floating one when ``floating``)."""
+    if not isinstance(x, Tensor):
+        raise TypeError(msg(api, "input x must be a tensor", describe(x)))
+    if floating and not x.is_floating_point():
+        raise TypeError(
+            msg(api, "input x must be a floating tensor", f"dtype {x.dtype}",
+                "Cast it: x.float().")
+        )
 
 
 def input_error(api: str, required: str, x: Tensor, fix: str = "") -> ValueError:
@@ -180,7 +356,8 @@ class Layer:
     def init(
         self, key: Tensor, *, dtype: torch.dtype = torch.float32, device: Any = None
     ) -> Params:
-        """Initial parameters (paramless layers: ``{}``)."""
+        """Initial parameters (paramless layers: ``{}``, after the same argument checks)."""
+        check_init(self.api, key, dtype, device)
         return {}
 
     def __call__(self, params: Params, x: Any, *, key: Tensor | None = None) -> Any:
@@ -212,9 +389,11 @@ class Layer:
         ) from err
 
 
-def check_empty(layer: Layer, params: Any, x: Any) -> None:
-    """Inline check for paramless layers: ``params`` must be ``{}`` and ``x`` a tensor."""
+def check_empty(layer: Layer, params: Any, x: Any, floating: bool = False) -> None:
+    """Slow path for paramless layers: ``params`` must be ``{}`` (or ``None``) and ``x`` a
+    tensor (a floating one when ``floating``)."""
+    if params is not None and not isinstance(params, Mapping):
+        check_params(layer.api, params, {})
     if params:
         check_params(layer.api, params, {})
-    if not isinstance(x, Tensor):
-        raise TypeError(msg(layer.api, "input x must be a tensor", describe(x)))
+    check_input(layer.api, x, floating)

@@ -11,16 +11,18 @@ from torch import Tensor, nn
 
 from .._errors import msg
 from ._base import (
+    FLAG,
+    POSITIVE,
     Layer,
     Params,
     Shape,
-    as_pair,
     check_dtypes,
-    check_key,
+    check_fields,
+    check_init,
     check_params,
-    check_positive,
     input_error,
     kaiming_bound,
+    pair,
     split_key,
     uniform_init,
 )
@@ -46,13 +48,11 @@ def normalize_padding(api: str, padding: Any, stride: tuple[int, int]) -> tuple[
                 )
             )
         return padding
-    pad = as_pair(api, "padding", padding)
-    if min(pad) < 0:
-        raise ValueError(msg(api, "padding must be >= 0", str(pad)))
-    return pad
+    out: tuple[int, int] = pair(0)(api, "padding", padding)
+    return out
 
 
-def conv_failure(api: str, x: Tensor, err: RuntimeError) -> ValueError:
+def conv_failure(api: str, x: Tensor, err: Exception) -> ValueError:
     """Turn a kernel failure (input smaller than the kernel, ...) into a ``ValueError``."""
     return ValueError(
         msg(
@@ -86,7 +86,7 @@ def checked_conv2d(layer: Any, params: Params, x: Tensor, channels: int, groups:
         layer._diagnose(params, x)
     try:
         return F.conv2d(x, w, b, layer.stride, layer.padding, layer.dilation, groups)
-    except RuntimeError as err:
+    except (RuntimeError, TypeError) as err:
         check_params(layer.api, params, layer.param_shapes())
         check_dtypes(layer.api, params, x)
         layer._check_input(x)
@@ -98,7 +98,7 @@ def check_conv_input(api: str, x: Tensor, channels: int) -> None:
     if x.ndim not in (3, 4) or x.shape[-3] != channels:
         raise input_error(
             api,
-            f"input must have shape (N, {channels}, H, W) or ({channels}, H, W)",
+            f"input x must have shape (N, C, H, W) or (C, H, W) with C = {channels}",
             x,
             "Pass channels-first images with the layer's channel count.",
         )
@@ -144,15 +144,11 @@ class Conv2d(Layer):
 
     def __post_init__(self) -> None:
         api = self.api
-        check_positive(
-            api, in_channels=self.in_channels, out_channels=self.out_channels, groups=self.groups
+        check_fields(
+            self, in_channels=POSITIVE, out_channels=POSITIVE, kernel_size=pair(1),
+            stride=pair(1), dilation=pair(1), groups=POSITIVE, bias=FLAG,
         )
         set_ = object.__setattr__
-        for name in ("kernel_size", "stride", "dilation"):
-            pair = as_pair(api, name, getattr(self, name))
-            if min(pair) < 1:
-                raise ValueError(msg(api, f"{name} must be >= 1", str(pair)))
-            set_(self, name, pair)
         set_(self, "padding", normalize_padding(api, self.padding, self.stride))  # type: ignore[arg-type]
         if self.in_channels % self.groups or self.out_channels % self.groups:
             raise ValueError(
@@ -171,7 +167,7 @@ class Conv2d(Layer):
         self, key: Tensor, *, dtype: torch.dtype = torch.float32, device: Any = None
     ) -> Params:
         """Draw ``weight`` and ``bias`` from ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``."""
-        check_key(self.api, key)
+        check_init(self.api, key, dtype, device)
         kw, kb = split_key(key, 2)
         shape: Shape = self._wshape  # type: ignore[attr-defined]
         bound = kaiming_bound(shape[1] * shape[2] * shape[3])

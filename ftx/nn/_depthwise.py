@@ -14,15 +14,16 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .._errors import msg
 from ._base import (
+    FLAG,
+    POSITIVE,
     Layer,
     Params,
     Shape,
-    as_pair,
-    check_key,
-    check_positive,
+    check_fields,
+    check_init,
     kaiming_bound,
+    pair,
     split_key,
     uniform_init,
 )
@@ -93,13 +94,11 @@ class DepthwiseConv2d(Layer):
 
     def __post_init__(self) -> None:
         api = self.api
-        check_positive(api, channels=self.channels, depth_multiplier=self.depth_multiplier)
+        check_fields(
+            self, channels=POSITIVE, kernel_size=pair(1), depth_multiplier=POSITIVE,
+            stride=pair(1), dilation=pair(1), bias=FLAG,
+        )
         set_ = object.__setattr__
-        for name in ("kernel_size", "stride", "dilation"):
-            pair = as_pair(api, name, getattr(self, name))
-            if min(pair) < 1:
-                raise ValueError(msg(api, f"{name} must be >= 1", str(pair)))
-            set_(self, name, pair)
         set_(self, "padding", normalize_padding(api, self.padding, self.stride))  # type: ignore[arg-type]
         kh, kw = self.kernel_size  # type: ignore[misc]
         set_(self, "_out", self.channels * self.depth_multiplier)
@@ -109,7 +108,7 @@ class DepthwiseConv2d(Layer):
         self, key: Tensor, *, dtype: torch.dtype = torch.float32, device: Any = None
     ) -> Params:
         """Draw ``weight`` and ``bias`` from ``U(-1/sqrt(kh*kw), 1/sqrt(kh*kw))``."""
-        check_key(self.api, key)
+        check_init(self.api, key, dtype, device)
         kw, kb = split_key(key, 2)
         shape: Shape = self._wshape  # type: ignore[attr-defined]
         bound = kaiming_bound(shape[2] * shape[3])

@@ -7,10 +7,12 @@ import dataclasses
 import torch
 from torch import Tensor, nn
 
-from .._errors import msg
-from ._base import Layer, Params, check_empty, check_key
+from ._base import Layer, Params, check_empty, check_fields, check_key, real
 
-__all__ = ["Dropout"]
+__all__ = ["PROBABILITY", "Dropout"]
+
+PROBABILITY = real(0.0, 1.0)
+"""The rule for a dropout probability: a real number in ``[0, 1]``."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,14 +39,16 @@ class Dropout(Layer):
     p: float = 0.5
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.p, (int, float)) and 0.0 <= self.p <= 1.0):
-            raise ValueError(msg(self.api, "p must be a probability in [0, 1]", repr(self.p)))
+        check_fields(self, p=PROBABILITY)
 
     def __call__(self, params: Params, x: Tensor, *, key: Tensor | None = None) -> Tensor:
-        """``x: (*) -> (*)``; random only with ``key``."""
-        if params or type(x) is not Tensor:
-            check_empty(self, params, x)
-        if key is None or self.p == 0.0:
+        """``x: (*) -> (*)``, floating; random only with ``key`` (checked even when ``p == 0``)."""
+        if params or type(x) is not Tensor or not x.is_floating_point():
+            check_empty(self, params, x, floating=True)
+        if key is None:
+            return x
+        if self.p == 0.0:
+            check_key(self.api, key)
             return x
         return dropout(x, self.p, key, self.api)
 

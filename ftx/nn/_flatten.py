@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from .._errors import msg
-from ._base import Layer, Params, check_empty, input_error
+from ._base import INT, Layer, Params, check_empty, check_fields, input_error
 
 __all__ = ["Flatten"]
 
@@ -36,9 +36,13 @@ class Flatten(Layer):
     end_dim: int = -1
 
     def __post_init__(self) -> None:
-        for name in ("start_dim", "end_dim"):
-            if not isinstance(getattr(self, name), int):
-                raise TypeError(msg(self.api, f"{name} must be an int", repr(getattr(self, name))))
+        check_fields(self, start_dim=INT, end_dim=INT)
+        s, e = self.start_dim, self.end_dim
+        if (s >= 0) == (e >= 0) and s > e:  # same sign: the order is known without a rank
+            raise ValueError(
+                msg(self.api, "start_dim must not come after end_dim",
+                    f"start_dim={s} and end_dim={e}", "Swap them.")
+            )
 
     def __call__(self, params: Params, x: Tensor, *, key: Tensor | None = None) -> Tensor:
         """``x: (*, d_start..d_end, *) -> (*, prod(d_start..d_end), *)``."""
@@ -46,6 +50,14 @@ class Flatten(Layer):
             check_empty(self, params, x)
         try:
             return torch.flatten(x, self.start_dim, self.end_dim)
+        except RuntimeError:  # start_dim after end_dim once counted on this rank
+            raise input_error(
+                self.api,
+                f"input whose dimension {self.start_dim} does not come after dimension "
+                f"{self.end_dim}",
+                x,
+                "Pick start_dim and end_dim for the input's rank.",
+            ) from None
         except IndexError:
             raise input_error(
                 self.api,

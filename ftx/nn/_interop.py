@@ -76,9 +76,12 @@ def params_of(module: nn.Module) -> Params:
 def load_params(module: nn.Module, params: Params) -> nn.Module:
     """Copy ``params`` into ``module`` in place (under ``no_grad``); returns the module.
 
-    Every path of :func:`params_of` must be present and nothing else; shapes must
-    match. Values are cast to each tensor's dtype and device, as
-    ``load_state_dict`` does.
+    All or nothing: every leaf is checked before the first copy, so a failed load
+    leaves the module unchanged. Every path of :func:`params_of` must be present and
+    nothing else; each leaf must be a tensor with data (not ``meta``) of the target's
+    shape whose dtype casts safely to the target's (``torch.can_cast``: float64 into
+    float32 is fine, complex into real or float into integer is not). Values are cast
+    to each tensor's dtype and moved to its device, as ``load_state_dict`` does.
 
     Args:
         module: the ``nn.Module`` to fill.
@@ -100,7 +103,7 @@ def load_params(module: nn.Module, params: Params) -> nn.Module:
     if not isinstance(params, dict):
         raise TypeError(msg(api, "params must be a nested dict of tensors", describe(params)))
     targets = _named_state(module)
-    flat = _flat_paths(params)
+    flat = _flat_paths(params, api)
     missing = sorted(set(targets) - set(flat))
     extra = sorted(set(flat) - set(targets))
     if missing or extra:
@@ -112,15 +115,34 @@ def load_params(module: nn.Module, params: Params) -> nn.Module:
                 "Get matching params with ftx.nn.params_of(module) or layer.init(key).",
             )
         )
-    for path, value in flat.items():
+    for path, value in flat.items():  # every check before the first copy: all or nothing
+        target = targets[path]
         if not isinstance(value, Tensor):
             raise TypeError(msg(api, f"params[{path!r}] must be a tensor", describe(value)))
-        if value.shape != targets[path].shape:
+        if value.shape != target.shape:
             raise ValueError(
                 msg(
                     api,
-                    f"params[{path!r}] must have shape {tuple(targets[path].shape)}",
+                    f"params[{path!r}] must have shape {tuple(target.shape)}",
                     f"shape {tuple(value.shape)}",
+                )
+            )
+        if not torch.can_cast(value.dtype, target.dtype):
+            raise TypeError(
+                msg(
+                    api,
+                    f"params[{path!r}] must have a dtype that casts safely to {target.dtype}",
+                    f"dtype {value.dtype}",
+                    "Convert it explicitly first if the loss of information is intended.",
+                )
+            )
+        if value.is_meta and not target.is_meta:
+            raise ValueError(
+                msg(
+                    api,
+                    f"params[{path!r}] must hold data",
+                    "a meta tensor",
+                    "Materialise it first (e.g. layer.init(key) on a real device).",
                 )
             )
     with torch.no_grad():
@@ -154,7 +176,7 @@ def to_module(layer: Layer, params: Params) -> nn.Module:
     api = "nn.to_module"
     if not isinstance(layer, Layer):
         raise TypeError(msg(api, "layer must be an ftx.nn layer", describe(layer)))
-    leaves = list(_flat_paths(params).values()) if isinstance(params, dict) else []
+    leaves = list(_flat_paths(params, api).values()) if isinstance(params, dict) else []
     module = layer.twin()
     if leaves and isinstance(leaves[0], Tensor):
         module = module.to(device=leaves[0].device, dtype=leaves[0].dtype)
@@ -192,7 +214,7 @@ def from_module(module: nn.Module) -> tuple[Callable[..., Any], Params]:
     expected = frozenset(_named_state(module))
 
     def apply_fn(params: Params, *args: Any, **kwargs: Any) -> Any:
-        flat = _flat_paths(params)
+        flat = _flat_paths(params, f"{api} apply_fn")
         if flat.keys() != expected:
             missing = sorted(expected - flat.keys())
             extra = sorted(flat.keys() - expected)

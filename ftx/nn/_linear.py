@@ -10,11 +10,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ._base import (
+    FLAG,
+    POSITIVE,
     Layer,
     Params,
     Shape,
-    check_key,
-    check_positive,
+    check_fields,
+    check_init,
     input_error,
     kaiming_bound,
     split_key,
@@ -55,13 +57,13 @@ class Linear(Layer):
     bias: bool = True
 
     def __post_init__(self) -> None:
-        check_positive(self.api, in_features=self.in_features, out_features=self.out_features)
+        check_fields(self, in_features=POSITIVE, out_features=POSITIVE, bias=FLAG)
 
     def init(
         self, key: Tensor, *, dtype: torch.dtype = torch.float32, device: Any = None
     ) -> Params:
         """Draw ``weight`` and ``bias`` from ``U(-1/sqrt(in), 1/sqrt(in))`` with ``key``."""
-        check_key(self.api, key)
+        check_init(self.api, key, dtype, device)
         kw, kb = split_key(key, 2)
         bound = kaiming_bound(self.in_features)
         params = {
@@ -88,7 +90,7 @@ class Linear(Layer):
             self._diagnose(params, x)
         try:
             return F.linear(x, w, b)
-        except RuntimeError as err:  # a bias of the wrong shape or dtype
+        except (RuntimeError, TypeError) as err:  # a bias of the wrong shape, dtype or kind
             self._diagnose(params, x, err)
 
     def param_shapes(self) -> dict[str, Shape]:
@@ -104,7 +106,7 @@ class Linear(Layer):
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise input_error(
                 self.api,
-                f"input must have shape (*, {self.in_features}) (in_features={self.in_features})",
+                f"input x must have shape (*, in_features) = (*, {self.in_features})",
                 x,
                 "Reshape the input or build the layer with the input's feature count.",
             )

@@ -1,17 +1,23 @@
 """Losses: ``mse_loss``, ``cross_entropy``, ``binary_cross_entropy_with_logits``.
 
 Plain functions of ``(input, target)`` with ``torch.nn.functional``'s maths and
-arguments, plus the contract's checks: shapes must match exactly (no silent
-broadcasting), dtypes must agree, ``reduction`` must be known.
+arguments, plus the contract's checks: inputs are floating tensors, shapes must
+match exactly (no silent broadcasting), dtypes must agree, ``reduction``,
+``label_smoothing``, ``ignore_index`` and ``pos_weight`` must be valid, and class
+indices out of range raise ``ValueError`` (on CPU; on CUDA torch's kernel asserts
+on the device, as ``F.cross_entropy`` does).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from .._errors import describe, msg
+from ._base import INT, real
 
 __all__ = ["binary_cross_entropy_with_logits", "cross_entropy", "mse_loss"]
 
@@ -49,6 +55,29 @@ def _check_same(api: str, input: Tensor, target: Tensor) -> None:
         )
 
 
+_SMOOTHING = real(0.0, 1.0)
+
+
+def _check_pos_weight(api: str, input: Tensor, pos_weight: Any) -> None:
+    if not isinstance(pos_weight, Tensor):
+        raise TypeError(msg(api, "pos_weight must be a tensor or None", describe(pos_weight)))
+    if pos_weight.dtype != input.dtype:
+        raise TypeError(
+            msg(api, "pos_weight must have input's dtype",
+                f"pos_weight {pos_weight.dtype} and input {input.dtype}")
+        )
+    pw, shape = tuple(pos_weight.shape), tuple(input.shape)
+    fits = len(pw) <= len(shape) and all(
+        a in (1, b) for a, b in zip(reversed(pw), reversed(shape))
+    )
+    if not fits:
+        raise ValueError(
+            msg(api, f"pos_weight must broadcast to input's shape {tuple(input.shape)}",
+                f"shape {tuple(pos_weight.shape)}",
+                "Pass one weight per class of the last dimension, shape (C,).")
+        )
+
+
 def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     """Mean squared error ``(input - target) ** 2``, reduced as ``F.mse_loss``.
 
@@ -72,6 +101,7 @@ def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
         or input.shape != target.shape
         or input.dtype != target.dtype
         or reduction not in _REDUCTIONS
+        or not input.is_floating_point()
     ):
         _check_pair(api, input, target, reduction)
         _check_same(api, input, target)
@@ -90,7 +120,8 @@ def binary_cross_entropy_with_logits(
         input: ``(*)`` logits.
         target: ``(*)`` probabilities in ``[0, 1]``, same shape and dtype.
         reduction: ``"mean"``, ``"sum"`` or ``"none"``.
-        pos_weight: optional ``(C,)`` weight of positives, broadcast over the last dim.
+        pos_weight: optional weight of positives with ``input``'s dtype, broadcast to
+            ``input``'s shape without changing it (typically ``(C,)`` for the last dim).
 
     Returns:
         ``()`` (or ``(*)`` with ``"none"``).
@@ -107,9 +138,12 @@ def binary_cross_entropy_with_logits(
         or input.shape != target.shape
         or input.dtype != target.dtype
         or reduction not in _REDUCTIONS
+        or not input.is_floating_point()
     ):
         _check_pair(api, input, target, reduction)
         _check_same(api, input, target)
+    if pos_weight is not None:
+        _check_pos_weight(api, input, pos_weight)
     return F.binary_cross_entropy_with_logits(
         input, target, reduction=reduction, pos_weight=pos_weight
     )
@@ -141,8 +175,17 @@ def cross_entropy(
         tensor(1.3863)
     """
     api = "nn.cross_entropy"
-    if type(input) is not Tensor or type(target) is not Tensor or reduction not in _REDUCTIONS:
+    if (
+        type(input) is not Tensor
+        or type(target) is not Tensor
+        or reduction not in _REDUCTIONS
+        or not input.is_floating_point()
+    ):
         _check_pair(api, input, target, reduction)
+    if label_smoothing != 0.0:
+        label_smoothing = _SMOOTHING(api, "label_smoothing", label_smoothing)
+    if ignore_index != -100:
+        ignore_index = INT(api, "ignore_index", ignore_index)
     if input.ndim == 0:
         raise ValueError(msg(api, "input must have a class dimension", "a 0-d input"))
     if target.is_floating_point():
@@ -165,10 +208,22 @@ def cross_entropy(
                     )
                 )
             target = target.long()
-    return F.cross_entropy(
-        input,
-        target,
-        ignore_index=ignore_index,
-        reduction=reduction,
-        label_smoothing=label_smoothing,
-    )
+    try:
+        return F.cross_entropy(
+            input,
+            target,
+            ignore_index=ignore_index,
+            reduction=reduction,
+            label_smoothing=label_smoothing,
+        )
+    except IndexError as err:  # a class index out of range (CPU kernels)
+        n = input.shape[1 if input.ndim >= 2 else 0]
+        raise ValueError(
+            msg(
+                api,
+                f"class indices in target must be in [0, {n}) (input has {n} classes) or "
+                f"equal ignore_index={ignore_index}",
+                f"an index out of range (torch: {str(err).splitlines()[0]})",
+                "Check the labels, or build the model with as many classes as the labels.",
+            )
+        ) from err

@@ -12,11 +12,22 @@ from torch import Tensor, nn
 
 from .._errors import describe, msg
 from ._activations import ReLU
-from ._base import Layer, Params, Shape
+from ._base import FLAG, LAYER, POSITIVE, Layer, Params, Shape, check_fields, optional
 from ._linear import Linear
 from ._sequential import Sequential
 
 __all__ = ["MLP"]
+
+
+def _sizes(api: str, name: str, value: Any) -> tuple[int, ...]:
+    """A list or tuple of at least two ints, each >= 1."""
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise TypeError(msg(api, f"{name} must be a sequence of at least 2 ints",
+                            describe(value), "E.g. sizes=[784, 128, 10]."))
+    if len(value) < 2:
+        raise ValueError(msg(api, f"{name} must be a sequence of at least 2 ints",
+                             describe(value), "E.g. sizes=[784, 128, 10]."))
+    return tuple(POSITIVE(api, f"{name}[{i}]", v) for i, v in enumerate(value))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,16 +64,9 @@ class MLP(Layer):
     bias: bool = True
 
     def __post_init__(self) -> None:
-        sizes = tuple(self.sizes) if isinstance(self.sizes, Sequence) else self.sizes
-        if not isinstance(sizes, tuple) or len(sizes) < 2:
-            raise ValueError(
-                msg(self.api, "sizes must be a sequence of at least 2 ints", describe(self.sizes))
-            )
-        object.__setattr__(self, "sizes", sizes)
-        for name in ("activation", "final_activation"):
-            value = getattr(self, name)
-            if value is not None and not isinstance(value, Layer):
-                raise TypeError(msg(self.api, f"{name} must be an ftx.nn layer", describe(value)))
+        check_fields(self, sizes=_sizes, activation=LAYER, final_activation=optional(LAYER),
+                     bias=FLAG)
+        sizes = self.sizes
         layers: list[Layer] = []
         for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
             layers.append(Linear(n_in, n_out, bias=self.bias))

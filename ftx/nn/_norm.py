@@ -10,9 +10,25 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._errors import describe, msg
-from ._base import Layer, Params, Shape, check_key, input_error
+from ._base import FLAG, Layer, Params, Shape, check_fields, check_init, input_error, real
 
 __all__ = ["LayerNorm"]
+
+
+def _normalized_shape(api: str, name: str, value: Any) -> tuple[int, ...]:
+    """An int or a non-empty sequence of ints, each >= 1, as a tuple."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = (value,)
+    if isinstance(value, torch.Size):
+        value = tuple(value)
+    if not isinstance(value, (tuple, list)) or any(
+        isinstance(s, bool) or not isinstance(s, int) for s in value
+    ):
+        raise TypeError(msg(api, f"{name} must be an int or a tuple of ints", describe(value)))
+    if not value or min(value) < 1:
+        raise ValueError(msg(api, f"{name} must be a non-empty tuple of ints >= 1",
+                             describe(tuple(value))))
+    return tuple(value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,13 +61,8 @@ class LayerNorm(Layer):
     bias: bool = True
 
     def __post_init__(self) -> None:
-        shape = self.normalized_shape
-        shape = (shape,) if isinstance(shape, int) else tuple(shape)
-        if not shape or any(not isinstance(s, int) or s < 1 for s in shape):
-            raise ValueError(
-                msg(self.api, "normalized_shape must be positive ints", describe(shape))
-            )
-        object.__setattr__(self, "normalized_shape", shape)
+        check_fields(self, normalized_shape=_normalized_shape, eps=real(0.0),
+                     elementwise_affine=FLAG, bias=FLAG)
         n = (1 + self.bias) if self.elementwise_affine else 0
         object.__setattr__(self, "_n", n)
 
@@ -59,7 +70,7 @@ class LayerNorm(Layer):
         self, key: Tensor, *, dtype: torch.dtype = torch.float32, device: Any = None
     ) -> Params:
         """Ones for ``weight``, zeros for ``bias`` (``key`` unused, as torch draws nothing)."""
-        check_key(self.api, key)
+        check_init(self.api, key, dtype, device)
         shape: Shape = self.normalized_shape  # type: ignore[assignment]
         params: Params = {}
         if self.elementwise_affine:
@@ -102,7 +113,8 @@ class LayerNorm(Layer):
         if x.ndim < len(shape) or tuple(x.shape[x.ndim - len(shape) :]) != shape:
             raise input_error(
                 self.api,
-                f"input must have shape (*, {', '.join(map(str, shape))})",
+                f"input x must have shape (*, *normalized_shape) = "
+                f"(*, {', '.join(map(str, shape))})",
                 x,
                 "Normalise over the input's trailing dimensions.",
             )

@@ -3,28 +3,34 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._errors import msg
-from ._base import Layer, Params, as_pair, check_empty, input_error
+from ._base import (
+    FLAG,
+    POSITIVE,
+    Layer,
+    Params,
+    check_empty,
+    check_fields,
+    input_error,
+    optional,
+    pair,
+)
 from ._conv import conv_failure
 
 __all__ = ["AvgPool2d", "MaxPool2d"]
 
 
-def _pool_setup(layer: Layer, names: tuple[str, ...]) -> None:
+def _pool_setup(layer: Layer, **rules: Any) -> None:
+    """Shared checks: the window fields, then the flags; ``stride=None`` is the kernel size."""
+    check_fields(layer, kernel_size=pair(1), stride=optional(pair(1)), padding=pair(0), **rules)
+    if layer.stride is None:  # type: ignore[attr-defined]
+        object.__setattr__(layer, "stride", layer.kernel_size)  # type: ignore[attr-defined]
     api = layer.api
-    for name in names:
-        value = getattr(layer, name)
-        if name == "stride" and value is None:
-            value = layer.kernel_size  # type: ignore[attr-defined]
-        pair = as_pair(api, name, value)
-        low = 0 if name == "padding" else 1
-        if min(pair) < low:
-            raise ValueError(msg(api, f"{name} must be >= {low}", str(pair)))
-        object.__setattr__(layer, name, pair)
     kh, kw = layer.kernel_size  # type: ignore[attr-defined]
     ph, pw = layer.padding  # type: ignore[attr-defined]
     if 2 * ph > kh or 2 * pw > kw:
@@ -35,7 +41,7 @@ def _pool_setup(layer: Layer, names: tuple[str, ...]) -> None:
 
 def _check_rank(layer: Layer, x: Tensor) -> None:
     if not 3 <= x.ndim <= 4:
-        raise input_error(layer.api, "input must have shape (N, C, H, W) or (C, H, W)", x)
+        raise input_error(layer.api, "input x must have shape (N, C, H, W) or (C, H, W)", x)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,12 +70,12 @@ class MaxPool2d(Layer):
     ceil_mode: bool = False
 
     def __post_init__(self) -> None:
-        _pool_setup(self, ("kernel_size", "stride", "padding", "dilation"))
+        _pool_setup(self, dilation=pair(1), ceil_mode=FLAG)
 
     def __call__(self, params: Params, x: Tensor, *, key: Tensor | None = None) -> Tensor:
         """``x: (N, C, H, W) -> (N, C, H', W')``."""
-        if params or type(x) is not Tensor or not 3 <= x.ndim <= 4:
-            check_empty(self, params, x)
+        if params or type(x) is not Tensor or not 3 <= x.ndim <= 4 or not x.is_floating_point():
+            check_empty(self, params, x, floating=True)
             _check_rank(self, x)
         try:
             return F.max_pool2d(
@@ -112,12 +118,13 @@ class AvgPool2d(Layer):
     divisor_override: int | None = None
 
     def __post_init__(self) -> None:
-        _pool_setup(self, ("kernel_size", "stride", "padding"))
+        _pool_setup(self, ceil_mode=FLAG, count_include_pad=FLAG,
+                    divisor_override=optional(POSITIVE))
 
     def __call__(self, params: Params, x: Tensor, *, key: Tensor | None = None) -> Tensor:
         """``x: (N, C, H, W) -> (N, C, H', W')``."""
-        if params or type(x) is not Tensor or not 3 <= x.ndim <= 4:
-            check_empty(self, params, x)
+        if params or type(x) is not Tensor or not 3 <= x.ndim <= 4 or not x.is_floating_point():
+            check_empty(self, params, x, floating=True)
             _check_rank(self, x)
         try:
             return F.avg_pool2d(

@@ -9,7 +9,16 @@ import torch
 from torch import Tensor, nn
 
 from .._errors import describe, msg
-from ._base import Layer, Params, ParamsError, Shape, check_key, check_params, split_key
+from ._base import (
+    Layer,
+    Params,
+    ParamsError,
+    Shape,
+    check_init,
+    check_key,
+    check_params,
+    split_key,
+)
 
 __all__ = ["Sequential"]
 
@@ -62,7 +71,7 @@ class Sequential(Layer):
         self, key: Tensor, *, dtype: torch.dtype = torch.float32, device: Any = None
     ) -> Params:
         """One key per layer (``split(key, len(layers))``); params of layers that have some."""
-        check_key(self.api, key)
+        check_init(self.api, key, dtype, device)
         if not self.layers:
             return {}
         keys = split_key(key, len(self.layers))
@@ -75,6 +84,8 @@ class Sequential(Layer):
     def __call__(self, params: Params, x: Any, *, key: Tensor | None = None) -> Any:
         """``x -> layers[-1](... layers[0](x))``."""
         plan = self._plan  # type: ignore[attr-defined]
+        if key is not None:
+            check_key(self.api, key)
         i = -1
         try:
             if params.keys() != self._keys:  # type: ignore[attr-defined]
@@ -82,7 +93,7 @@ class Sequential(Layer):
             if key is None:
                 for i, (layer, name) in enumerate(plan):  # noqa: B007 (i is read on error)
                     x = layer(params[name] if name is not None else {}, x)
-            else:
+            elif plan:
                 keys = split_key(key, len(plan))
                 for i, (layer, name) in enumerate(plan):
                     x = layer(params[name] if name is not None else {}, x, key=keys[i])

@@ -24,9 +24,10 @@ from torch import Tensor
 
 from .._errors import describe, msg
 from ._activations import GELU, Softplus
-from ._base import Params, ParamsError, check_params
+from ._base import POSITIVE, Params, ParamsError, check_input, check_key, check_params
 from ._conv import Conv2d, Padding, conv_failure
 from ._depthwise import DepthwiseConv2d, unname_nchw
+from ._dropout import PROBABILITY
 from ._dropout import dropout as _dropout
 from ._flatten import Flatten
 from ._linear import Linear
@@ -98,7 +99,7 @@ def linear(params: Params, x: Tensor) -> Tensor:
     """
     w, b = _weight_bias("nn.functional.linear", params, 2)
     out, n_in = w.shape
-    if x.dtype != w.dtype or x.ndim == 0 or x.shape[-1] != n_in:
+    if not isinstance(x, Tensor) or x.dtype != w.dtype or x.ndim == 0 or x.shape[-1] != n_in:
         Linear(n_in, out, bias=b is not None)._diagnose(params, x)
     return F.linear(x, w, b)
 
@@ -126,16 +127,26 @@ def conv2d(
         >>> conv2d({"weight": torch.ones(1, 1, 2, 2)}, torch.ones(1, 1, 3, 3)).shape
         torch.Size([1, 1, 2, 2])
     """
-    w, b = _weight_bias("nn.functional.conv2d", params, 4)
-    if x.dtype != w.dtype or not 3 <= x.ndim <= 4 or x.shape[-3] != w.shape[1] * groups:
+    api = "nn.functional.conv2d"
+    w, b = _weight_bias(api, params, 4)
+    if (
+        type(groups) is not int
+        or not isinstance(x, Tensor)
+        or x.dtype != w.dtype
+        or not 3 <= x.ndim <= 4
+        or x.shape[-3] != w.shape[1] * groups
+    ):
+        POSITIVE(api, "groups", groups)
         Conv2d(
             w.shape[1] * groups, w.shape[0], (w.shape[2], w.shape[3]), stride, padding,
             dilation, groups, b is not None,
         )._diagnose(params, x)
     try:
         return F.conv2d(x, w, b, stride, padding, dilation, groups)
-    except RuntimeError as err:
-        raise conv_failure("nn.functional.conv2d", x, err) from err
+    except (RuntimeError, TypeError) as err:  # bad stride/padding/dilation, or too small
+        Conv2d(w.shape[1] * groups, w.shape[0], (w.shape[2], w.shape[3]), stride, padding,
+               dilation, groups, b is not None)  # raises for a bad hyper-parameter
+        raise conv_failure(api, x, err) from err
 
 
 def depthwise_conv2d(
@@ -164,6 +175,7 @@ def depthwise_conv2d(
     """
     api = "nn.functional.depthwise_conv2d"
     x, names = unname_nchw(x, api)
+    check_input(api, x)
     w, b = _weight_bias(api, params, 4)
     c = x.shape[-3] if x.ndim >= 3 else 1
     if w.shape[0] % c or w.shape[1] != 1:
@@ -223,11 +235,17 @@ def dropout(x: Tensor, p: float = 0.5, key: Tensor | None = None) -> Tensor:
         >>> dropout(torch.ones(2), 0.5)
         tensor([1., 1.])
     """
-    if not (isinstance(p, (int, float)) and 0.0 <= p <= 1.0):
-        raise ValueError(msg("nn.functional.dropout", "p must be in [0, 1]", repr(p)))
-    if key is None or p == 0.0:
+    api = "nn.functional.dropout"
+    if type(p) is not float or not 0.0 <= p <= 1.0:
+        p = PROBABILITY(api, "p", p)
+    if type(x) is not Tensor or not x.is_floating_point():
+        check_input(api, x)
+    if key is None:
         return x
-    return _dropout(x, p, key, "nn.functional.dropout")
+    if p == 0.0:
+        check_key(api, key)
+        return x
+    return _dropout(x, p, key, api)
 
 
 def max_pool2d(
@@ -287,6 +305,8 @@ def relu(x: Tensor) -> Tensor:
         >>> relu(torch.tensor([-1.0, 1.0]))
         tensor([0., 1.])
     """
+    if type(x) is not Tensor or not x.is_floating_point():
+        check_input("nn.functional.relu", x)
     return torch.relu(x)
 
 
@@ -298,6 +318,8 @@ def tanh(x: Tensor) -> Tensor:
         >>> tanh(torch.zeros(1))
         tensor([0.])
     """
+    if type(x) is not Tensor or not x.is_floating_point():
+        check_input("nn.functional.tanh", x)
     return torch.tanh(x)
 
 
@@ -309,6 +331,8 @@ def sigmoid(x: Tensor) -> Tensor:
         >>> sigmoid(torch.zeros(1))
         tensor([0.5000])
     """
+    if type(x) is not Tensor or not x.is_floating_point():
+        check_input("nn.functional.sigmoid", x)
     return torch.sigmoid(x)
 
 
@@ -320,6 +344,8 @@ def silu(x: Tensor) -> Tensor:
         >>> silu(torch.zeros(1))
         tensor([0.])
     """
+    if type(x) is not Tensor or not x.is_floating_point():
+        check_input("nn.functional.silu", x)
     return F.silu(x)
 
 
