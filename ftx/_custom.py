@@ -74,9 +74,10 @@ try:
     from torch._functorch.pyfunctorch import temporarily_pop_interpreter_stack as _pop_stack
 
     _VMAP: Any = _functorch.TransformType.Vmap
+    _JVP: Any = _functorch.TransformType.Jvp
 except ImportError:  # pragma: no cover - a torch that moved them
     _clear_stack = _pop_stack = None
-    _VMAP = None
+    _VMAP = _JVP = None
 
 R = TypeVar("R")
 
@@ -259,12 +260,16 @@ def fw_tracked(
     ``jvp``/``jacfwd`` (``jacfwd(jacfwd(f))``) would see a tangent that does not depend on
     the point: second derivatives of 0, without a word. Here the tangent is computed with
     forward AD on and the dual of the level being differentiated is stripped from the
-    result (what ``torch.func.jvp`` does with its outputs). When the call comes through
-    torch's generated vmap rule (a vmap level on top, whose batching has no
+    result (what ``torch.func.jvp`` does with its outputs). That is done only under two
+    forward levels or more: with one, torch's way is exact and cheaper. When the call
+    comes through torch's generated vmap rule (a vmap level on top, whose batching has no
     ``_unpack_dual`` rule), that level is popped and ``compute`` vmapped below it.
     """
-    top = _functorch.peek_interpreter_stack()
-    if top is not None and _pop_stack is not None and top.key() == _VMAP:
+    stack: list[Any] = _functorch.get_interpreter_stack() or []
+    if sum(1 for i in stack if i.key() == _JVP) < 2 or _pop_stack is None:
+        return list(compute(*tensors))  # no outer forward level: torch's own way is exact
+    top = stack[-1]
+    if top.key() == _VMAP:
         level = top.level()
         inner: list[torch.Tensor] = []
         dims: list[int | None] = []
