@@ -459,3 +459,113 @@ def test_threads_do_not_share_the_reentrancy_marker() -> None:
         release.set()
         t.join(10)
     assert seen == ["fwd"]
+
+
+# ----------------------------------------------------------------------------- against JAX
+def _jax_twins(jax: Any) -> dict[str, Any]:
+    """JAX's custom_vjp / custom_jvp versions of the pair (pytree, nondiff float) and layer."""
+    jnp = jax.numpy
+    from functools import partial
+
+    def pair(ab: Any, scale: float) -> Any:
+        a, b = ab
+        return {"prod": a * b * scale, "sum": jnp.sum(a + b)}
+
+    pv = jax.custom_vjp(pair, nondiff_argnums=(1,))
+
+    def pv_bwd(scale: float, ab: Any, ct: Any) -> Any:
+        a, b = ab
+        return ((ct["prod"] * b * scale + ct["sum"], ct["prod"] * a * scale + ct["sum"]),)
+
+    pv.defvjp(lambda ab, scale: (pv(ab, scale), ab), pv_bwd)
+
+    @partial(jax.custom_jvp, nondiff_argnums=(1,))
+    def pj(ab: Any, scale: float) -> Any:
+        return pair(ab, scale)
+
+    @pj.defjvp
+    def pj_rule(scale: float, primals: Any, tangents: Any) -> Any:
+        ((a, b),), ((ta, tb),) = primals, tangents
+        return pj((a, b), scale), {"prod": (ta * b + a * tb) * scale, "sum": jnp.sum(ta + tb)}
+
+    def layer(wv: Any) -> Any:
+        w, v = wv
+        return jnp.tanh(w @ v)
+
+    lv = jax.custom_vjp(layer)
+
+    def lv_bwd(res: Any, g: Any) -> Any:
+        (w, v), out = res
+        d = g * (1 - out * out)
+        return ((jnp.outer(d, v), w.T @ d),)
+
+    lv.defvjp(lambda wv: (lv(wv), (wv, lv(wv))), lv_bwd)
+
+    lj = jax.custom_jvp(layer)
+
+    @lj.defjvp
+    def lj_rule(primals: Any, tangents: Any) -> Any:
+        ((w, v),), ((tw, tv),) = primals, tangents
+        out = lj((w, v))
+        return out, (1 - out * out) * (tw @ v + w @ tv)
+
+    return {
+        "pytree_nondiff_float": {
+            "vjp": lambda ab: pv(ab, 2.0),
+            "jvp": lambda ab: pj(ab, 2.0),
+        },
+        "layer": {"vjp": lv, "jvp": lj},
+    }
+
+
+@pytest.mark.parametrize("kind", ["vjp", "jvp"])
+@pytest.mark.parametrize("name", ["pytree_nondiff_float", "layer"])
+def test_pytree_cases_match_jax(name: str, kind: str) -> None:
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+    case = next(c for c in CASES if c.name == name)
+    f = case.make(kind)
+    w = _weights(f(case.x))
+
+    def to_t(t: Any) -> Any:
+        return jax.tree_util.tree_map(lambda a: torch.tensor(a.tolist(), dtype=F64), t)
+
+    with jax.enable_x64(True):
+        jf = _jax_twins(jax)[name][kind]
+        jx = jax.tree_util.tree_map(lambda a: jnp.asarray(a.tolist()), tuple(case.x))
+        jw = jax.tree_util.tree_map(lambda a: jnp.asarray(a.tolist()), w)
+
+        def js(x: Any) -> Any:
+            return sum(jnp.sum(a * b) for a, b in zip(jax.tree.leaves(jw), jax.tree.leaves(jf(x))))
+
+        want = {
+            "grad": jax.jit(jax.grad(js))(jx),
+            "jacrev": jax.jit(jax.jacrev(jf))(jx),
+            "hessian": jax.jit(jax.jacrev(jax.jacrev(js)))(jx),  # JAX: no jvp of a custom_vjp
+        }
+        if kind == "jvp":
+            want["jacfwd"] = jax.jit(jax.jacfwd(jf))(jx)
+            want["hessian_fwd"] = jax.jit(jax.hessian(js))(jx)
+
+    def s(x: Any) -> T:
+        return _dot(w, f(x))
+
+    got = {
+        "grad": ftx.grad(s)(case.x),
+        "jacrev": ftx.jacrev(f)(case.x),
+        "hessian": ftx.jacrev(ftx.jacrev(s))(case.x),
+    }
+    if kind == "jvp":
+        got["jacfwd"] = ftx.jacfwd(f)(case.x)
+        got["hessian_fwd"] = ftx.hessian(s)(case.x)
+    for k, v in want.items():
+        tree_allclose(got[k], _as_torch_tree(to_t(v)), rtol=1e-10, atol=1e-12)
+
+
+def _as_torch_tree(t: Any) -> Any:
+    """JAX returns lists where torch.func returns tuples for tuple inputs: compare as tuples."""
+    if isinstance(t, (list, tuple)):
+        return tuple(_as_torch_tree(v) for v in t)
+    if isinstance(t, dict):
+        return {k: _as_torch_tree(v) for k, v in t.items()}
+    return t
