@@ -84,10 +84,10 @@ R = TypeVar("R")
 __all__ = ["custom_jvp", "custom_vjp"]
 
 
-def describe(x: Any) -> str:
+def _describe(x: Any) -> str:
     """A one-line description of a value (containers by their entries, tensors by shape)."""
     if isinstance(x, (tuple, list)):
-        inner = ", ".join(describe(v) for v in x[:3]) + (", ..." if len(x) > 3 else "")
+        inner = ", ".join(_describe(v) for v in x[:3]) + (", ..." if len(x) > 3 else "")
         return f"{type(x).__name__} of length {len(x)} ({inner})"
     if isinstance(x, dict):
         return f"dict with keys {sorted(map(str, x))}"
@@ -109,7 +109,7 @@ def _check_cotangents(api: str, call: CallArgs, cts: Any) -> list[torch.Tensor |
             msg(
                 api,
                 f"bwd must return a tuple with one cotangent per differentiable argument ({n})",
-                describe(cts),
+                _describe(cts),
                 "Return a tuple, e.g. `return (g,)` with a trailing comma for one argument.",
             )
         )
@@ -151,7 +151,7 @@ def _check_cotangents(api: str, call: CallArgs, cts: Any) -> list[torch.Tensor |
                     msg(
                         api,
                         f"the cotangent for {where} must be a tensor",
-                        describe(g),
+                        _describe(g),
                         "Return tensors (or None for a zero cotangent).",
                     )
                 )
@@ -372,7 +372,7 @@ class _Args:
                 "custom_vjp",
                 "tensors at nondiff_argnums positions to be constants, not differentiated "
                 "(bwd returns no cotangent for them; JAX raises for a traced value there too)",
-                f"a differentiated {describe(t)} at {where}",
+                f"a differentiated {_describe(t)} at {where}",
                 f"Remove {pos} from nondiff_argnums and return its cotangent from bwd, or pass "
                 "a constant (`.detach()`); nondiff_argnums is for Python values, callables and "
                 "constant tensors.",
@@ -428,7 +428,7 @@ class _VjpCall:
                 msg(
                     "custom_vjp",
                     "fwd must return a pair (out, residuals)",
-                    describe(result),
+                    _describe(result),
                     "Return `out, residuals` from fwd.",
                 )
             )
@@ -722,7 +722,7 @@ class _JvpCall:
                 msg(
                     "custom_jvp",
                     "the jvp rule must return a pair (primal_out, tangent_out)",
-                    describe(result),
+                    _describe(result),
                     "Return `out, tangent_out` from the rule.",
                 )
             )
