@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import ParamSpec, TypeVar
 
 import torch
 
@@ -25,7 +27,22 @@ MAX_ELEMENTS = 1 << 59
 _SIZE_FIX = "Draw in pieces: split the key and draw one piece per new key."
 
 
+def dense(api: str, name: str, x: torch.Tensor) -> None:
+    """Sparse, quantized and other non-strided tensors are the wrong kind here."""
+    if x.layout != torch.strided:
+        raise TypeError(
+            msg(
+                f"random.{api}",
+                f"{name} must be a dense (strided) tensor",
+                f"{describe(x)} with layout {x.layout}",
+                "Convert it with .to_dense().",
+            )
+        )
+
+
 def check_key(api: str, key: object, *, batched: bool = False) -> torch.Tensor:
+    if isinstance(key, torch.Tensor):
+        dense(api, "key", key)
     if not isinstance(key, torch.Tensor) or key.dtype != torch.int64 or key.ndim < 1:
         raise TypeError(
             msg(
@@ -64,6 +81,13 @@ def _size(d: object) -> int | None:
         return operator.index(d)  # type: ignore[arg-type]
     except TypeError:
         return None
+
+
+def as_int(x: object) -> int | None:
+    """``x`` as a Python int (ints, numpy integers; not bools, not tensors), else None."""
+    if isinstance(x, torch.Tensor):
+        return None
+    return _size(x)
 
 
 def check_shape(api: str, shape: object, name: str = "shape") -> tuple[int, ...]:
@@ -105,7 +129,7 @@ def check_size(api: str, dims: Sequence[int], name: str = "shape") -> None:
     for d in dims:
         count *= max(d, 1)
     if count >= MAX_ELEMENTS:
-        shown = tuple(dims) if name != "x" else dims[0]
+        shown = dims[0] if name == "x" else tuple(dims)
         raise ValueError(
             msg(
                 f"random.{api}",
@@ -188,6 +212,7 @@ def as_tensor(
     """A scalar or tensor argument as a tensor of ``dtype`` on ``device``."""
     kinds = (int,) if integer else (int, float)
     if isinstance(x, torch.Tensor):
+        dense(api, name, x)
         if x.is_complex() or (integer and x.is_floating_point()):
             kind = "an integer" if integer else "a real (not complex)"
             raise TypeError(
@@ -211,8 +236,21 @@ def as_tensor(
             ) from e
     if isinstance(x, bool) or not isinstance(x, kinds):
         kind = "an int or integer tensor" if integer else "a number or tensor"
-        raise TypeError(msg(f"random.{api}", f"{name} must be {kind}", describe(x)))
-    return torch.tensor(x, dtype=dtype, device=device)
+        raise TypeError(
+            msg(f"random.{api}", f"{name} must be {kind}", describe(x), "E.g. 0.5 or a tensor.")
+        )
+    try:
+        return torch.tensor(x, dtype=dtype, device=device)
+    except (OverflowError, RuntimeError) as e:
+        info = torch.finfo(dtype) if dtype.is_floating_point else torch.iinfo(dtype)
+        raise ValueError(
+            msg(
+                f"random.{api}",
+                f"{name} must be representable in {dtype}",
+                describe(x),
+                f"Pass a value within [{info.min:.6g}, {info.max:.6g}].",
+            )
+        ) from e
 
 
 def check_broadcast(api: str, shape: tuple[int, ...], *params: torch.Tensor) -> None:
@@ -260,3 +298,46 @@ def check_order(api: str, lo: object, hi: object, names: str, *, strict: bool = 
                 f"Swap or fix the bounds so that {a} {rel} {b}.",
             )
         )
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _allocation_failed(e: BaseException) -> bool:
+    """torch's out-of-memory errors: ``torch.OutOfMemoryError`` (CUDA and others) and the
+    CPU allocator's plain ``RuntimeError``."""
+    text = str(e)
+    return isinstance(e, torch.OutOfMemoryError) or (
+        "can't allocate memory" in text or "out of memory" in text.lower()
+    )
+
+
+def memory_errors(api: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
+    """Turn torch's out-of-memory errors inside a sampler into a ``ValueError`` in the
+    contract's form (a shape torch can index may still be too large for the device).
+    Nothing changes while compiling, where the wrapper is traced through."""
+
+    def wrap(f: Callable[_P, _R]) -> Callable[_P, _R]:
+        @functools.wraps(f)
+        def sampler(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+            if torch.compiler.is_compiling():
+                return f(*args, **kwargs)
+            try:
+                return f(*args, **kwargs)
+            except RuntimeError as e:
+                if not _allocation_failed(e):
+                    raise
+                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                raise ValueError(
+                    msg(
+                        f"random.{api}",
+                        "the draw must fit in the device's memory",
+                        f"a request torch could not allocate ({first[:200]})",
+                        _SIZE_FIX,
+                    )
+                ) from e
+
+        return sampler
+
+    return wrap

@@ -21,6 +21,7 @@ on): :func:`key`, :func:`key_data`, :func:`split`, :func:`fold_in`,
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Sequence
 
 import torch
@@ -74,6 +75,7 @@ def key(seed: int | torch.Tensor, *, device: torch.device | str | None = None) -
         >>> ftx.random.key(-1)
         tensor([4294967295, 4294967295])
     """
+    device = C.check_device("key", device)
     if isinstance(seed, torch.Tensor):
         if (
             seed.ndim != 0
@@ -90,12 +92,19 @@ def key(seed: int | torch.Tensor, *, device: torch.device | str | None = None) -
                 )
             )
         s = seed.to(device=device, dtype=torch.int64)
-    elif isinstance(seed, bool) or not isinstance(seed, int):
+    elif (seed_int := C.as_int(seed)) is None:
         raise TypeError(msg("random.key", "seed must be an int", describe(seed), "E.g. key(0)."))
-    elif not -(1 << 63) <= seed < (1 << 63):
-        raise ValueError(msg("random.key", "seed must fit in 64 bits", repr(seed)))
+    elif not -(1 << 63) <= seed_int < (1 << 63):
+        raise ValueError(
+            msg(
+                "random.key",
+                "seed must fit in 64 bits, in [-2**63, 2**63)",
+                repr(seed),
+                "Reduce it, e.g. seed % 2**63.",
+            )
+        )
     else:
-        s = torch.tensor(seed, dtype=torch.int64, device=device)
+        s = torch.tensor(seed_int, dtype=torch.int64, device=device)
     return torch.stack([(s >> 32) & _threefry.MASK32, s & _threefry.MASK32])
 
 
@@ -116,6 +125,7 @@ def key_data(key: torch.Tensor) -> torch.Tensor:
     return C.check_key("key_data", key, batched=True)
 
 
+@C.memory_errors("split")
 def split(key: torch.Tensor, num: int | Sequence[int] = 2) -> torch.Tensor:
     """Split a key into ``num`` new keys, as ``jax.random.split``.
 
@@ -165,18 +175,28 @@ def fold_in(key: torch.Tensor, data: int | torch.Tensor) -> torch.Tensor:
                 )
             )
         d = data.to(device=k.device, dtype=torch.int64)
-    elif isinstance(data, bool) or not isinstance(data, int):
-        raise TypeError(msg("random.fold_in", "data must be an int", describe(data)))
-    elif not 0 <= data < 1 << 32:
-        raise ValueError(msg("random.fold_in", "data must be in [0, 2**32)", repr(data)))
+    elif (data_int := C.as_int(data)) is None:
+        raise TypeError(
+            msg("random.fold_in", "data must be an int", describe(data), "E.g. fold_in(key, 3).")
+        )
+    elif not 0 <= data_int < 1 << 32:
+        raise ValueError(
+            msg(
+                "random.fold_in",
+                "data must be in [0, 2**32)",
+                repr(data),
+                "Reduce it modulo 2**32, or fold in its words one at a time.",
+            )
+        )
     else:
-        d = torch.tensor(data, dtype=torch.int64, device=k.device)
+        d = torch.tensor(data_int, dtype=torch.int64, device=k.device)
     return _threefry.fold_in(k, d)
 
 
 # ------------------------------------------------------------------- samplers
 
 
+@C.memory_errors("bits")
 def bits(key: torch.Tensor, shape: Shape = (), dtype: torch.dtype | None = None) -> torch.Tensor:
     """Uniform random bits, as ``jax.random.bits``, held in ``int64``.
 
@@ -197,10 +217,24 @@ def bits(key: torch.Tensor, shape: Shape = (), dtype: torch.dtype | None = None)
     """
     k = C.check_key("bits", key)
     s = C.check_shape("bits", shape)
-    width = 32 if dtype is None else _UINTS.get(dtype) if isinstance(dtype, torch.dtype) else None
+    if dtype is not None and not isinstance(dtype, torch.dtype):
+        raise TypeError(
+            msg(
+                "random.bits",
+                "dtype must be a torch.dtype (or None)",
+                describe(dtype),
+                "E.g. dtype=torch.uint32.",
+            )
+        )
+    width = 32 if dtype is None else _UINTS.get(dtype)
     if width is None:
         raise ValueError(
-            msg("random.bits", "dtype must be torch.uint8, uint16, uint32 or uint64", str(dtype))
+            msg(
+                "random.bits",
+                "dtype must be torch.uint8, uint16, uint32 or uint64",
+                str(dtype),
+                "Draw unsigned bits and convert them.",
+            )
         )
     return _threefry.random_bits(k, width, s)
 
@@ -267,6 +301,7 @@ def _check_bounds(
         )
 
 
+@C.memory_errors("uniform")
 def uniform(
     key: torch.Tensor,
     shape: Shape = (),
@@ -305,6 +340,7 @@ def _scalar(x: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     return torch.scalar_tensor(x, dtype=dtype, device=device)
 
 
+@C.memory_errors("normal")
 def normal(
     key: torch.Tensor, shape: Shape = (), dtype: torch.dtype = torch.float32
 ) -> torch.Tensor:
@@ -357,6 +393,7 @@ def _erf(x: torch.Tensor) -> torch.Tensor:
     )
 
 
+@C.memory_errors("truncated_normal")
 def truncated_normal(
     key: torch.Tensor,
     lower: float | torch.Tensor,
@@ -399,6 +436,7 @@ def truncated_normal(
     return torch.clamp(out, torch.nextafter(lo.detach(), inf), torch.nextafter(hi.detach(), -inf))
 
 
+@C.memory_errors("bernoulli")
 def bernoulli(
     key: torch.Tensor, p: float | torch.Tensor = 0.5, shape: Shape | None = None, mode: str = "low"
 ) -> torch.Tensor:
@@ -420,11 +458,22 @@ def bernoulli(
         tensor([False, False,  True,  True])
     """
     k = C.check_key("bernoulli", key)
-    if mode not in ("low", "high"):
-        raise ValueError(msg("random.bernoulli", "mode must be 'low' or 'high'", repr(mode)))
-    if isinstance(p, torch.Tensor) and not p.is_floating_point():
+    if not isinstance(mode, str):
         raise TypeError(
-            msg("random.bernoulli", "p must be a floating tensor or a float", describe(p))
+            msg("random.bernoulli", "mode must be a string", describe(mode), "E.g. mode='low'.")
+        )
+    if mode not in ("low", "high"):
+        raise ValueError(
+            msg("random.bernoulli", "mode must be 'low' or 'high'", repr(mode), "E.g. mode='low'.")
+        )
+    if isinstance(p, torch.Tensor) and p.dtype not in C.FLOATS:
+        raise TypeError(
+            msg(
+                "random.bernoulli",
+                "p must be a float or a float16, bfloat16, float32 or float64 tensor",
+                describe(p),
+                "Convert it, e.g. p.float().",
+            )
         )
     dt = p.dtype if isinstance(p, torch.Tensor) else torch.float32
     pt = C.as_tensor("bernoulli", "p", p, dt, k.device)
@@ -433,7 +482,9 @@ def bernoulli(
     else:
         bad = C.eager(p) and bool(((p < 0) | (p > 1) | p.isnan()).any())
     if bad:
-        raise ValueError(msg("random.bernoulli", "p must be in [0, 1]", repr(p)))
+        raise ValueError(
+            msg("random.bernoulli", "p must be in [0, 1]", repr(p), "Clip it, e.g. p.clamp(0, 1).")
+        )
     s = tuple(pt.shape) if shape is None else C.check_shape("bernoulli", shape)
     C.check_broadcast("bernoulli", s, pt)
     zero, one = _scalar(0.0, dt, k.device), _scalar(1.0, dt, k.device)
@@ -443,6 +494,7 @@ def bernoulli(
     return u2 * (2.0 ** -C.FLOATS[dt][1]) < pt - u1
 
 
+@C.memory_errors("randint")
 def randint(
     key: torch.Tensor,
     shape: Shape,
@@ -463,8 +515,9 @@ def randint(
         key: a single key, ``(2,)``.
         shape: the output shape.
         minval, maxval: bounds, ints or integer tensors broadcastable to ``shape``,
-            ``minval <= maxval`` (an empty range returns ``minval``). ``low`` and
-            ``high`` are keyword aliases (``torch.randint``'s names).
+            ``minval < maxval`` (an empty range is an error, as in ``torch.randint``;
+            JAX returns ``minval`` there). ``low`` and ``high`` are keyword aliases
+            (``torch.randint``'s names).
         dtype: int8, int16, int32, int64 or uint8.
 
     Returns:
@@ -488,20 +541,42 @@ def randint(
                     "random.randint",
                     f"exactly one of {name} and {alias} is required",
                     f"{name}={value!r}, {alias}={other!r}",
+                    "E.g. randint(key, shape, 0, 10) or randint(key, shape, low=0, high=10).",
                 )
             )
         bounds.append(value if value is not None else other)
-    if not isinstance(dtype, torch.dtype) or dtype not in _INTS:
+    if not isinstance(dtype, torch.dtype):
         raise TypeError(
-            msg("random.randint", "dtype must be int8, int16, int32, int64 or uint8", str(dtype))
+            msg(
+                "random.randint",
+                "dtype must be a torch.dtype",
+                describe(dtype),
+                "E.g. torch.int32.",
+            )
+        )
+    if dtype not in _INTS:
+        raise ValueError(
+            msg(
+                "random.randint",
+                "dtype must be int8, int16, int32, int64 or uint8",
+                str(dtype),
+                "E.g. dtype=torch.int32; draw floats with uniform.",
+            )
         )
     for name, b in zip(("minval", "maxval"), bounds):
         if isinstance(b, int) and not -(1 << 63) <= b < (1 << 63):
-            raise ValueError(msg("random.randint", f"{name} must fit in int64", repr(b)))
+            raise ValueError(
+                msg(
+                    "random.randint",
+                    f"{name} must fit in int64",
+                    repr(b),
+                    "Bounds are clipped to dtype's range anyway.",
+                )
+            )
     lo = C.as_tensor("randint", "minval", bounds[0], torch.int64, k.device, integer=True)
     hi = C.as_tensor("randint", "maxval", bounds[1], torch.int64, k.device, integer=True)
     C.check_broadcast("randint", s, lo, hi)
-    C.check_order("randint", bounds[0], bounds[1], "minval,maxval")
+    C.check_order("randint", bounds[0], bounds[1], "minval,maxval", strict=True)
     info = torch.iinfo(dtype)
     if info.bits < 32:  # JAX samples narrow integers in int32 to keep the bias small
         lo = lo.clamp(info.min, info.max)
@@ -510,6 +585,40 @@ def randint(
     rng = torch.iinfo(torch.int64 if nbits == 64 else torch.int32)
     out = _random_int.randint(k, s, lo, hi, nbits, rng.min, rng.max)
     return out.to(dtype)
+
+
+_GATHERABLE = frozenset(
+    {
+        torch.bool,
+        torch.uint8,
+        torch.int8,
+        torch.int16,
+        torch.int32,
+        torch.int64,
+        torch.float16,
+        torch.bfloat16,
+        torch.float32,
+        torch.float64,
+        torch.complex64,
+        torch.complex128,
+    }
+)
+_SAME_SIZE_INTS = {1: torch.int8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
+
+
+def _as_ints(x: torch.Tensor) -> torch.Tensor:
+    """``x``'s elements as integers of the same size (a bit view), for permuting."""
+    it = _SAME_SIZE_INTS.get(x.element_size())
+    if it is None:
+        raise TypeError(
+            msg(
+                "random.permutation",
+                "x must have a dtype torch can gather, or elements of 1, 2, 4 or 8 bytes",
+                describe(x),
+                "Permute torch.arange(n) and index x with it.",
+            )
+        )
+    return x.view(it)
 
 
 def _shuffle(key: torch.Tensor, x: torch.Tensor, axis: int) -> torch.Tensor:
@@ -523,6 +632,7 @@ def _shuffle(key: torch.Tensor, x: torch.Tensor, axis: int) -> torch.Tensor:
     return x
 
 
+@C.memory_errors("permutation")
 def permutation(
     key: torch.Tensor, x: int | torch.Tensor, axis: int = 0, independent: bool = False
 ) -> torch.Tensor:
@@ -544,22 +654,58 @@ def permutation(
         tensor([0, 1, 5, 4, 3, 2])
     """
     k = C.check_key("permutation", key)
+    if C.as_int(axis) is None:
+        raise TypeError(
+            msg("random.permutation", "axis must be an int", describe(axis), "E.g. axis=0.")
+        )
+    if not isinstance(independent, bool):
+        raise TypeError(
+            msg(
+                "random.permutation",
+                "independent must be a bool",
+                describe(independent),
+                "Pass True or False.",
+            )
+        )
+    axis = operator.index(axis)
+    if isinstance(x, torch.Tensor):
+        C.dense("permutation", "x", x)
+        C.check_size("permutation", tuple(x.shape), "x.shape")
     if isinstance(x, torch.Tensor) and x.ndim >= 1:
+        if x.dtype not in _GATHERABLE:
+            # torch gathers no uint16/32/64 or float8: permute the same bits as integers
+            return permutation(k, _as_ints(x), axis, independent).view(x.dtype)
         if not -x.ndim <= axis < x.ndim:
             raise ValueError(
-                msg("random.permutation", f"axis must be in [-{x.ndim}, {x.ndim})", repr(axis))
+                msg(
+                    "random.permutation",
+                    f"axis must be in [-{x.ndim}, {x.ndim}) for x of shape {tuple(x.shape)}",
+                    repr(axis),
+                    "Pick an existing axis.",
+                )
             )
         axis %= x.ndim
         if independent or x.ndim == 1:
             return _shuffle(k, x, axis)
         order = _shuffle(k, torch.arange(x.shape[axis], device=k.device), 0)
         return x.index_select(axis, order.to(x.device))
-    if isinstance(x, torch.Tensor) and not (x.is_floating_point() or x.is_complex()):
-        x = int(x.item())
-    if isinstance(x, bool) or not isinstance(x, int):
+    n = C.as_int(x) if not isinstance(x, torch.Tensor) else None
+    if isinstance(x, torch.Tensor) and not (
+        x.is_floating_point() or x.is_complex() or x.dtype == torch.bool
+    ):
+        n = int(x.item())
+    if n is None:
         raise TypeError(
-            msg("random.permutation", "x must be an int or a tensor with ndim >= 1", describe(x))
+            msg(
+                "random.permutation",
+                "x must be an int or a tensor with ndim >= 1",
+                describe(x),
+                "E.g. permutation(key, 10) or permutation(key, torch.arange(10)).",
+            )
         )
-    if x < 0:
-        raise ValueError(msg("random.permutation", "x must be non-negative", repr(x)))
-    return _shuffle(k, torch.arange(x, device=k.device), 0)
+    if n < 0:
+        raise ValueError(
+            msg("random.permutation", "x must be non-negative", repr(x), "Pass a count n >= 0.")
+        )
+    C.check_size("permutation", (n,), "x")
+    return _shuffle(k, torch.arange(n, device=k.device), 0)
