@@ -9,6 +9,8 @@ or shows a mistake) and is skipped here; the reason is required.
 from __future__ import annotations
 
 import re
+import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -44,7 +46,11 @@ def test_pages_found() -> None:
 @pytest.mark.parametrize("page", PAGES, ids=PAGE_IDS)
 def test_page_blocks_run(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # blocks that write files write them here
-    namespace: dict[str, object] = {"__name__": "__docs__"}
+    # A real, importable module: torch.compile (ftx.jit) looks the frame's globals up in
+    # sys.modules and would quietly run a page's jitted functions eagerly otherwise.
+    module = types.ModuleType(f"ftx_docs_{page.stem}")
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    namespace = module.__dict__
     torch.manual_seed(0)
     ran = 0
     for line, code, why in blocks(page):
