@@ -23,8 +23,8 @@ fmas are ``torch.ops.prims.fma`` under ``torch.compile`` (a hardware fma in
 Inductor's C++ and Triton code; under ``vmap``, where the prim has no batching
 rule, and with no Inductor prim, float64 below) and, in eager mode,
 ``torch.addcmul`` where a probe finds that it rounds once (it does on torch's
-x86 CPU kernels), else ``a * b + c`` in float64 (the product of two float32 is
-exact there; the double rounding never changed a result on the 2**23 inputs).
+x86 CPU kernels), else the exact emulation :func:`fma` (the product in float64, the
+sum rounded once through rounding to odd), so the numbers are the same either way.
 Eager float32 ``torch.sqrt`` is not correctly rounded on every CPU build, so it
 is taken in float64. A non-Inductor ``torch.compile`` backend runs the prim
 unfused (then within 3 ulp of XLA). The float32 result carries the gradient of
@@ -45,6 +45,12 @@ emulation ``fma`` (under ``vmap`` while compiling, and on builds without a fused
 about 15x slower than the hardware fma). The float64 result carries the gradient of the
 formula in plain torch ops. XLA's CPU code flushes subnormals to zero; this does not
 (no draw of ``normal`` is subnormal).
+
+This arithmetic is fixed: the same numbers on every CPU and device (the probe only picks
+the faster of two routes to the same result). XLA's own output is not: on a CPU without
+FMA it fuses nothing and glibc picks its non-FMA ``log``, and ``jax.random.normal`` then
+differs from this by up to 3 ulp (float32 and float64; measured with
+``XLA_FLAGS=--xla_cpu_max_isa=AVX`` and ``GLIBC_TUNABLES=glibc.cpu.hwcaps=-AVX2,-FMA``).
 """
 
 from __future__ import annotations

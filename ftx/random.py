@@ -12,10 +12,14 @@ the same numbers on CPU and CUDA.
 
 Parity with JAX's default PRNG (threefry-2x32, ``jax_threefry_partitionable``
 on): :func:`key`, :func:`key_data`, :func:`split`, :func:`fold_in`,
-:func:`bits`, :func:`randint`, :func:`bernoulli`, :func:`permutation`,
-:func:`uniform` and :func:`normal` give JAX's values (JAX 0.10, CPU) bit for bit;
-``normal`` by reproducing what XLA's CPU backend compiles ``erf_inv`` to (see
-``ftx/_erfinv.py``).
+:func:`bits`, :func:`randint` (non-empty ranges), :func:`bernoulli` and
+:func:`permutation` give JAX's values bit for bit (integers: the same on every
+machine). :func:`uniform` and :func:`normal` follow one documented arithmetic,
+the same on every CPU and device: the multiply-add of ``uniform`` is rounded once
+in every dtype (a fused multiply-add), and ``normal`` is what XLA's CPU backend
+compiles ``erf_inv`` to on a CPU with FMA (see ``ftx/_erfinv.py``). JAX itself
+gives those numbers bit for bit only where its hardware rounds the same way; see
+docs/random.md ("Which arithmetic").
 """
 
 from __future__ import annotations
