@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 import operator
+import reprlib
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -16,10 +17,21 @@ def describe(x: Any) -> str:
 
     if isinstance(x, torch.Tensor):
         return f"Tensor(shape={tuple(x.shape)}, dtype={x.dtype})"
-    text = repr(x)
+    try:
+        text = _REPR.repr(x)
+    except Exception:  # a broken __repr__ (or one that recurses) must not hide the real error
+        text = f"<{type(x).__name__} object>"
     if len(text) > 60:
         text = text[:57] + "..."
     return f"{type(x).__name__} {text}"
+
+
+# Bounded repr: nested containers stop at 3 levels (deep or cyclic trees print in O(1)).
+_REPR = reprlib.Repr()
+_REPR.maxlevel = 3
+_REPR.maxother = 60
+_REPR.maxstring = 60
+_REPR.maxlong = 40
 
 
 def msg(api: str, required: str, got: str, fix: str = "") -> str:

@@ -120,6 +120,76 @@ def _guard_filter(entries: Any) -> list[bool]:
     return [_keep_guard(e) for e in entries]
 
 
+def _modes() -> tuple[str, ...]:
+    """The ``mode`` names this torch knows (inductor's list; the classic four as fallback)."""
+    try:
+        from torch._inductor import list_mode_options
+
+        return tuple(list_mode_options())
+    except Exception:  # a torch that lists them differently
+        return _MODES
+
+
+_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
+def _check_compile_kwargs(kwargs: dict[str, Any]) -> None:
+    """Validate ``torch.compile``'s keywords when ``jit`` is built (torch checks some only at
+    the first call, some with an ``AssertionError``)."""
+
+    def bad(cls: type[Exception], required: str, got: Any, fix: str) -> Exception:
+        return cls(msg("jit", required, got if isinstance(got, str) else describe(got), fix))
+
+    for name in ("fullgraph", "disable"):
+        if name in kwargs and not isinstance(kwargs[name], bool):
+            raise bad(TypeError, f"{name} must be a bool", kwargs[name],
+                      f"Pass {name}=True or {name}=False.")
+    dynamic = kwargs.get("dynamic")
+    if dynamic is not None and not isinstance(dynamic, bool):
+        raise bad(TypeError, "dynamic must be a bool or None", dynamic,
+                  "Pass dynamic=False (one compile per shape), True or None.")
+    backend = kwargs.get("backend", "inductor")
+    if isinstance(backend, str):
+        known = torch.compiler.list_backends(exclude_tags=())
+        if backend not in known:
+            raise bad(ValueError, f"backend must be one of {', '.join(known)} or a callable",
+                      repr(backend), "Check the spelling; see torch.compiler.list_backends().")
+    elif not callable(backend):
+        raise bad(TypeError, "backend must be a backend name (str) or a callable", backend,
+                  "Pass e.g. backend='inductor' or backend='eager'.")
+    mode = kwargs.get("mode")
+    if mode is not None:
+        modes = _modes()
+        if not isinstance(mode, str):
+            raise bad(TypeError, "mode must be a str or None", mode,
+                      f"Pass one of {', '.join(modes)}.")
+        if mode not in modes:
+            raise bad(ValueError, f"mode must be one of {', '.join(modes)}", repr(mode),
+                      "Check the spelling, or leave mode out.")
+    options = kwargs.get("options")
+    if options is not None:
+        if not isinstance(options, dict) or not all(isinstance(k, str) for k in options):
+            raise bad(TypeError, "options must be a dict of str keys or None", options,
+                      "Pass e.g. options={'max_autotune': True}.")
+        if mode is not None and options:
+            raise bad(ValueError, "mode or options, not both", f"mode={mode!r} and options "
+                      f"{sorted(options)}", "Drop one of them (torch.compile takes either).")
+
+
+def _build(target: Callable[..., Any], kwargs: dict[str, Any]) -> Callable[..., Any]:
+    """``torch.compile`` with a torch-side refusal of the keywords as a ``ValueError``."""
+    try:
+        return torch.compile(target, **kwargs)
+    except (RuntimeError, AssertionError, AttributeError, TypeError, ValueError) as e:
+        user = {k: v for k, v in kwargs.items() if k != "options"}
+        raise ValueError(msg(
+            "jit", "keyword arguments torch.compile accepts",
+            f"{user} with options {sorted(kwargs.get('options') or {})} "
+            f"({type(e).__name__}: {str(e).strip()[:160]})",
+            "See help(torch.compile) and torch._inductor.list_options().",
+        )) from None
+
+
 def _compile_kwargs(kwargs: dict[str, Any], cpu: bool) -> dict[str, Any]:
     """``torch.compile`` keywords with ftx's default options (the user's own keys win)."""
     out = dict(kwargs)
@@ -253,6 +323,7 @@ def jit(fun: Callable[P, R], **torch_compile_kwargs: Any) -> Callable[P, R]:
                 "Check the spelling; see help(torch.compile).",
             )
         )
+    _check_compile_kwargs(torch_compile_kwargs)
     kwargs = {**_DEFAULTS, **torch_compile_kwargs}
     fullgraph = bool(kwargs.get("fullgraph", False))
     direct = (
@@ -263,10 +334,10 @@ def jit(fun: Callable[P, R], **torch_compile_kwargs: Any) -> Callable[P, R]:
     target: Callable[..., Any] = direct.copy if direct is not None else fun
 
     def make(cpu: bool) -> tuple[Callable[..., Any], Callable[..., Any] | None]:
-        split = torch.compile(target, **_compile_kwargs(kwargs, cpu))
+        split = _build(target, _compile_kwargs(kwargs, cpu))
         if fullgraph or direct is None:
             return split, None
-        return split, torch.compile(target, **_compile_kwargs({**kwargs, "fullgraph": True}, cpu))
+        return split, _build(target, _compile_kwargs({**kwargs, "fullgraph": True}, cpu))
 
     compiled, whole = make(True)  # built now so that bad keywords fail here, not at a call
     # Whether make(True) added the CPU options: a compile they break is retried without them.

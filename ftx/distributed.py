@@ -29,8 +29,8 @@ from typing import Any, Literal, TypeVar
 import torch
 import torch.distributed as dist
 
-from ._errors import describe
-from .tree import flatten_with_path, unflatten
+from ._errors import check_bool, check_int, check_real, describe, msg
+from .tree import _flatten_with_path, unflatten
 
 __all__ = [
     "CollectiveError",
@@ -66,10 +66,24 @@ def initialize(
             complete raises instead of hanging.
         init_method: as ``torch.distributed.init_process_group``; default ``env://``.
     """
+    api = "distributed.initialize"
+    if backend is not None:
+        _check_backend(backend)
+    if isinstance(timeout, datetime.timedelta):
+        if not timeout.total_seconds() > 0:
+            raise ValueError(msg(api, "timeout must be positive", repr(timeout),
+                                 "Pass e.g. timeout=60.0 (seconds)."))
+    else:
+        seconds = check_real(api, "timeout", timeout, low=0.0, low_open=True)
+        if seconds > _MAX_TIMEOUT:
+            raise ValueError(msg(api, f"timeout must be at most {_MAX_TIMEOUT:.0f} seconds",
+                                 repr(timeout), "Pass e.g. timeout=60.0 (seconds)."))
+        timeout = datetime.timedelta(seconds=seconds)
+    if init_method is not None and not isinstance(init_method, str):
+        raise TypeError(msg(api, "init_method must be a str or None", describe(init_method),
+                            "Pass e.g. 'env://' or leave it out."))
     if dist.is_initialized():
         return
-    if not isinstance(timeout, datetime.timedelta):
-        timeout = datetime.timedelta(seconds=float(timeout))
     if backend is None:
         backend = "nccl" if torch.cuda.is_available() else "gloo"
     try:
@@ -80,6 +94,31 @@ def initialize(
             f"{type(e).__name__}: {e}. Check that every rank was launched (torchrun) and "
             "that MASTER_ADDR/MASTER_PORT are reachable."
         ) from e
+
+
+# The largest timeout a timedelta holds comfortably (and torch's C++ side accepts): 1 year.
+_MAX_TIMEOUT = 365 * 24 * 3600.0
+
+
+def _check_backend(backend: Any) -> None:
+    """A backend name torch.distributed knows, or ``"device:name,..."`` pairs of them."""
+    api = "distributed.initialize"
+    if not isinstance(backend, str):
+        raise TypeError(msg(api, "backend must be a str or None", describe(backend),
+                            "Pass 'gloo', 'nccl' or leave it out."))
+    known = [str(b) for b in getattr(dist.Backend, "backend_list", ["gloo", "nccl", "mpi"])]
+    parts = [p.split(":", 1)[-1].strip().lower() for p in backend.split(",")]
+    if not backend or any(p not in known for p in parts):
+        raise ValueError(msg(api, f"backend must be one of {', '.join(known)} (or "
+                             "'device:backend' pairs)", repr(backend),
+                             "Pass 'gloo' on CPU, 'nccl' on GPU, or leave it out."))
+
+
+def _check_group(api: str, group: Any) -> None:
+    if group is not None and not (dist.is_available() and isinstance(group, dist.ProcessGroup)):
+        raise TypeError(msg(f"distributed.{api}", "group must be a ProcessGroup or None",
+                            describe(group), "Pass a group from torch.distributed.new_group, "
+                            "or leave it out for the world."))
 
 
 def _require_group(api: str) -> None:
@@ -101,11 +140,13 @@ def _get_world_size(group: dist.ProcessGroup | None = None) -> int:
 
 def rank(group: dist.ProcessGroup | None = None) -> int:
     """This process's rank in ``group`` (0 when no process group is initialised)."""
+    _check_group("rank", group)
     return _get_rank(group)
 
 
 def world_size(group: dist.ProcessGroup | None = None) -> int:
     """The number of processes in ``group`` (1 when no process group is initialised)."""
+    _check_group("world_size", group)
     return _get_world_size(group)
 
 
@@ -124,14 +165,16 @@ def shard(batch: T, rank: int | None = None, world_size: int | None = None) -> T
         >>> shard({"x": torch.arange(6)}, rank=1, world_size=3)
         {'x': tensor([2, 3])}
     """
-    r = _get_rank() if rank is None else rank
-    w = _get_world_size() if world_size is None else world_size
+    api = "distributed.shard"
+    w = _get_world_size() if world_size is None else check_int(api, "world_size", world_size,
+                                                                low=1)
+    r = _get_rank() if rank is None else check_int(api, "rank", rank)
     if not 0 <= r < w:
         raise ValueError(
             f"ftx.distributed.shard: rank must lie in [0, world_size={w}), got {r}. "
             "Pass the rank and world size of this process."
         )
-    leaves, treedef = flatten_with_path(batch)
+    leaves, treedef = _flatten_with_path(api, "batch", batch)
     sizes = {x.shape[0] if isinstance(x, torch.Tensor) and x.dim() else -1 for _, x in leaves}
     if len(sizes) > 1 or -1 in sizes:
         found = ", ".join(
@@ -158,7 +201,7 @@ def shard(batch: T, rank: int | None = None, world_size: int | None = None) -> T
 
 
 def _signature(api: str, tree: PyTree) -> tuple[list[tuple[str, torch.Tensor]], Any, list[str]]:
-    leaves, treedef = flatten_with_path(tree)
+    leaves, treedef = _flatten_with_path(f"distributed.{api}", "tree", tree)
     sig = []
     for path, x in leaves:
         if not isinstance(x, torch.Tensor):
@@ -281,20 +324,23 @@ def all_reduce(
     Returns:
         A tree like ``tree`` holding the reduced values (``tree`` itself is untouched).
     """
-    if op not in _OPS:
-        raise ValueError(
-            f"ftx.distributed.all_reduce: op must be one of {sorted(_OPS)}, got {op!r}. "
+    if not isinstance(op, str) or op not in _OPS:
+        raise (ValueError if isinstance(op, str) else TypeError)(
+            f"ftx.distributed.all_reduce: op must be one of {sorted(_OPS)}, got {op!r:.60}. "
             'Use op="mean" for gradients.'
         )
-    _require_group("all_reduce")
+    _check_group("all_reduce", group)
+    mb = check_real("distributed.all_reduce", "bucket_mb", bucket_mb, low=0.0, low_open=True)
+    check_bool("distributed.all_reduce", "check", check)
     pairs, treedef, sig = _signature("all_reduce", tree)
+    _require_group("all_reduce")
     leaves = [x for _, x in pairs]
     if not leaves:
         return tree
     if check:
         _agree("all_reduce", sig, leaves[0].device, group)
     red = getattr(dist.ReduceOp, _OPS[op])
-    cap = max(1, int(bucket_mb * 2**20))
+    cap = max(1, int(min(mb, 2.0**40) * 2**20))
     buckets = _buckets(leaves, cap)
     flats = _pack(leaves, buckets)
     _wait_all(
@@ -313,13 +359,16 @@ def broadcast(
     tree: T, src: int = 0, *, group: dist.ProcessGroup | None = None, check: bool = True
 ) -> T:
     """Every rank gets rank ``src``'s values (e.g. the initial parameters); returns a new tree."""
+    src = check_int("distributed.broadcast", "src", src, low=0)
+    _check_group("broadcast", group)
+    check_bool("distributed.broadcast", "check", check)
+    pairs, treedef, sig = _signature("broadcast", tree)
     _require_group("broadcast")
     if not 0 <= src < world_size(group):
         raise ValueError(
             f"ftx.distributed.broadcast: src must be a rank in [0, {world_size(group)}), got "
             f"{src}. Pass the rank that holds the values."
         )
-    pairs, treedef, sig = _signature("broadcast", tree)
     leaves = [x for _, x in pairs]
     if not leaves:
         return tree
@@ -337,8 +386,10 @@ def broadcast(
 
 def all_gather(tree: T, *, group: dist.ProcessGroup | None = None, check: bool = True) -> T:
     """Stack every rank's leaves along a new leading axis of size ``world_size`` (as JAX)."""
-    _require_group("all_gather")
+    _check_group("all_gather", group)
+    check_bool("distributed.all_gather", "check", check)
     pairs, treedef, sig = _signature("all_gather", tree)
+    _require_group("all_gather")
     leaves = [x for _, x in pairs]
     if not leaves:
         return tree

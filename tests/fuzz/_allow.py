@@ -87,5 +87,15 @@ ALLOWED: list[tuple[str, Rule]] = [
 ]
 
 
-def allowed(api: str, slot: str, kind: str, exc: BaseException | None) -> bool:
+def allowed(api: str, slot: str, kind: str, exc: BaseException | None,
+            passthrough: tuple[str, ...] = ()) -> bool:
+    if slot in passthrough and kind in ("class", "message") and _raised_in_user_code(exc):
+        return True  # PASSTHROUGH below
     return any(rule(api, slot, kind, exc) for _, rule in ALLOWED)
+
+
+PASSTHROUGH = (
+    "arguments an API hands to the user's function as they are (Api.passthrough: jit's "
+    "call arguments, checkpoint's): an error the function itself raises on them (torch's "
+    "sum refusing float8) is the function's and propagates unchanged"
+)

@@ -93,5 +93,5 @@ APIS = [
     Api("checkpoint", "ftx.grad(lambda x: f_sum(ftx.checkpoint(fun)(x)))(x)",
         {"fun": FUN_ID, "x": DATA}, "ftx/_checkpoint.py"),
     Api("checkpoint.call", "ftx.checkpoint(fun)(x)",
-        {"fun": FUN_ID, "x": DATA}, "ftx/_checkpoint.py"),
+        {"fun": FUN_ID, "x": DATA}, "ftx/_checkpoint.py", passthrough=("x",)),
 ]

@@ -62,6 +62,10 @@ class Api:
         owner: the file that implements it (for the report).
         files: check that a failed call changes no file in the example's folder.
         mutable: slots the call may legitimately change (``load_params``'s module).
+        passthrough: slots handed to the user's function unvalidated (``jit``'s arguments):
+            an error the function raises on them is the function's.
+        good_raises: the exception class name the good call raises by design
+            (``distributed.initialize`` outside ``torchrun``); ``None``: it succeeds.
     """
 
     name: str
@@ -70,6 +74,8 @@ class Api:
     owner: str
     files: bool = False
     mutable: tuple[str, ...] = ()
+    passthrough: tuple[str, ...] = ()
+    good_raises: str | None = None
 
 
 def S(good: str, *pools: tuple[str, ...], gen: tuple[Any, ...] = ()) -> tuple[str, Any]:
@@ -319,7 +325,8 @@ def check(api: Api, srcs: dict[str, str], slot: str, folder: str | None = None) 
         if now != disk:
             diff = sorted(set(now.items()) ^ set(disk.items()))
             problems.append(("files", f"a failed call changed files: {diff[:4]}"))
-    problems = [p for p in problems if not _allow.allowed(api.name, slot, p[0], exc)]
+    problems = [p for p in problems
+                if not _allow.allowed(api.name, slot, p[0], exc, api.passthrough)]
     if not problems:
         return
     record = {
