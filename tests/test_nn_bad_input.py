@@ -234,6 +234,10 @@ CALLS: list[Any] = [
     (lambda: fnn.load_params(torch.nn.Linear(3, 2), {"weight": _cyclic()}), ValueError,
      r"ftx\.nn\.load_params: params must be a pytree without cycles, got a container at path "
      r"'weight\.bias'"),
+    # devices (a meta tensor stands in for another device)
+    (lambda: LN({**LN_P, "weight": LN_P["weight"].to("meta")}, torch.randn(2, 4)), ValueError,
+     r"ftx\.nn\.LayerNorm: input and params must be on one device, got input on cpu and "
+     r"params\['weight'\] on meta"),
     # keys
     (lambda: fnn.Dropout(0.5)({}, X, key=torch.ones(2)), TypeError,
      r"ftx\.nn\.Dropout: key must be an ftx\.random key \(one int64 tensor of shape \(2,\)\), "

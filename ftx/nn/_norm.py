@@ -95,7 +95,10 @@ class LayerNorm(Layer):
             ok = False
         if not ok:
             self._diagnose(params, x)
-        return F.layer_norm(x, shape, w, b, self.eps)
+        try:
+            return F.layer_norm(x, shape, w, b, self.eps)
+        except RuntimeError as err:  # e.g. params on another device than the input
+            self._diagnose(params, x, err)
 
     def param_shapes(self) -> dict[str, Shape]:
         shape: Shape = self.normalized_shape  # type: ignore[assignment]
