@@ -137,16 +137,16 @@ def _check_compile_kwargs(kwargs: dict[str, Any]) -> None:
     """Validate ``torch.compile``'s keywords when ``jit`` is built (torch checks some only at
     the first call, some with an ``AssertionError``)."""
 
-    def bad(cls: type[Exception], required: str, got: Any, fix: str) -> Exception:
-        return cls(msg("jit", required, got if isinstance(got, str) else describe(got), fix))
+    def bad(cls: type[Exception], required: str, got: str, fix: str) -> Exception:
+        return cls(msg("jit", required, got, fix))
 
     for name in ("fullgraph", "disable"):
         if name in kwargs and not isinstance(kwargs[name], bool):
-            raise bad(TypeError, f"{name} must be a bool", kwargs[name],
+            raise bad(TypeError, f"{name} must be a bool", describe(kwargs[name]),
                       f"Pass {name}=True or {name}=False.")
     dynamic = kwargs.get("dynamic")
     if dynamic is not None and not isinstance(dynamic, bool):
-        raise bad(TypeError, "dynamic must be a bool or None", dynamic,
+        raise bad(TypeError, "dynamic must be a bool or None", describe(dynamic),
                   "Pass dynamic=False (one compile per shape), True or None.")
     backend = kwargs.get("backend", "inductor")
     if isinstance(backend, str):
@@ -155,13 +155,14 @@ def _check_compile_kwargs(kwargs: dict[str, Any]) -> None:
             raise bad(ValueError, f"backend must be one of {', '.join(known)} or a callable",
                       repr(backend), "Check the spelling; see torch.compiler.list_backends().")
     elif not callable(backend):
-        raise bad(TypeError, "backend must be a backend name (str) or a callable", backend,
+        raise bad(TypeError, "backend must be a backend name (str) or a callable",
+                  describe(backend),
                   "Pass e.g. backend='inductor' or backend='eager'.")
     mode = kwargs.get("mode")
     if mode is not None:
         modes = _modes()
         if not isinstance(mode, str):
-            raise bad(TypeError, "mode must be a str or None", mode,
+            raise bad(TypeError, "mode must be a str or None", describe(mode),
                       f"Pass one of {', '.join(modes)}.")
         if mode not in modes:
             raise bad(ValueError, f"mode must be one of {', '.join(modes)}", repr(mode),
@@ -169,7 +170,7 @@ def _check_compile_kwargs(kwargs: dict[str, Any]) -> None:
     options = kwargs.get("options")
     if options is not None:
         if not isinstance(options, dict) or not all(isinstance(k, str) for k in options):
-            raise bad(TypeError, "options must be a dict of str keys or None", options,
+            raise bad(TypeError, "options must be a dict of str keys or None", describe(options),
                       "Pass e.g. options={'max_autotune': True}.")
         if mode is not None and options:
             raise bad(ValueError, "mode or options, not both", f"mode={mode!r} and options "

@@ -126,6 +126,71 @@ def test_single_process_helpers_and_errors() -> None:
         ftx.distributed.all_reduce({"x": torch.ones(1)}, op="prod")  # type: ignore[arg-type]
 
 
+def _cyclic() -> list[Any]:
+    a: list[Any] = [torch.ones(2)]
+    a.append(a)
+    return a
+
+
+D = ftx.distributed
+
+
+@pytest.mark.parametrize(
+    ("call", "exc", "pattern"),
+    [
+        pytest.param(lambda: D.shard({"x": torch.ones(4)}, rank=1.5, world_size=2), TypeError,
+                     r"ftx\.distributed\.shard: rank must be an int, got float 1\.5\.", id="rank"),
+        pytest.param(lambda: D.shard({"x": torch.ones(4)}, rank=0, world_size=0), ValueError,
+                     r"ftx\.distributed\.shard: world_size must lie in \[1, inf\], got 0\.",
+                     id="world_size"),
+        pytest.param(lambda: D.shard(_cyclic(), rank=0, world_size=1), ValueError,
+                     r"ftx\.distributed\.shard: batch must be a pytree without cycles, got a "
+                     r"container at path '1'", id="shard-cycle"),
+        pytest.param(lambda: D.all_reduce({"x": torch.ones(1)}, op=["sum"]), TypeError,
+                     r"ftx\.distributed\.all_reduce: op must be one of .*, got \['sum'\]\.",
+                     id="op-kind"),
+        pytest.param(lambda: D.all_reduce({"x": torch.ones(1)}, bucket_mb=-1), ValueError,
+                     r"ftx\.distributed\.all_reduce: bucket_mb must be a finite number > 0\.0, "
+                     r"got -1\.", id="bucket_mb"),
+        pytest.param(lambda: D.all_reduce({"x": "a"}), TypeError,
+                     r"ftx\.distributed\.all_reduce: every leaf must be a tensor, got str 'a' at "
+                     r"'x'\.", id="leaf-before-group"),
+        pytest.param(lambda: D.all_reduce({"x": torch.ones(1)}, check="yes"), TypeError,
+                     r"ftx\.distributed\.all_reduce: check must be a bool, got str", id="check"),
+        pytest.param(lambda: D.broadcast({"x": torch.ones(1)}, src="0"), TypeError,
+                     r"ftx\.distributed\.broadcast: src must be an int, got str '0'\.", id="src"),
+        pytest.param(lambda: D.all_gather({"x": torch.ones(1)}, group="world"), TypeError,
+                     r"ftx\.distributed\.all_gather: group must be a ProcessGroup or None, got "
+                     r"str 'world'\.", id="group"),
+        pytest.param(lambda: D.rank(group=5), TypeError,
+                     r"ftx\.distributed\.rank: group must be a ProcessGroup or None",
+                     id="rank-group"),
+        pytest.param(lambda: D.initialize(backend="bogus"), ValueError,
+                     r"ftx\.distributed\.initialize: backend must be one of .*gloo.*, got "
+                     r"'bogus'\.", id="backend"),
+        pytest.param(lambda: D.initialize(backend=5), TypeError,
+                     r"ftx\.distributed\.initialize: backend must be a str or None, got int 5\.",
+                     id="backend-kind"),
+        pytest.param(lambda: D.initialize(timeout=-1), ValueError,
+                     r"ftx\.distributed\.initialize: timeout must be a finite number > 0\.0, got "
+                     r"-1\.", id="timeout"),
+        pytest.param(lambda: D.initialize(timeout=float("inf")), ValueError,
+                     r"ftx\.distributed\.initialize: timeout must be a finite number", id="inf"),
+        pytest.param(lambda: D.initialize(timeout="60"), TypeError,
+                     r"ftx\.distributed\.initialize: timeout must be a real number, got str",
+                     id="timeout-kind"),
+        pytest.param(lambda: D.initialize(init_method=5), TypeError,
+                     r"ftx\.distributed\.initialize: init_method must be a str or None, got int",
+                     id="init_method"),
+    ],
+)
+def test_bad_arguments_fail_before_any_group(call: Any, exc: type[Exception], pattern: str
+                                              ) -> None:
+    with pytest.raises(exc, match=pattern):
+        call()
+    assert not torch.distributed.is_initialized()
+
+
 def test_ddp_example_under_torchrun_matches_single_process(tmp_path: Path) -> None:
     ck = tmp_path / "ck"
     def torchrun(*args: str) -> subprocess.CompletedProcess[str]:

@@ -239,6 +239,34 @@ def test_fullgraph_failure_is_a_value_error() -> None:
             r"fullgraph, mode, options\), got fulgraph\. Check the spelling",
             id="unknown_kwarg",
         ),
+        pytest.param(lambda: ftx.jit(torch.sin, mode="bogus"), ValueError,
+                     r"ftx\.jit: mode must be one of default, .*, got 'bogus'\. Check the "
+                     r"spelling", id="mode"),
+        pytest.param(lambda: ftx.jit(torch.sin, mode=5), TypeError,
+                     r"ftx\.jit: mode must be a str or None, got int 5\.", id="mode_kind"),
+        pytest.param(lambda: ftx.jit(torch.sin, dynamic="maybe"), TypeError,
+                     r"ftx\.jit: dynamic must be a bool or None, got str 'maybe'\.",
+                     id="dynamic"),
+        pytest.param(lambda: ftx.jit(torch.sin, backend=5), TypeError,
+                     r"ftx\.jit: backend must be a backend name \(str\) or a callable, got "
+                     r"int 5\.", id="backend_kind"),
+        pytest.param(lambda: ftx.jit(torch.sin, backend="bogus"), ValueError,
+                     r"ftx\.jit: backend must be one of .*inductor.* or a callable, got "
+                     r"'bogus'\. Check the spelling", id="backend_name"),
+        pytest.param(lambda: ftx.jit(torch.sin, fullgraph="yes"), TypeError,
+                     r"ftx\.jit: fullgraph must be a bool, got str 'yes'\.", id="fullgraph"),
+        pytest.param(lambda: ftx.jit(torch.sin, disable=None), TypeError,
+                     r"ftx\.jit: disable must be a bool, got NoneType None\.", id="disable"),
+        pytest.param(lambda: ftx.jit(torch.sin, options=[1]), TypeError,
+                     r"ftx\.jit: options must be a dict of str keys or None, got list \[1\]",
+                     id="options_kind"),
+        pytest.param(lambda: ftx.jit(torch.sin, mode="default", options={"max_autotune": True}),
+                     ValueError, r"ftx\.jit: mode or options, not both, got mode='default' "
+                     r"and options \['max_autotune'\]\.", id="mode_and_options"),
+        pytest.param(lambda: ftx.jit(torch.sin, options={"bogus_option": 1}), ValueError,
+                     r"ftx\.jit: keyword arguments torch\.compile accepts, got .*"
+                     r"RuntimeError: Unexpected optimization option bogus_option",
+                     id="unknown_option"),
     ],
 )
 def test_errors(make: Callable[[], Any], exc: type[Exception], pattern: str) -> None:

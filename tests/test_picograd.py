@@ -468,3 +468,64 @@ def test_gradient_descent_trajectory_matches_torch_sgd() -> None:
         torch.testing.assert_close(sd["bias"], lin.bias.detach(), rtol=1e-12, atol=1e-13)
         losses.append(loss)
     assert losses[-1] < 0.2 * losses[0]
+
+
+@pytest.mark.parametrize(
+    ("call", "exc", "pattern"),
+    [
+        pytest.param(lambda: Var(10**400), ValueError,
+                     r"ftx\.picograd\.Var: value must be a number a float64 can hold, got an int "
+                     r"of 1329 bits\. Pass a smaller number", id="var-huge"),
+        pytest.param(lambda: Var(1.0) + 10**400, ValueError,
+                     r"ftx\.picograd\.Var: operand must be a number a float64 can hold", id="add"),
+        pytest.param(lambda: (10**400) ** Var(1.0), ValueError,
+                     r"ftx\.picograd\.Var: operand must be a number", id="rpow"),
+        pytest.param(lambda: Dual(10**400), ValueError,
+                     r"ftx\.picograd\.Dual: primal must be a number a float64 can hold", id="dual"),
+        pytest.param(lambda: Dual(1.0) * 10**400, ValueError,
+                     r"ftx\.picograd\.Dual: operand must be a number", id="dual-mul"),
+        pytest.param(lambda: pg.exp(10**400), ValueError,
+                     r"ftx\.picograd\.exp: x must be a number a float64 can hold", id="exp"),
+        pytest.param(lambda: pg.value(10**400), ValueError,
+                     r"ftx\.picograd\.value: x must be a number a float64 can hold", id="value"),
+        pytest.param(lambda: pg.grad(lambda x: x * x)(10**400), ValueError,
+                     r"ftx\.picograd\.grad: the input at argument 0 must be a number a float64 "
+                     r"can hold", id="grad-input"),
+        pytest.param(lambda: pg.grad(lambda x: x, has_aux=1), TypeError,
+                     r"ftx\.picograd\.grad: has_aux must be a bool, got int 1\.", id="has_aux"),
+        pytest.param(lambda: pg.jvp(lambda x: x, (1.0,), (1.0,), has_aux=None), TypeError,
+                     r"ftx\.picograd\.jvp: has_aux must be a bool, got NoneType", id="jvp-aux"),
+        pytest.param(lambda: (Var(2.0) * 3).grad("1"), TypeError,
+                     r"ftx\.picograd\.Var\.grad: bp must be an int or a float, got str '1'\.",
+                     id="grad-bp"),
+        pytest.param(lambda: Linear(2**40, 2), ValueError,
+                     r"ftx\.picograd\.Linear: at most 4194304 parameters \(a teaching engine on "
+                     r"Python floats\), got in_features=1099511627776, out_features=2\.",
+                     id="linear-huge"),
+        pytest.param(lambda: Linear(3, 2, bias="yes"), TypeError,
+                     r"ftx\.picograd\.Linear: bias must be a bool, got str 'yes'\.", id="bias"),
+        pytest.param(lambda: Linear(3, 2, seed=object()), TypeError,
+                     r"ftx\.picograd\.Linear: seed must be an int or None, got object", id="seed"),
+        pytest.param(lambda: Linear(3, 2)(["a", 1.0, 1.0]), TypeError,
+                     r"ftx\.picograd\.Linear: x must hold numbers, Vars or Duals, got str 'a' at "
+                     r"x\[0\]\.", id="x-kind"),
+        pytest.param(lambda: Linear(3, 2)([10**400, 1.0, 1.0]), ValueError,
+                     r"ftx\.picograd\.Linear: x\[0\] must be a number a float64 can hold",
+                     id="x-huge"),
+        pytest.param(lambda: Linear(3, 2).state_dict(torch.int64), TypeError,
+                     r"ftx\.picograd\.Linear\.state_dict: dtype must be a floating torch\.dtype, "
+                     r"got", id="state_dict-dtype"),
+        pytest.param(lambda: Linear.from_torch(torch.nn.Linear(3, 2, device="meta")), ValueError,
+                     r"ftx\.picograd\.Linear\.from_torch: module must hold values, got a module "
+                     r"on the meta device\.", id="from_torch-meta"),
+    ],
+)
+def test_bad_input_errors(call: Any, exc: type[Exception], pattern: str) -> None:
+    with pytest.raises(exc, match=pattern):
+        call()
+
+
+def test_exact_ints_still_work() -> None:
+    assert (Var(2) * 3).value == 6.0
+    assert pg.value(2**1000) == float(2**1000)
+    assert Linear(2, 1, seed=None).in_features == 2

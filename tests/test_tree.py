@@ -129,3 +129,118 @@ def test_against_jax_tree_util() -> None:
     tree = {"a": 1, "b": [2, None, (3,)], "c": {"d": 4}}
     assert ftx.tree.leaves(tree) == jax.tree_util.tree_leaves(tree)
     assert ftx.tree.map(lambda x: x * 2, tree) == jax.tree_util.tree_map(lambda x: x * 2, tree)
+
+
+def _cyclic_list() -> list[object]:
+    a: list[object] = [torch.ones(1)]
+    a.append(a)
+    return a
+
+
+def _deep(n: int) -> object:
+    x: object = torch.ones(1)
+    for _ in range(n):
+        x = [x]
+    return x
+
+
+def _cyclic_dict() -> dict[str, object]:
+    d: dict[str, object] = {"w": torch.ones(1)}
+    d["a"] = [{"b": d}]
+    return d
+
+
+@pytest.mark.parametrize(
+    ("call", "exc", "pattern"),
+    [
+        pytest.param(lambda: ftx.tree.leaves(_cyclic_list()), ValueError,
+                     r"ftx\.tree\.leaves: tree must be a pytree without cycles, got a container "
+                     r"at path '1' that contains itself \(or one of its parents\)\. Build",
+                     id="cycle-list"),
+        pytest.param(lambda: ftx.tree.flatten(_cyclic_dict()), ValueError,
+                     r"ftx\.tree\.flatten: tree must be a pytree without cycles, got a container "
+                     r"at path 'a\.0\.b'", id="cycle-dict"),
+        pytest.param(lambda: ftx.tree.map(lambda x: x, _deep(5000)), ValueError,
+                     r"ftx\.tree\.map: tree must be a pytree nested less deeply than Python's "
+                     r"recursion limit, got a tree nested deeper than \d+ levels\.",
+                     id="too-deep"),
+        pytest.param(lambda: ftx.tree.map(lambda x, y: x, {"a": 1}, _cyclic_list()), ValueError,
+                     r"ftx\.tree\.map: tree 1 must be a pytree without cycles", id="cycle-rest"),
+        pytest.param(lambda: ftx.tree.add({"a": torch.ones(3)}, {"a": torch.ones(2)}), ValueError,
+                     r"ftx\.tree\.add: leaves at one path must have one shape, got shapes "
+                     r"\(3,\) and \(2,\) at 'a'\.", id="add-shapes"),
+        pytest.param(lambda: ftx.tree.sub({"a": [torch.ones(3)]},
+                                          {"a": [torch.ones(3, device="meta")]}), ValueError,
+                     r"ftx\.tree\.sub: leaves at one path must be on one device, got cpu and "
+                     r"meta at 'a\.0'\.", id="sub-devices"),
+        pytest.param(lambda: ftx.tree.add({"a": torch.ones(3)}, {"a": "x"}), TypeError,
+                     r"ftx\.tree\.add: leaves must be tensors or numbers, got str 'x' at 'a'\.",
+                     id="add-kind"),
+        pytest.param(lambda: ftx.tree.sub({"a": 1}, {"b": 1}), ValueError,
+                     r"ftx\.tree\.sub: every tree must have the structure of the first, got "
+                     r"tree 1 with path 'b' where the first tree has 'a'\.", id="sub-structure"),
+        pytest.param(lambda: ftx.tree.scale({"a": torch.ones(2)}, "2"), TypeError,
+                     r"ftx\.tree\.scale: scalar must be a number or a 0-dim tensor, got str",
+                     id="scale-kind"),
+        pytest.param(lambda: ftx.tree.scale({"a": torch.ones(2)}, torch.ones(3)), ValueError,
+                     r"ftx\.tree\.scale: scalar must be a number or a 0-dim tensor, got "
+                     r"Tensor\(shape=\(3,\)", id="scale-shape"),
+        pytest.param(lambda: ftx.tree.scale({"a": torch.ones(2)}, 10**400), ValueError,
+                     r"ftx\.tree\.scale: scalar must be a number a float64 can hold, got an "
+                     r"int of 1329 bits\.", id="scale-huge"),
+        pytest.param(lambda: ftx.tree.vdot({"a": 1.0}, {"a": 2.0}), TypeError,
+                     r"ftx\.tree\.vdot: leaves must be tensors, got float 1\.0 at 'a'\.",
+                     id="vdot-kind"),
+        pytest.param(lambda: ftx.tree.norm([torch.ones(2, dtype=torch.int64)]), TypeError,
+                     r"ftx\.tree\.norm: leaves must be floating or complex tensors, got "
+                     r"Tensor\(shape=\(2,\), dtype=torch\.int64\) at '0'\.", id="norm-int"),
+        pytest.param(lambda: ftx.tree.norm([torch.ones(2)], ord=float("nan")), ValueError,
+                     r"ftx\.tree\.norm: ord must be a number \(not NaN\), got nan\.",
+                     id="norm-ord"),
+        pytest.param(lambda: ftx.tree.norm([torch.ones(2)], ord="fro"), TypeError,
+                     r"ftx\.tree\.norm: ord must be a real number, got str 'fro'\.",
+                     id="norm-ord-kind"),
+        pytest.param(lambda: ftx.tree.zeros_like({"a": 1.5}), TypeError,
+                     r"ftx\.tree\.zeros_like: leaves must be tensors, got float 1\.5 at 'a'\.",
+                     id="zeros_like"),
+        pytest.param(lambda: ftx.tree.allclose(1.0, 1.0, rtol=-1), ValueError,
+                     r"ftx\.tree\.allclose: rtol must be a number \(not NaN\) >= 0\.0, got -1\.",
+                     id="allclose-rtol"),
+        pytest.param(lambda: ftx.tree.allclose({"a": "x"}, {"a": "x"}), TypeError,
+                     r"ftx\.tree\.allclose: leaves must be tensors or numbers, got str 'x' at "
+                     r"'a'\.", id="allclose-kind"),
+        pytest.param(lambda: ftx.tree.allclose([torch.ones(1, device="meta")],
+                                               [torch.ones(1, device="meta")]), ValueError,
+                     r"ftx\.tree\.allclose: leaves whose values can be compared, got .* at '0'",
+                     id="allclose-meta"),
+        pytest.param(lambda: ftx.tree.map(None, {"a": 1}), TypeError,
+                     r"ftx\.tree\.map: f must be callable, got NoneType None\. Pass a function\.",
+                     id="map-f"),
+        pytest.param(lambda: ftx.tree.leaves({"a": 1}, is_leaf=3), TypeError,
+                     r"ftx\.tree\.leaves: is_leaf must be callable or None, got int 3\.",
+                     id="is_leaf"),
+        pytest.param(lambda: ftx.tree.unflatten(ftx.tree.structure([1]), None), TypeError,
+                     r"ftx\.tree\.unflatten: leaves must be an iterable of leaves, got NoneType",
+                     id="unflatten-leaves"),
+        pytest.param(lambda: ftx.tree.keystr(None), TypeError,
+                     r"ftx\.tree\.keystr: path must be a sequence of key entries, got NoneType",
+                     id="keystr"),
+        pytest.param(lambda: ftx.tree.static_field(metadata=5), TypeError,
+                     r"ftx\.tree\.static_field: metadata must be a mapping or None, got int 5\.",
+                     id="static_field-metadata"),
+        pytest.param(lambda: ftx.tree.static_field(bogus=1), TypeError,
+                     r"ftx\.tree\.static_field: the keyword arguments of dataclasses\.field, got "
+                     r"\['bogus'\]", id="static_field-kwargs"),
+        pytest.param(lambda: ftx.tree.register_dataclass(Affine), ValueError,
+                     r"ftx\.tree\.register_dataclass: a type not yet registered as a pytree "
+                     r"node, got Affine, already registered\.", id="register-twice"),
+    ],
+)
+def test_bad_input_errors(call: object, exc: type[Exception], pattern: str) -> None:
+    with pytest.raises(exc, match=pattern):
+        call()  # type: ignore[operator]
+
+
+def test_norm_of_empty_leaves() -> None:
+    assert ftx.tree.norm([torch.ones(0)], ord=math.inf).item() == 0.0
+    assert ftx.tree.norm([torch.ones(0)]).item() == 0.0
