@@ -189,6 +189,10 @@ LEAF_CASES: list[Any] = [
         ValueError, r"grads \(3,\) torch\.float32 and params \(3, 1\) torch\.float32 at path 'w'",
         id="params-shape"),
     pytest.param(
+        lambda: optim.sgd().update((torch.ones(3),), (), (1.0,)), TypeError,
+        r"ftx\.optim\.sgd\.update: every leaf of params must be a tensor, got float 1\.0 at path "
+        r"'0'", id="params-number-in-a-tuple"),
+    pytest.param(
         lambda: optim.adam().update(G3, optim.adam().init({"w": torch.zeros(4)}), W3),
         ValueError, r"ftx\.optim\.adam\.update: " + LIKE.format(name=r"state\.exp_avg",
                                                                 ref="params")

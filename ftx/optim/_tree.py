@@ -252,6 +252,7 @@ def check_like(api: str, name: str, tree: Any, leaves: list[Any], ref_name: str,
                ref_tree: Any, ref_leaves: list[Any], fix: str) -> None:
     """Raise ``ValueError`` naming the first leaf whose shape or dtype differs from ``ref``."""
     check_tensors(api, name, tree, leaves)
+    check_tensors(api, ref_name, ref_tree, ref_leaves)
     for i, (x, r) in enumerate(zip(leaves, ref_leaves)):
         if x.shape != r.shape or x.dtype != r.dtype:
             raise ValueError(msg(
