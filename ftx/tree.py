@@ -411,7 +411,7 @@ def _leafwise(
         _check_leaves(api, path, xs, numbers_ok)
         try:
             out.append(op(*xs))
-        except (TypeError, ValueError, RuntimeError, OverflowError) as e:
+        except (TypeError, ValueError, RuntimeError, OverflowError, NotImplementedError) as e:
             got = " and ".join(describe(v) for v in xs)
             raise ValueError(msg(api, "leaves that combine into one tensor",
                                  f"{got} at {path or '<root>'!r} ({type(e).__name__}: "
@@ -524,6 +524,15 @@ def norm(tree: PyTree, ord: float = 2) -> torch.Tensor:
         raise ValueError(msg("tree.norm", "leaves on one device",
                              ", ".join(sorted({str(x.device) for x in ls})),
                              "Move the tree to one device first."))
+    try:
+        return _norm(ls, o)
+    except (RuntimeError, NotImplementedError) as e:
+        raise ValueError(msg("tree.norm", "leaves torch can take the norm of",
+                             f"{type(e).__name__}: {str(e)[:100]}",
+                             "Pass dense floating tensors.")) from None
+
+
+def _norm(ls: list[torch.Tensor], o: float) -> torch.Tensor:
     if o == math.inf:
         maxes = [x.abs().max() for x in ls if x.numel()]
         if not maxes:
@@ -535,16 +544,31 @@ def norm(tree: PyTree, ord: float = 2) -> torch.Tensor:
     return total
 
 
+def _like(api: str, make: Callable[[torch.Tensor], torch.Tensor], tree: PyTree) -> PyTree:
+    pairs, spec = _raw_flatten_with_path(api, "tree", tree, None)
+    out: list[torch.Tensor | None] = []
+    for kp, x in pairs:
+        if x is None:
+            out.append(None)
+            continue
+        _check_kinds(api, keystr(kp), [x], False)
+        try:
+            out.append(make(x))
+        except (RuntimeError, NotImplementedError) as e:
+            raise ValueError(msg(api, "leaves torch can fill", f"{describe(x)} at "
+                                 f"{keystr(kp) or '<root>'!r} ({type(e).__name__}: "
+                                 f"{str(e)[:80]})", "Pass dense tensors.")) from None
+    return _pytree.tree_unflatten(out, spec)
+
+
 def zeros_like(tree: PyTree) -> PyTree:
     """A tree of zeros with the leaves' shapes, dtypes and devices (tensor leaves only)."""
-    _tensor_leaves("tree.zeros_like", tree)
-    return _pytree.tree_map(lambda x: None if x is None else torch.zeros_like(x), tree)
+    return _like("tree.zeros_like", torch.zeros_like, tree)
 
 
 def ones_like(tree: PyTree) -> PyTree:
     """A tree of ones with the leaves' shapes, dtypes and devices (tensor leaves only)."""
-    _tensor_leaves("tree.ones_like", tree)
-    return _pytree.tree_map(lambda x: None if x is None else torch.ones_like(x), tree)
+    return _like("tree.ones_like", torch.ones_like, tree)
 
 
 def allclose(a: PyTree, b: PyTree, rtol: float = 1e-5, atol: float = 1e-8) -> bool:

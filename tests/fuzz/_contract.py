@@ -285,6 +285,19 @@ def owner_of(exc: BaseException | None, api: Api) -> str:
     return os.path.relpath(inside[-1].filename, os.path.dirname(FTX_DIR))
 
 
+def recursing(exc: BaseException | None) -> str | None:
+    """For a RecursionError: the ftx file with the most frames in the traceback."""
+    if not isinstance(exc, RecursionError):
+        return None
+    counts: dict[str, int] = {}
+    for f in traceback.extract_tb(exc.__traceback__):
+        path = os.path.abspath(f.filename)
+        if path.startswith(FTX_DIR + os.sep):
+            rel = os.path.relpath(path, os.path.dirname(FTX_DIR))
+            counts[rel] = counts.get(rel, 0) + 1
+    return max(counts, key=lambda k: counts[k]) if counts else None
+
+
 def repro(api: Api, srcs: dict[str, str]) -> str:
     assigns = "; ".join(f"{k} = {v}" for k, v in srcs.items())
     return f"{assigns}; {api.call}" if assigns else api.call
@@ -335,6 +348,7 @@ def check(api: Api, srcs: dict[str, str], slot: str, folder: str | None = None) 
         "api_owner": api.owner, "kind": problems[0][0], "detail": problems[0][1],
         "exc": None if exc is None else type(exc).__name__,
         "where": None if exc is None else where(exc), "repro": repro(api, srcs),
+        "recursing": recursing(exc),
         "all": problems,
     }
     if RECORD:
