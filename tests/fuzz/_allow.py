@@ -46,6 +46,14 @@ def _raised_in_user_code(exc: BaseException | None) -> bool:
     return any(_user_frame(f.filename) for f in frames[last_ftx + 1:])
 
 
+def _innermost_is_user_code(exc: BaseException | None) -> bool:
+    """The exception was raised in the user's function's own frame (by a torch op it called)."""
+    if exc is None:
+        return False
+    frames = traceback.extract_tb(exc.__traceback__)
+    return bool(frames) and _user_frame(frames[-1].filename)
+
+
 Rule = Callable[[str, str, str, Any], bool]
 
 # (reason, predicate(api, slot, kind, exc))
@@ -69,6 +77,12 @@ ALLOWED: list[tuple[str, Rule]] = [
         "is the function's (JAX lets tracer errors out of user code the same way)",
         lambda api, slot, kind, exc: kind in ("class", "message") and slot in CALLABLE_SLOTS
         and _raised_in_user_code(exc),
+    ),
+    (
+        "ftx hands the tensors it accepted to the user's function; a torch op in that function "
+        "refusing them (sin of a float8 tensor, cos of a sparse one) raises from the function's "
+        "own frame, and that error is the function's (JAX lets it through the same way)",
+        lambda api, slot, kind, exc: kind in ("class", "message") and _innermost_is_user_code(exc),
     ),
     (
         "is_leaf's result is used as a truth value (as JAX and torch do); a result whose "

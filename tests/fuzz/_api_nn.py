@@ -147,8 +147,7 @@ APIS = [
         "ftx.nn.functional.depthwise_conv2d(params, x, stride, padding, dilation)",
         {"params": S(DW, TREES, KINDS), "x": S(X4, TENSORS, KINDS, TREES, X_EXTRA, (
             "ftx.nn.NamedTensor(torch.ones(1, 2, 5, 5), ('N', 'C', 'H', 'W'))",
-            "ftx.nn.NamedTensor(torch.ones(1, 2, 5, 5), ('N', 'C', 'H', 'H'))",
-            "ftx.nn.NamedTensor(torch.ones(1, 2, 5, 5), ('N', 'C', 'H'))",
+            "ftx.nn.NamedTensor(torch.ones(1, 2, 5, 5), ('N', 'C', None, 'W'))",
             "ftx.nn.NamedTensor(torch.ones(1, 2, 5, 5), ('A', 'B', 'C', 'D'))")),
          "stride": PAIRS, "padding": S("0", PAIR), "dilation": PAIRS}, F),
     Api("nn.functional.layer_norm", "ftx.nn.functional.layer_norm(params, x, shape, eps)",

@@ -58,7 +58,7 @@ class Api:
     Attributes:
         name: the public name (``"grad"``, ``"tree.map"``).
         call: e.g. ``"ftx.grad(fun, argnums=argnums)(x)"``.
-        slots: slot name -> (good expression, bad pool strategy).
+        slots: slot name -> (good expression, bad strategy, bad pool), from :func:`S`.
         owner: the file that implements it (for the report).
         files: check that a failed call changes no file in the example's folder.
         mutable: slots the call may legitimately change (``load_params``'s module).
@@ -70,7 +70,7 @@ class Api:
 
     name: str
     call: str
-    slots: dict[str, tuple[str, Any]]
+    slots: dict[str, tuple[str, Any, tuple[str, ...]]]
     owner: str
     files: bool = False
     mutable: tuple[str, ...] = ()
@@ -78,9 +78,11 @@ class Api:
     good_raises: str | None = None
 
 
-def S(good: str, *pools: tuple[str, ...], gen: tuple[Any, ...] = ()) -> tuple[str, Any]:
-    """A slot: its good expression and the strategy of bad ones (pools merged, deduplicated)."""
-    return good, strategy(tuple(dict.fromkeys(v for p in pools for v in p)), *gen)
+def S(good: str, *pools: tuple[str, ...], gen: tuple[Any, ...] = ()) -> tuple[str, Any, Any]:
+    """A slot: its good expression, the strategy of bad ones (pools merged, deduplicated) and
+    the merged pool itself."""
+    pool = tuple(dict.fromkeys(v for p in pools for v in p))
+    return good, strategy(pool, *gen), pool
 
 
 # ------------------------------------------------------------------------ snapshots

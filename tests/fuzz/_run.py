@@ -40,7 +40,7 @@ def baselines(apis: list[Api]) -> list[Any]:
 
 
 def good_srcs(api: Api) -> dict[str, str]:
-    return {k: good for k, (good, _) in api.slots.items()}
+    return {k: slot[0] for k, slot in api.slots.items()}
 
 
 def run_baseline(api: Api, folder: str) -> None:
