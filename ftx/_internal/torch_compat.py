@@ -54,7 +54,7 @@ tree_flatten_with_path = _pt.tree_flatten_with_path
 tree_leaves_with_path = _pt.tree_leaves_with_path
 # public name since torch 2.5; ``_is_leaf`` before
 tree_is_leaf: Callable[..., bool] = getattr(_pt, "tree_is_leaf", None) or _pt._is_leaf
-register_pytree_node = _pt.register_pytree_node
+register_node = _pt.register_pytree_node
 treespec_pprint = _pt.treespec_pprint
 TreeSpec = _pt.TreeSpec
 KeyEntry = Any
@@ -119,23 +119,32 @@ is_batchedtensor: Callable[[torch.Tensor], bool] = _fc.is_batchedtensor
 get_unwrapped: Callable[[torch.Tensor], torch.Tensor] = _fc.get_unwrapped
 maybe_get_bdim: Callable[[torch.Tensor], int] = _fc.maybe_get_bdim
 
-_clear_stack: Any
-try:  # steps outside every functorch transform (torch >= 2.1)
-    from torch._functorch.pyfunctorch import (
-        temporarily_clear_interpreter_stack as _clear_stack,
-    )
+get_interpreter_stack: Callable[[], Any] = _fc.get_interpreter_stack
+maybe_get_level: Callable[[torch.Tensor], int] = _fc.maybe_get_level
+add_batch_dim: Callable[[torch.Tensor, int, int], torch.Tensor] = _fc._add_batch_dim
 
-    CLEAR_STACK = True
-except ImportError:  # pragma: no cover - a torch without it: callers skip what needs it
-    _clear_stack = None
-    CLEAR_STACK = False
+# Contexts that step outside every functorch transform (clear_stack) or outside the
+# innermost one (pop_stack), and the transform kinds; None where this torch lacks them
+# (callers then skip what needs them).
+clear_stack: Any
+pop_stack: Any
+VMAP_TRANSFORM: Any
+JVP_TRANSFORM: Any
+try:
+    from torch._functorch.pyfunctorch import temporarily_clear_interpreter_stack as clear_stack
+    from torch._functorch.pyfunctorch import temporarily_pop_interpreter_stack as pop_stack
+
+    VMAP_TRANSFORM = _fc.TransformType.Vmap
+    JVP_TRANSFORM = _fc.TransformType.Jvp
+except (ImportError, AttributeError):  # pragma: no cover - a torch that moved them
+    clear_stack = pop_stack = VMAP_TRANSFORM = JVP_TRANSFORM = None
 
 
-def outside_transforms() -> contextlib.AbstractContextManager[Any]:
-    """A context with no functorch transform active (``CLEAR_STACK`` must be true)."""
-    if _clear_stack is None:  # pragma: no cover
-        raise RuntimeError("this torch cannot step outside functorch transforms")
-    return _clear_stack()  # type: ignore[no-any-return,unused-ignore]
+def fwd_grad_enabled(mode: bool) -> contextlib.AbstractContextManager[Any]:
+    """Forward AD on or off (torch runs a Function's ``jvp`` with it off)."""
+    from torch.autograd import forward_ad
+
+    return forward_ad._set_fwd_grad_enabled(mode)  # type: ignore[no-any-return,unused-ignore]
 
 
 is_compiling: Callable[[], bool] = torch.compiler.is_compiling
@@ -217,6 +226,13 @@ JIT_DIRECT = (
 )
 
 
+def inductor_modes() -> list[str]:
+    """The ``torch.compile(mode=...)`` names inductor knows."""
+    from torch._inductor import list_mode_options
+
+    return list(list_mode_options())
+
+
 def cache_entries(code: Any) -> Iterator[Any]:
     """Dynamo's compiled entries for a code object, newest first."""
     return iter(_cache_entries(code)) if _cache_entries is not None else iter(())
@@ -245,6 +261,9 @@ foreach_neg = torch._foreach_neg
 foreach_norm = torch._foreach_norm
 foreach_sqrt = torch._foreach_sqrt
 foreach_sqrt_ = torch._foreach_sqrt_
+
+# A fused multiply-add that torch.compile lowers to a hardware fma (None where absent).
+prims_fma: Any = getattr(torch.ops.prims, "fma", None)
 
 FAST_FLATTEN = not SLOW_ROUTES
 

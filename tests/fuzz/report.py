@@ -35,12 +35,16 @@ def run(long: bool, extra: list[str]) -> tuple[list[dict[str, Any]], float, str]
         record = os.path.join(tmp, "violations.jsonl")
         env = dict(os.environ, FTX_FUZZ_RECORD=record)
         env.pop("FTX_FUZZ_LONG", None)
-        cmd = [sys.executable, "-m", "pytest", "tests/fuzz", "-q", "-p", "no:cacheprovider",
-               "-p", "no:randomly", *(["--fuzz-long"] if long else []), *extra]
+        cmd = [sys.executable, "-m", "pytest", "tests/fuzz", "-q", "-rf", "-p",
+               "no:cacheprovider", *(["--fuzz-long"] if long else []), *extra]
         start = time.monotonic()
         proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
         took = time.monotonic() - start
-        tail = (proc.stdout + proc.stderr).strip().splitlines()[-1:] or [""]
+        out = (proc.stdout + proc.stderr).strip().splitlines()
+        tail = out[-1:] or [""]
+        failed = [line for line in out if line.startswith("FAILED ")]
+        if failed:  # not a violation: the suite itself broke (a table or pool error)
+            tail = [tail[0] + "; " + "; ".join(failed)]
         rows = []
         if os.path.exists(record):
             with open(record) as f:
@@ -48,9 +52,14 @@ def run(long: bool, extra: list[str]) -> tuple[list[dict[str, Any]], float, str]
     return rows, took, tail[0]
 
 
+def owner(r: dict[str, Any]) -> str:
+    """The file to change: for a RecursionError, the ftx file that recursed (most frames)."""
+    return str(r.get("recursing") or r["owner"])
+
+
 def signature(r: dict[str, Any]) -> tuple[str, ...]:
     detail = r["detail"].split(":", 1)[0] if r["kind"] in ("class", "message") else r["kind"]
-    return (r["owner"], r["api"], r["kind"], str(r["exc"]), str(r["where"]), detail)
+    return (owner(r), r["api"], r["kind"], str(r["exc"]), str(r["where"]), detail)
 
 
 def case_id(r: dict[str, Any]) -> str:
@@ -106,7 +115,7 @@ def write_report(rows: list[dict[str, Any]], path: Path, cmd: str, took: float, 
 def write_xfail(rows: list[dict[str, Any]]) -> dict[str, tuple[str, ...]]:
     owners: dict[str, set[str]] = collections.defaultdict(set)
     for r in rows:
-        owners[case_id(r)].add(r["owner"])
+        owners[case_id(r)].add(owner(r))
     xfail = {cid: tuple(sorted(o)) for cid, o in sorted(owners.items())
              if not any(mine(x) for x in o)}
     head = XFAIL_FILE.read_text().split("XFAIL: dict")[0]
