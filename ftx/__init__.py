@@ -17,21 +17,21 @@ from . import optim as optim
 from . import picograd as picograd
 from . import random as random
 from . import tree as tree
-from ._checkpoint import checkpoint as checkpoint
-from ._custom import custom_jvp as custom_jvp
-from ._custom import custom_vjp as custom_vjp
-from ._jacobians import hessian as hessian
-from ._jacobians import jacfwd as jacfwd
-from ._jacobians import jacobian as jacobian
-from ._jacobians import jacrev as jacrev
-from ._jit import jit as jit
-from ._transforms import grad as grad
-from ._transforms import hvp as hvp
-from ._transforms import jvp as jvp
-from ._transforms import linearize as linearize
-from ._transforms import value_and_grad as value_and_grad
-from ._transforms import vjp as vjp
-from ._vmap import vmap as vmap
+from ._transforms.api import grad as grad
+from ._transforms.api import hvp as hvp
+from ._transforms.api import jvp as jvp
+from ._transforms.api import linearize as linearize
+from ._transforms.api import value_and_grad as value_and_grad
+from ._transforms.api import vjp as vjp
+from ._transforms.checkpoint import checkpoint as checkpoint
+from ._transforms.custom import custom_jvp as custom_jvp
+from ._transforms.custom import custom_vjp as custom_vjp
+from ._transforms.jacobians import hessian as hessian
+from ._transforms.jacobians import jacfwd as jacfwd
+from ._transforms.jacobians import jacobian as jacobian
+from ._transforms.jacobians import jacrev as jacrev
+from ._transforms.jit import jit as jit
+from ._transforms.vmap import vmap as vmap
 
 __version__ = "0.1.0"
 

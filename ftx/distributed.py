@@ -29,7 +29,7 @@ from typing import Any, Literal, TypeVar
 import torch
 import torch.distributed as dist
 
-from ._errors import check_bool, check_int, check_real, describe, msg
+from ._internal.errors import check_bool, check_int, check_real, describe, msg
 from .tree import _flatten_with_path, unflatten
 
 __all__ = [

@@ -1,7 +1,7 @@
-"""Pytree tools on PyTorch's own registry (``torch.utils._pytree``).
+"""Pytree tools on PyTorch's own pytree registry.
 
 Contract: a pytree is any nesting of containers registered with
-``torch.utils._pytree`` (dict, list, tuple, namedtuple, OrderedDict, and
+PyTorch's pytree registry (dict, list, tuple, namedtuple, OrderedDict, and
 dataclasses registered through :func:`register_dataclass`) whose other values
 are leaves. Because ftx uses the registry that ``torch.func``,
 ``torch.compile`` and ``torch.export`` use, a node registered here flattens the
@@ -32,9 +32,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import torch
-import torch.utils._pytree as _pytree
 
-from ._errors import check_callable, check_real, describe, msg, nesting_error
+from ._internal import torch_compat as _tc
+from ._internal.errors import check_callable, check_real, describe, msg, nesting_error
 
 __all__ = [
     "TreeDef",
@@ -72,23 +72,23 @@ def keystr(path: Sequence[Any]) -> str:
                             "counterpart, e.g. (MappingKey('a'), SequenceKey(0)).")) from None
     parts: list[str] = []
     for entry in entries:
-        if isinstance(entry, _pytree.MappingKey):
+        if isinstance(entry, _tc.MappingKey):
             parts.append(str(entry.key))
-        elif isinstance(entry, _pytree.SequenceKey):
+        elif isinstance(entry, _tc.SequenceKey):
             parts.append(str(entry.idx))
-        elif isinstance(entry, _pytree.GetAttrKey):
+        elif isinstance(entry, _tc.GetAttrKey):
             parts.append(entry.name)
         else:  # exotic key types from third-party nodes
             parts.append(str(entry))
     return ".".join(parts)
 
 
-_node_type: Callable[[Any], Any] = getattr(_pytree, "_get_node_type", type)
+_node_type = _tc.node_type
 
 
 def _children(x: Any) -> list[tuple[str, Any]] | None:
     """``(key, child)`` pairs of a registered pytree node, ``None`` for a leaf."""
-    node = _pytree.SUPPORTED_NODES.get(_node_type(x))
+    node = _tc.SUPPORTED_NODES.get(_node_type(x))
     if node is None:
         return None
     with_keys = getattr(node, "flatten_with_keys_fn", None)
@@ -101,19 +101,19 @@ def _children(x: Any) -> list[tuple[str, Any]] | None:
 
 def _raw_flatten(
     api: str, name: str, tree: PyTree, is_leaf: Callable[[Any], bool] | None
-) -> tuple[list[Any], _pytree.TreeSpec]:
+) -> tuple[list[Any], _tc.TreeSpec]:
     """torch's ``tree_flatten`` (``None`` counted as a leaf); a cycle is a ``ValueError``."""
     try:
-        return _pytree.tree_flatten(tree, is_leaf=is_leaf)
+        return _tc.tree_flatten(tree, is_leaf=is_leaf)
     except RecursionError:
         raise nesting_error(api, name, tree, _children) from None
 
 
 def _raw_flatten_with_path(
     api: str, name: str, tree: PyTree, is_leaf: Callable[[Any], bool] | None
-) -> tuple[list[tuple[Any, Any]], _pytree.TreeSpec]:
+) -> tuple[list[tuple[Any, Any]], _tc.TreeSpec]:
     try:
-        return _pytree.tree_flatten_with_path(tree, is_leaf=is_leaf)
+        return _tc.tree_flatten_with_path(tree, is_leaf=is_leaf)
     except RecursionError:
         raise nesting_error(api, name, tree, _children) from None
 
@@ -123,11 +123,11 @@ class TreeDef:
     """The structure of a pytree: torch's ``TreeSpec`` plus where ``None`` stood.
 
     Attributes:
-        spec: the ``torch.utils._pytree.TreeSpec`` (``None`` counted as a leaf).
+        spec: the ``torch.utils._tc.TreeSpec`` (``None`` counted as a leaf).
         nones: for each torch leaf, whether it was ``None``.
     """
 
-    spec: _pytree.TreeSpec
+    spec: _tc.TreeSpec
     nones: tuple[bool, ...]
 
     @property
@@ -196,14 +196,14 @@ def unflatten(treedef: TreeDef, leaves: Iterable[Any]) -> PyTree:
         )
     it = iter(items)
     raw = [None if is_none else next(it) for is_none in treedef.nones]
-    return _pytree.tree_unflatten(raw, treedef.spec)
+    return _tc.tree_unflatten(raw, treedef.spec)
 
 
 def leaves(tree: PyTree, is_leaf: Callable[[Any], bool] | None = None) -> list[Any]:
     """The leaves of ``tree`` in flattening order, ``None`` skipped."""
     check_callable("tree.leaves", "is_leaf", is_leaf, optional=True)
     try:
-        raw = _pytree.tree_leaves(tree, is_leaf=is_leaf)
+        raw = _tc.tree_leaves(tree, is_leaf=is_leaf)
     except RecursionError:
         raise nesting_error("tree.leaves", "tree", tree, _children) from None
     return [x for x in raw if x is not None]
@@ -243,7 +243,7 @@ def _difference(api: str, first: PyTree, other: PyTree, i: int) -> str:
 
 
 def _check_same_structure(
-    api: str, first: PyTree, spec: _pytree.TreeSpec, others: Sequence[PyTree],
+    api: str, first: PyTree, spec: _tc.TreeSpec, others: Sequence[PyTree],
     is_leaf: Callable[[Any], bool] | None = None,
 ) -> list[list[Any]]:
     out = []
@@ -277,13 +277,13 @@ def map(
     check_callable("tree.map", "is_leaf", is_leaf, optional=True)
     raw, spec = _raw_flatten("tree.map", "tree", tree, is_leaf)
     if not rest:
-        return _pytree.tree_unflatten([None if x is None else f(x) for x in raw], spec)
+        return _tc.tree_unflatten([None if x is None else f(x) for x in raw], spec)
     others = _check_same_structure("tree.map", tree, spec, rest, is_leaf)
     out = [
         None if xs[0] is None else f(*xs)
         for xs in zip(raw, *others)
     ]
-    return _pytree.tree_unflatten(out, spec)
+    return _tc.tree_unflatten(out, spec)
 
 
 def map_with_path(
@@ -301,7 +301,7 @@ def map_with_path(
         None if px[1] is None else f(keystr(px[0]), px[1], *xs)
         for px, *xs in zip(raw, *others)
     ] if others else [None if x is None else f(keystr(p), x) for p, x in raw]
-    return _pytree.tree_unflatten(out, spec)
+    return _tc.tree_unflatten(out, spec)
 
 
 def static_field(**kwargs: Any) -> Any:
@@ -344,7 +344,7 @@ def register_dataclass(cls: type[T]) -> type[T]:
             f"ftx.tree.register_dataclass: needs a dataclass type, got {describe(cls)}. "
             "Decorate with @dataclasses.dataclass first (below @register_dataclass)."
         )
-    if cls in _pytree.SUPPORTED_NODES:
+    if cls in _tc.SUPPORTED_NODES:
         raise ValueError(msg("tree.register_dataclass", "a type not yet registered as a "
                              "pytree node", f"{cls.__qualname__}, already registered",
                              "Register each type once."))
@@ -357,7 +357,7 @@ def register_dataclass(cls: type[T]) -> type[T]:
         return [getattr(obj, n) for n in data], tuple(getattr(obj, n) for n in meta)
 
     def _flatten_with_keys(obj: Any) -> tuple[list[tuple[Any, Any]], Any]:
-        children = [(_pytree.GetAttrKey(n), getattr(obj, n)) for n in data]
+        children = [(_tc.GetAttrKey(n), getattr(obj, n)) for n in data]
         return children, tuple(getattr(obj, n) for n in meta)
 
     def _unflatten(values: Iterable[Any], context: Any) -> Any:
@@ -370,7 +370,7 @@ def register_dataclass(cls: type[T]) -> type[T]:
                 object.__setattr__(obj, k, v)
         return obj
 
-    _pytree.register_pytree_node(
+    _tc.register_node(
         cls,
         _flatten,
         _unflatten,
@@ -391,7 +391,7 @@ def _is_number(x: Any) -> bool:
 
 def _leafwise(
     api: str, op: Callable[..., Any], trees: Sequence[PyTree], *, numbers_ok: bool = True
-) -> tuple[list[tuple[str, list[Any]]], _pytree.TreeSpec, list[Any]]:
+) -> tuple[list[tuple[str, list[Any]]], _tc.TreeSpec, list[Any]]:
     """Apply ``op`` to each path's leaves (same structure, shapes and devices, checked).
 
     Returns ``([(path, leaves)...], spec, results)``; ``None`` paths give ``None``.
@@ -449,13 +449,13 @@ def add(tree: PyTree, *rest: PyTree) -> PyTree:
     if not rest:
         return tree
     _, spec, out = _leafwise("tree.add", lambda x, *ys: sum(ys, x), (tree, *rest))
-    return _pytree.tree_unflatten(out, spec)
+    return _tc.tree_unflatten(out, spec)
 
 
 def sub(a: PyTree, b: PyTree) -> PyTree:
     """Leafwise ``a - b`` (same structure and leaf shapes)."""
     _, spec, out = _leafwise("tree.sub", lambda x, y: x - y, (a, b))
-    return _pytree.tree_unflatten(out, spec)
+    return _tc.tree_unflatten(out, spec)
 
 
 def _check_scalar(api: str, scalar: Any) -> None:
@@ -475,7 +475,7 @@ def scale(tree: PyTree, scalar: float | torch.Tensor) -> PyTree:
     """Leafwise ``scalar * leaf``; ``scalar`` is a number or a 0-dim tensor."""
     _check_scalar("tree.scale", scalar)
     _, spec, out = _leafwise("tree.scale", lambda x: x * scalar, (tree,))
-    return _pytree.tree_unflatten(out, spec)
+    return _tc.tree_unflatten(out, spec)
 
 
 def vdot(a: PyTree, b: PyTree) -> torch.Tensor:
@@ -558,7 +558,7 @@ def _like(api: str, make: Callable[[torch.Tensor], torch.Tensor], tree: PyTree) 
             raise ValueError(msg(api, "leaves torch can fill", f"{describe(x)} at "
                                  f"{keystr(kp) or '<root>'!r} ({type(e).__name__}: "
                                  f"{str(e)[:80]})", "Pass dense tensors.")) from None
-    return _pytree.tree_unflatten(out, spec)
+    return _tc.tree_unflatten(out, spec)
 
 
 def zeros_like(tree: PyTree) -> PyTree:

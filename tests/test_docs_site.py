@@ -36,7 +36,7 @@ def _directives() -> dict[str, list[str]]:
 
 
 def test_reference_uses_public_paths_only() -> None:
-    # Private module paths (ftx._transforms.grad) break when internals move.
+    # Private module paths (ftx._transforms.api.grad) break when internals move.
     for page, idents in _directives().items():
         for ident in idents:
             assert not any(part.startswith("_") for part in ident.split(".")), (page, ident)

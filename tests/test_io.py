@@ -23,7 +23,8 @@ import safetensors.torch
 import torch
 
 import ftx
-from ftx import _io_file, _io_format
+from ftx.io import _file as _io_file
+from ftx.io import _format as _io_format
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -383,7 +384,8 @@ def test_failed_write_leaves_old_file_and_no_temp(tmp_path: Path,
 
 CHILD = textwrap.dedent("""
     import os, sys, time, torch, ftx
-    from ftx import _io_file, _io_format
+    from ftx.io import _file as _io_file
+    from ftx.io import _format as _io_format
     path, mode = sys.argv[1], sys.argv[2]
     real = _io_file._write_all
     if mode == "slow":

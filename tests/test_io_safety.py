@@ -23,7 +23,8 @@ import safetensors.torch
 import torch
 
 import ftx
-from ftx import _io_file, _io_format
+from ftx.io import _file as _io_file
+from ftx.io import _format as _io_format
 
 from .test_io import REPO, assert_same, rewrite
 
@@ -554,7 +555,7 @@ def test_long_names_get_a_hashed_temp_name(tmp_path: Path) -> None:
 
 KILLED_CHILD = textwrap.dedent("""
     import os, sys, time, torch, ftx
-    from ftx import _io_file
+    from ftx.io import _file as _io_file
     real = _io_file._write_all
     def slow(fd, data):
         view = memoryview(data)

@@ -120,7 +120,7 @@ def test_keyword_arguments_are_not_differentiated() -> None:
 
 def test_auto_mode_decision(monkeypatch: pytest.MonkeyPatch) -> None:
     picked: list[str] = []
-    import ftx._jacobians as jac_mod
+    import ftx._transforms.jacobians as jac_mod
 
     real_build = jac_mod._build
 

@@ -285,7 +285,7 @@ def _probe(x: T) -> T:
 @pytest.fixture
 def direct_hits(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     """Records, for each ftx.jit call that tried the direct path, whether it ran from there."""
-    from ftx import _jit
+    from ftx._transforms import jit as _jit
 
     hits: list[bool] = []
     call = _jit._Direct.call
@@ -425,7 +425,7 @@ def test_graph_break_function_stays_correct_and_compiled() -> None:
 
 
 def test_default_options_cpp_wrapper_on_cpu_only_and_never_over_the_users() -> None:
-    from ftx._jit import _compile_kwargs, _guard_filter
+    from ftx._transforms.jit import _compile_kwargs, _guard_filter
 
     drop = {"guard_filter_fn": _guard_filter}
     assert _compile_kwargs({"dynamic": False}, cpu=True) == {
@@ -445,7 +445,7 @@ def _entry(guard_type: str, name: str, is_global: bool = True) -> Any:
 
 
 def test_guard_filter_drops_only_the_functorch_stack_and_torch_or_ftx_internals() -> None:
-    from ftx._jit import _guard_filter
+    from ftx._transforms.jit import _guard_filter
 
     dropped = [
         _entry("FUNCTORCH_STACK_MATCH", "", is_global=False),
@@ -491,7 +491,7 @@ def test_a_compile_the_cpu_options_break_is_retried_without_them(
 ) -> None:
     from torch._inductor.custom_graph_pass import CustomGraphPass
 
-    from ftx import _jit
+    from ftx._transforms import jit as _jit
 
     class Boom(CustomGraphPass):  # stands in for an op the C++ wrapper cannot call
         def __call__(self, graph: Any) -> None:

@@ -357,7 +357,7 @@ def test_normal_close_to_jax(
 @pytest.mark.parametrize("tdtype", [torch.float16, torch.bfloat16], ids=str)
 def test_half_precision_normal_is_rounded_float32(tdtype: torch.dtype) -> None:
     """float16/bfloat16 normal = RN(RN(sqrt 2) * RN(erf_inv32(u))), u exact from the bits."""
-    from ftx._erfinv import erfinv
+    from ftx.random._erfinv import erfinv
 
     bits = jax_bits(0, (1 << 15,), tdtype)
     lo = float(torch.nextafter(torch.tensor(-1.0, dtype=tdtype), torch.tensor(0.0, dtype=tdtype)))
@@ -375,7 +375,7 @@ def test_float64_erfinv_digest_and_close_to_jax() -> None:
     digest (XLA's CPU code with FMA), and the running JAX within NORMAL_ULP."""
     from jax import lax
 
-    from ftx._erfinv import erfinv
+    from ftx.random._erfinv import erfinv
 
     rng = np.random.default_rng(0)
     near = 1.0 - np.ldexp(rng.uniform(0.5, 1.0, 4096), -rng.integers(1, 54, 4096))
@@ -404,7 +404,7 @@ def test_normal_float32_on_every_uniform_float() -> None:
     a fixed digest (XLA's CPU code with FMA) and the running JAX within NORMAL_ULP."""
     from jax import lax
 
-    from ftx._erfinv import erfinv
+    from ftx.random._erfinv import erfinv
 
     lo = np.nextafter(np.float32(-1), np.float32(0))
     mant = np.arange(1 << 23)

@@ -177,7 +177,7 @@ def test_float64_erfinv_same_under_compile_vmap_and_emulated_fma(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The hardware fma (addcmul, Inductor's prim) and the exact emulation agree bit for bit."""
-    import ftx._erfinv as E
+    import ftx.random._erfinv as E
 
     u = fr.uniform(fr.key(7), (64, 64), torch.float64, -1.0, 1.0)
     u = torch.cat([u, 1.0 - torch.logspace(-1, -15.9, 64, dtype=torch.float64)[None]])

@@ -85,7 +85,7 @@ def test_vjp_of_function_returning_none_checks_the_cotangent() -> None:
 def test_vjp_fn_of_none_for_tensor_output() -> None:
     _, fn = ftx.vjp(torch.sin, X)
     with pytest.raises(TypeError, match=r"ftx\.vjp: cotangent must have the same tree structure "
-                       r"as the primal output, got NoneType None where the output has Tensor"):
+                       r"as the primal output, got NoneType None for an output of Tensor"):
         fn(None)
 
 
@@ -150,7 +150,7 @@ def test_mutating_a_captured_tensor_raises_and_leaves_it_alone() -> None:
 
 def test_probe_is_per_function_not_per_wrapper() -> None:
     """A transform rebuilt at every step (ftx.grad(loss) in a loop) probes once."""
-    from ftx import _reverse
+    from ftx._transforms import reverse as _reverse
 
     def loss(w: torch.Tensor) -> torch.Tensor:
         return (w**3).sum()

@@ -292,7 +292,7 @@ def test_forward_and_vjp_fun_not_callable(api: str) -> None:
 @pytest.mark.parametrize("route", ["fast", "func"])
 def test_vjp_cotangent_checks(route: str, monkeypatch: pytest.MonkeyPatch) -> None:
     if route == "func":
-        monkeypatch.setattr("ftx._transforms.transform_active", lambda: True)
+        monkeypatch.setattr("ftx._transforms.api.transform_active", lambda: True)
     _, vjp_fn = ftx.vjp(lambda x: {"y": x * 2, "s": x.sum()}, x3)
     with pytest.raises(
         TypeError,

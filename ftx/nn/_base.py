@@ -23,7 +23,7 @@ from typing import Any, NoReturn
 import torch
 from torch import Tensor, nn
 
-from .._errors import describe, msg
+from .._internal.errors import describe, msg
 
 Params = dict[str, Any]
 Shape = tuple[int, ...]

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._errors import msg
+from .._internal.errors import msg
 from ._base import (
     FLAG,
     POSITIVE,

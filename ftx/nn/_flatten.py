@@ -7,7 +7,7 @@ import dataclasses
 import torch
 from torch import Tensor, nn
 
-from .._errors import msg
+from .._internal.errors import msg
 from ._base import INT, Layer, Params, check_empty, check_fields, input_error
 
 __all__ = ["Flatten"]

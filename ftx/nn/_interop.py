@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .._errors import describe, msg
+from .._internal.errors import describe, msg
 from ._base import Layer, Params, _flat_paths
 
 __all__ = ["from_module", "load_params", "params_of", "to_module"]

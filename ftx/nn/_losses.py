@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .._errors import describe, msg
+from .._internal.errors import describe, msg
 from ._base import INT, real
 
 __all__ = ["binary_cross_entropy_with_logits", "cross_entropy", "mse_loss"]

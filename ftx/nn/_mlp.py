@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .._errors import describe, msg
+from .._internal.errors import describe, msg
 from ._activations import ReLU
 from ._base import FLAG, LAYER, POSITIVE, Layer, Params, Shape, check_fields, optional
 from ._linear import Linear

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from torch import Tensor
 
 from .. import tree as _tree
-from .._errors import describe, msg
+from .._internal.errors import describe, msg
 
 __all__ = ["NamedTensor", "align"]
 

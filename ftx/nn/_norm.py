@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._errors import describe, msg
+from .._internal.errors import describe, msg
 from ._base import FLAG, Layer, Params, Shape, check_fields, check_init, input_error, real
 
 __all__ = ["LayerNorm"]

@@ -8,7 +8,7 @@ from typing import Any
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._errors import msg
+from .._internal.errors import msg
 from ._base import (
     FLAG,
     POSITIVE,

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .._errors import describe, msg
+from .._internal.errors import describe, msg
 from ._base import (
     Layer,
     Params,

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .._errors import describe, msg
+from .._internal.errors import describe, msg
 from ._activations import GELU, Softplus
 from ._base import POSITIVE, Params, ParamsError, check_input, check_key, check_params
 from ._conv import Conv2d, Padding, conv_failure

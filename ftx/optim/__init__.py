@@ -14,7 +14,7 @@ saved and compiled. Each alias (``sgd``, ``adam``, ``adamw``, ``rmsprop``,
 ``adagrad``) is a :func:`chain` of small transforms whose trajectory equals its
 ``torch.optim`` twin step for step. ``lr`` is a number or a schedule
 (``step -> lr``). Updates are differentiable (MAML) and ``vmap``-able
-(ensembles); in plain eager code they run on ``torch._foreach_*`` kernels.
+(ensembles); in plain eager code they run on torch's foreach kernels.
 """
 
 from ._adagrad import ScaleByAdagradState as ScaleByAdagradState

@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 
 import torch
 
+from .._internal import torch_compat as _tc
 from ._base import (
     GradientTransformation,
     PyTree,
@@ -57,10 +58,10 @@ class _AdagradSpec(_Spec):
         if not grads:
             return grads, state
         if ctx.fast:
-            acc = list(torch._foreach_addcmul(state.sum, grads, grads, 1))
-            std = list(torch._foreach_sqrt(acc))
-            torch._foreach_add_(std, self.eps)
-            out = list(torch._foreach_div(grads, std))
+            acc = list(_tc.foreach_addcmul(state.sum, grads, grads, 1))
+            std = list(_tc.foreach_sqrt(acc))
+            _tc.foreach_add_(std, self.eps)
+            out = list(_tc.foreach_div(grads, std))
         else:
             acc = [addcmul(s, g, g, 1, ctx) for s, g in zip(state.sum, grads)]
             out = [g / (torch.sqrt(s) + self.eps) for g, s in zip(grads, acc)]

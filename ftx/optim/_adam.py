@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 import torch
 
+from .._internal import torch_compat as _tc
 from ._base import (
     GradientTransformation,
     PyTree,
@@ -177,24 +178,24 @@ def _fast_update(
             new_v.append(vk)
             updates.append(d)
         return new_m, new_v, new_vmax, updates
-    m = list(torch._foreach_lerp(m, grads, 1 - b1))
-    v = list(torch._foreach_mul(v, b2))
-    torch._foreach_addcmul_(v, grads, grads, 1 - b2)
+    m = list(_tc.foreach_lerp(m, grads, 1 - b1))
+    v = list(_tc.foreach_mul(v, b2))
+    _tc.foreach_addcmul_(v, grads, grads, 1 - b2)
     if vmax is not None and spec.amsgrad:
-        vmax = list(torch._foreach_maximum(vmax, v))
-    out = list(torch._foreach_sqrt(vmax if vmax is not None and spec.amsgrad else v))
+        vmax = list(_tc.foreach_maximum(vmax, v))
+    out = list(_tc.foreach_sqrt(vmax if vmax is not None and spec.amsgrad else v))
     if c != 0:  # torch's capturable form: den = sqrt(v) / (sqrt(bc2) * c) + eps / c, u = m / den
-        torch._foreach_div_(out, bc2_sqrt * c)
-        torch._foreach_add_(out, eps / c)
-        out = list(torch._foreach_div(m, out))
+        _tc.foreach_div_(out, bc2_sqrt * c)
+        _tc.foreach_add_(out, eps / c)
+        out = list(_tc.foreach_div(m, out))
     else:
-        torch._foreach_div_(out, bc2_sqrt)
-        torch._foreach_add_(out, eps)
-        out = list(torch._foreach_div(m, out))
-        torch._foreach_mul_(out, c)
+        _tc.foreach_div_(out, bc2_sqrt)
+        _tc.foreach_add_(out, eps)
+        out = list(_tc.foreach_div(m, out))
+        _tc.foreach_mul_(out, c)
     if decay:
         assert params is not None
-        torch._foreach_add_(out, params, alpha=decay)
+        _tc.foreach_add_(out, params, alpha=decay)
     return m, v, vmax, out
 
 

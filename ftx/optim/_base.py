@@ -10,7 +10,7 @@ and wrapped here; :func:`chain` of built-ins flattens the trees once per update.
 Each update picks one of three routes, all giving the same numbers:
 
 * eager fast path (no transform active, no functorch-wrapped leaf, no leaf that
-  needs gradients): ``torch._foreach_*`` kernels, hyper-parameter arithmetic in
+  needs gradients): torch's foreach kernels, hyper-parameter arithmetic in
   Python floats exactly as ``torch.optim`` does it;
 * eager differentiable path (some leaf requires grad and grad mode is on, as in
   MAML): the same ops out of place, leaf by leaf;
@@ -28,8 +28,9 @@ from typing import Any, NamedTuple, NoReturn
 
 import torch
 
-from .._errors import describe, msg
-from .._functorch import is_wrapped, transform_active
+from .._internal import torch_compat as _tc
+from .._internal.errors import describe, msg
+from .._internal.torch_compat import is_wrapped, transform_active
 from . import _tree
 
 PyTree = Any
@@ -443,7 +444,7 @@ def apply_updates(params: PyTree, updates: PyTree) -> PyTree:
                 ))
     try:
         if same and _route(p + u)[1]:
-            out = list(torch._foreach_add(p, u))
+            out = list(_tc.foreach_add(p, u))
         else:
             out = [a + b.to(a.dtype) for a, b in zip(p, u)]
     except RuntimeError:

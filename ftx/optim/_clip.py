@@ -6,6 +6,7 @@ from typing import Any
 
 import torch
 
+from .._internal import torch_compat as _tc
 from ._base import GradientTransformation, _Ctx, _Spec, check_hparam, from_spec
 
 __all__ = ["clip_by_global_norm"]
@@ -23,14 +24,14 @@ class _ClipSpec(_Spec):
         if not grads:
             return grads, state
         if ctx.fast:
-            norms = list(torch._foreach_norm(grads, 2))
+            norms = list(_tc.foreach_norm(grads, 2))
         else:
             norms = [torch.linalg.vector_norm(g, 2) for g in grads]
         device = grads[0].device
         total = torch.linalg.vector_norm(torch.stack([n.to(device) for n in norms]), 2)
         coef = torch.clamp(self.max_norm / (total + 1e-6), max=1.0)
         if ctx.fast:
-            return list(torch._foreach_mul(grads, coef)), state
+            return list(_tc.foreach_mul(grads, coef)), state
         return [g * coef.to(g.device) for g in grads], state
 
 

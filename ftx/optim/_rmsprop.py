@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 
 import torch
 
+from .._internal import torch_compat as _tc
 from ._base import (
     GradientTransformation,
     PyTree,
@@ -66,21 +67,21 @@ class _RmsSpec(_Spec):
         if not grads:
             return grads, state
         if ctx.fast:
-            sq = list(torch._foreach_mul(sq, a))
-            torch._foreach_addcmul_(sq, grads, grads, 1 - a)
+            sq = list(_tc.foreach_mul(sq, a))
+            _tc.foreach_addcmul_(sq, grads, grads, 1 - a)
             if self.centered:
-                ga = list(torch._foreach_lerp(ga, grads, 1 - a))
-                avg = list(torch._foreach_addcmul(sq, ga, ga, -1))
-                torch._foreach_sqrt_(avg)
+                ga = list(_tc.foreach_lerp(ga, grads, 1 - a))
+                avg = list(_tc.foreach_addcmul(sq, ga, ga, -1))
+                _tc.foreach_sqrt_(avg)
             else:
-                avg = list(torch._foreach_sqrt(sq))
-            torch._foreach_add_(avg, eps)
+                avg = list(_tc.foreach_sqrt(sq))
+            _tc.foreach_add_(avg, eps)
             if mom > 0:
-                buf = list(torch._foreach_mul(buf, mom))
-                torch._foreach_addcdiv_(buf, grads, avg)
+                buf = list(_tc.foreach_mul(buf, mom))
+                _tc.foreach_addcdiv_(buf, grads, avg)
                 out = buf
             else:
-                out = list(torch._foreach_div(grads, avg))
+                out = list(_tc.foreach_div(grads, avg))
         else:
             sq = [addcmul(s * a, g, g, 1 - a, ctx) for s, g in zip(sq, grads)]
             if self.centered:

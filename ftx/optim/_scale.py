@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 import torch
 
+from .._internal import torch_compat as _tc
 from ._base import (
     EmptyState,
     GradientTransformation,
@@ -43,7 +44,7 @@ def mul(xs: list[torch.Tensor], factor: Any, ctx: _Ctx) -> list[torch.Tensor]:
     if not xs:
         return xs
     if ctx.fast and not isinstance(factor, torch.Tensor):
-        return list(torch._foreach_mul(xs, factor))
+        return list(_tc.foreach_mul(xs, factor))
     return [x * factor for x in xs]
 
 
@@ -131,7 +132,7 @@ class _NegateSpec(_Spec):
         self, grads: list[torch.Tensor], state: Any, params: list[torch.Tensor] | None, ctx: _Ctx
     ) -> tuple[list[torch.Tensor], Any]:
         if ctx.fast and grads:
-            return list(torch._foreach_neg(grads)), state
+            return list(_tc.foreach_neg(grads)), state
         return [torch.neg(g) for g in grads], state
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from .._errors import describe
+from .._internal.errors import describe
 from ._base import Schedule, check_flag, check_hparam
 
 __all__ = ["constant", "cosine_decay", "exponential_decay", "linear", "warmup_cosine"]

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 import torch
 
+from .._internal import torch_compat as _tc
 from ._base import (
     GradientTransformation,
     PyTree,
@@ -66,8 +67,8 @@ class _TraceSpec(_Spec):
             if _count_value(count, ctx) == 0:
                 new = [g.clone() for g in grads]
             elif ctx.fast:
-                new = list(torch._foreach_mul(bufs, m))
-                torch._foreach_add_(new, grads, alpha=keep)
+                new = list(_tc.foreach_mul(bufs, m))
+                _tc.foreach_add_(new, grads, alpha=keep)
             else:
                 new = [add(b * m, g, keep, ctx) for b, g in zip(bufs, grads)]
         else:
@@ -79,7 +80,7 @@ class _TraceSpec(_Spec):
         if not self.nesterov:
             out = new
         elif ctx.fast:
-            out = list(torch._foreach_add(grads, new, alpha=m))
+            out = list(_tc.foreach_add(grads, new, alpha=m))
         else:
             out = [add(g, b, m, ctx) for g, b in zip(grads, new)]
         return out, TraceState(count + 1, new)

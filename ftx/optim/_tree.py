@@ -3,33 +3,33 @@
 Optimizers flatten the grads, the params and every per-parameter state tree at
 each update, so flattening must be cheap. Plain ``dict``/``list``/``tuple``
 nestings (the common parameter containers) are walked here directly, about ten
-times faster than ``torch.utils._pytree``; any other registered node
+times faster than the registry's ``tree_flatten``; any other registered node
 (namedtuple, ``OrderedDict``, dataclasses registered with ``ftx.tree``) is
-handed to ``torch.utils._pytree`` for that subtree, so the leaf order is always
+handed to the registry for that subtree, so the leaf order is always
 the registry's. ``None`` is an empty subtree, as in :mod:`ftx.tree`.
 
 The leaf checks compare ``(shape, dtype)`` lists built with ``map`` (C speed; a
 plain loop while ``torch.compile`` traces, which cannot trace ``attrgetter``) and
 look up paths only once a check has failed. A tree that contains itself raises
-``ValueError`` (never ``RecursionError``), found after the fact by :func:`find_cycle`.
+``ValueError`` (never ``RecursionError``), found after the fact by the shared cycle search.
 """
 
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterator
 from typing import Any
 
 import torch
-import torch.utils._pytree as _pytree
 
 from .. import tree as _ftree
-from .._errors import describe, msg
-from .._functorch import is_compiling
+from .._internal import pytree as _ft
+from .._internal import torch_compat as _tc
+from .._internal.errors import describe, msg
+from .._internal.torch_compat import is_compiling
 
 _Tensor = torch.Tensor
-_NODES = _pytree.SUPPORTED_NODES
-_node_type = _pytree._get_node_type
+_NODES = _tc.SUPPORTED_NODES
+_node_type = _tc.node_type
 
 
 FLOATS = frozenset({torch.float16, torch.bfloat16, torch.float32, torch.float64})
@@ -42,60 +42,18 @@ _SECOND = operator.itemgetter(1)
 
 
 def flatten(tree: Any, api: str = "optim", name: str = "tree") -> tuple[list[Any], Any]:
-    """``(leaves, sig)``: ``sig`` is a hashable, comparable description of the structure.
+    """``(leaves, sig)`` through ftx's one fast flattener (``None`` an empty subtree);
+    ``sig`` compares with ``==``.
 
     ``api`` and ``name`` only feed the ``ValueError`` raised for a tree that contains itself.
     """
-    out: list[Any] = []
     try:
-        return out, _flat(tree, out)
+        return _ft.flatten(tree)
     except RecursionError:
         raise cycle_error(api, name, tree) from None
 
 
-def _flat(x: Any, out: list[Any]) -> Any:
-    if isinstance(x, _Tensor):
-        out.append(x)
-        return 1
-    t = type(x)
-    if t is dict:
-        values = list(x.values())
-        for v in values:  # a plain loop: the fastest test for the common leaf-only dict
-            if not isinstance(v, _Tensor):
-                return (0, tuple(x), tuple([_flat(v, out) for v in values]))
-        out.extend(values)
-        return (3, tuple(x))
-    if x is None:
-        return None
-    if t is list or t is tuple:
-        return (t, tuple([_flat(v, out) for v in x]))
-    if _node_type(x) in _NODES:
-        raw, spec = _pytree.tree_flatten(x)
-        out.extend(v for v in raw if v is not None)
-        return (2, spec, tuple(v is None for v in raw))
-    out.append(x)
-    return 1
-
-
-def unflatten(sig: Any, leaves: list[Any]) -> Any:
-    """Inverse of :func:`flatten`."""
-    return _unflat(sig, iter(leaves))
-
-
-def _unflat(sig: Any, it: Iterator[Any]) -> Any:
-    if sig == 1:
-        return next(it)
-    if sig is None:
-        return None
-    kind = sig[0]
-    if kind == 3:  # zip stops at the end of the keys before taking another leaf
-        return dict(zip(sig[1], it))
-    if kind == 0:
-        return dict(zip(sig[1], [_unflat(s, it) for s in sig[2]]))
-    if kind == 2:
-        raw = [None if none else next(it) for none in sig[2]]
-        return _pytree.tree_unflatten(raw, sig[1])
-    return kind([_unflat(s, it) for s in sig[1]])
+unflatten = _ft.unflatten
 
 
 def mismatch(api: str, name: str, tree: Any, ref_name: str, ref: Any) -> ValueError | TypeError:
@@ -141,42 +99,9 @@ def check_tensors(api: str, name: str, tree: Any, leaves: list[Any]) -> None:
 
 
 
-def _children(x: Any) -> list[tuple[str, Any]] | None:
-    """``(key, child)`` pairs of a pytree node, ``None`` for a leaf."""
-    t = type(x)
-    if isinstance(x, dict):
-        return [(str(k), v) for k, v in x.items()]
-    if t is list or t is tuple:
-        return [(str(i), v) for i, v in enumerate(x)]
-    if _node_type(x) in _NODES:
-        children, _ = _NODES[_node_type(x)].flatten_fn(x)
-        return [(str(i), v) for i, v in enumerate(children)]
-    return None
-
-
-def find_cycle(tree: Any) -> str | None:
-    """The path of the first container that holds one of its ancestors, or ``None``.
-
-    Iterative (a cyclic tree is what makes recursive walkers fail), so it is safe on
-    any input; only called after a recursive walker raised ``RecursionError``.
-    """
-    stack: list[tuple[Any, str, frozenset[int]]] = [(tree, "", frozenset())]
-    while stack:
-        node, path, above = stack.pop()
-        children = _children(node)
-        if children is None:
-            continue
-        if id(node) in above:
-            return path or "<root>"
-        inner = above | {id(node)}
-        for key, child in reversed(children):
-            stack.append((child, f"{path}.{key}" if path else key, inner))
-    return None
-
-
 def cycle_error(api: str, name: str, tree: Any) -> ValueError:
     """The ``ValueError`` for a tree a recursive walk could not finish."""
-    path = find_cycle(tree)
+    path = _ft.find_cycle(tree)
     if path is None:
         return ValueError(msg(
             api, f"{name} must be a pytree nested less deeply than Python's recursion limit",

@@ -6,6 +6,7 @@ from typing import Any
 
 import torch
 
+from .._internal import torch_compat as _tc
 from ._base import GradientTransformation, _Ctx, _Spec, add, check_hparam, from_spec
 
 __all__ = ["add_decayed_weights"]
@@ -24,7 +25,7 @@ class _DecaySpec(_Spec):
         assert params is not None
         wd = self.weight_decay
         if ctx.fast and grads:
-            return list(torch._foreach_add(grads, params, alpha=wd)), state
+            return list(_tc.foreach_add(grads, params, alpha=wd)), state
         return [add(g, p, wd, ctx) for g, p in zip(grads, params)], state
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ._contract import Api, S
 from ._values import FUNS, KINDS, TENSORS
 
-O = "ftx/_jit.py"
+O = "ftx/_transforms/jit.py"
 KW = S("{}", (
     "{'mode': 'bogus'}", "{'mode': 5}", "{'dynamic': 'maybe'}", "{'dynamic': 1}",
     "{'backend': 5}", "{'backend': 'bogus'}", "{'backend': None}", "{'fullgraph': 'yes'}",

@@ -5,10 +5,10 @@ from __future__ import annotations
 from ._contract import Api, S
 from ._values import ARGNUMS, DTYPES, FLAGS, FUNS, INTS, KINDS, NUMS, TENSORS, TREES
 
-O = "ftx/_picograd_var.py"
+O = "ftx/picograd/_var.py"
 P = "ftx/picograd.py"
-D = "ftx/_picograd_dual.py"
-L = "ftx/_picograd_linear.py"
+D = "ftx/picograd/_dual.py"
+L = "ftx/picograd/_linear.py"
 NUM = S("1.5", NUMS, KINDS, ("ftx.picograd.Dual(1.0)", "ftx.picograd.Var(1.0)"))
 OPS = S("operator.add", (
     "operator.sub", "operator.mul", "operator.truediv", "operator.pow"))

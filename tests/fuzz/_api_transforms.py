@@ -32,8 +32,8 @@ TUPLES = with_tuple(TENSORS) + with_tuple(TREES[:12]) + (
 )
 PRIMALS = S("(torch.ones(3),)", TUPLES, KINDS)
 TANGENTS = S("(torch.ones(3),)", TUPLES, KINDS)
-O = "ftx/_transforms.py"
-J = "ftx/_jacobians.py"
+O = "ftx/_transforms/api.py"
+J = "ftx/_transforms/jacobians.py"
 
 APIS = [
     Api("grad", "ftx.grad(fun, argnums=argnums, has_aux=has_aux, allow_int=allow_int)(x)",
@@ -61,11 +61,12 @@ APIS = [
         {"fun": FUN_ID, "in_axes": S("0", AXES, KINDS), "out_axes": S("0", AXES, KINDS),
          "axis_size": S("None", INTS, KINDS), "chunk_size": S("None", INTS, KINDS),
          "randomness": S("'error'", STRS, ("'same'", "'different'", "'Different'")),
-         "x": S("torch.ones(2, 3)", TENSORS, TREES, KINDS, gen=(GEN_TREES,))}, "ftx/_vmap.py"),
+         "x": S("torch.ones(2, 3)", TENSORS, TREES, KINDS, gen=(GEN_TREES,))},
+        "ftx/_transforms/vmap.py"),
     Api("vmap.two", "ftx.vmap(f_id, in_axes=in_axes)(x, y)",
         {"in_axes": S("(0, None)", AXES, KINDS, ("(0, 1)", "(0,)", "(0, 0, 0)", "[0, None]")),
          "x": S("torch.ones(2, 3)", TENSORS, TREES, KINDS), "y": S(X, TENSORS, TREES, KINDS)},
-        "ftx/_vmap.py"),
+        "ftx/_transforms/vmap.py"),
     Api("jacfwd", "ftx.jacfwd(fun, argnums=argnums, has_aux=has_aux)(x)",
         {"fun": FUN_ID, "argnums": ARGN, "has_aux": FLAG, "x": DATA}, J),
     Api("jacrev", "ftx.jacrev(fun, argnums=argnums, has_aux=has_aux, chunk_size=chunk_size)(x)",
@@ -81,17 +82,18 @@ APIS = [
          "fwd": S("fwd_ok", FUNS, ("fwd_no_pair", "bwd_ok")),
          "bwd": S("bwd_ok", FUNS, ("bwd_not_tuple", "bwd_two", "bwd_shape", "bwd_dtype",
                                    "bwd_int", "fwd_ok")),
-         "nondiff": S("()", ARGNUMS, KINDS), "x": DATA}, "ftx/_custom.py"),
+         "nondiff": S("()", ARGNUMS, KINDS), "x": DATA}, "ftx/_transforms/custom.py"),
     Api("custom_vjp.call", "make_custom_vjp(f_sin, fwd_ok, bwd_ok)(x)",
-        {"x": DATA}, "ftx/_custom.py"),
+        {"x": DATA}, "ftx/_transforms/custom.py"),
     Api("custom_jvp", "ftx.jvp(make_custom_jvp(fun, rule, nondiff), (x,), (x,))",
         {"fun": FUN_ID,
          "rule": S("jvp_ok", FUNS, ("jvp_not_pair", "jvp_shape", "jvp_dtype", "jvp_nonlinear",
                                     "jvp_primal_wrong")),
-         "nondiff": S("()", ARGNUMS, KINDS), "x": DATA}, "ftx/_custom.py"),
-    Api("custom_jvp.call", "make_custom_jvp(f_sin, jvp_ok)(x)", {"x": DATA}, "ftx/_custom.py"),
+         "nondiff": S("()", ARGNUMS, KINDS), "x": DATA}, "ftx/_transforms/custom.py"),
+    Api("custom_jvp.call", "make_custom_jvp(f_sin, jvp_ok)(x)", {"x": DATA},
+        "ftx/_transforms/custom.py"),
     Api("checkpoint", "ftx.grad(lambda x: f_sum(ftx.checkpoint(fun)(x)))(x)",
-        {"fun": FUN_ID, "x": DATA}, "ftx/_checkpoint.py"),
+        {"fun": FUN_ID, "x": DATA}, "ftx/_transforms/checkpoint.py"),
     Api("checkpoint.call", "ftx.checkpoint(fun)(x)",
-        {"fun": FUN_ID, "x": DATA}, "ftx/_checkpoint.py", passthrough=("x",)),
+        {"fun": FUN_ID, "x": DATA}, "ftx/_transforms/checkpoint.py", passthrough=("x",)),
 ]

@@ -8,12 +8,12 @@ the suite, which is the signal). Regenerate with ``python -m tests.fuzz.report``
 from __future__ import annotations
 
 XFAIL: dict[str, tuple[str, ...]] = {
-    'hvp[tangents]': ('ftx/_forward.py',),
-    'jacfwd[fun]': ('ftx/_jacobians.py',),
-    'jvp[fun]': ('ftx/_forward.py',),
-    'jvp[tangents]': ('ftx/_forward.py',),
-    'linearize[fun]': ('ftx/_forward.py',),
-    'linearize[t]': ('ftx/_forward.py',),
+    'hvp[tangents]': ('ftx/_transforms/forward.py',),
+    'jacfwd[fun]': ('ftx/_transforms/jacobians.py',),
+    'jvp[fun]': ('ftx/_transforms/forward.py',),
+    'jvp[tangents]': ('ftx/_transforms/forward.py',),
+    'linearize[fun]': ('ftx/_transforms/forward.py',),
+    'linearize[t]': ('ftx/_transforms/forward.py',),
     'nn.GELU.call[x]': ('ftx/nn/_activations.py',),
     'nn.LayerNorm[normalized_shape]': ('ftx/nn/_norm.py',),
     'nn.NamedTensor[names]': ('ftx/nn/_named.py',),
@@ -40,5 +40,5 @@ XFAIL: dict[str, tuple[str, ...]] = {
     'optim.scale_by_learning_rate[lr]': ('ftx/optim/_base.py',),
     'optim.sgd[lr]': ('ftx/optim/_base.py',),
     'optim.warmup_cosine.call[step]': ('ftx/optim/_schedules.py',),
-    'vjp[ct]': ('ftx/_reverse.py',),
+    'vjp[ct]': ('ftx/_transforms/reverse.py',),
 }

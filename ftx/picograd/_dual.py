@@ -8,7 +8,7 @@ the two modes cannot drift apart.
 
 from __future__ import annotations
 
-from . import _picograd_ops as ops
+from . import _ops as ops
 
 
 def _type_error(op: str, left: object, right: object) -> TypeError:

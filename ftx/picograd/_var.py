@@ -9,7 +9,7 @@ however much the graph shares subexpressions, and any depth works.
 
 from __future__ import annotations
 
-from . import _picograd_ops as ops
+from . import _ops as ops
 
 
 def _type_error(op: str, left: object, right: object) -> TypeError:

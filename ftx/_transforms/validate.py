@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-import torch.utils._pytree as _pytree
 
-from ._errors import describe
-from .tree import keystr
+from .._internal import torch_compat as _tc
+from .._internal.errors import describe
+from ..tree import keystr
 
 Argnums = int | tuple[int, ...]
 
@@ -97,7 +97,7 @@ def check_diff_leaves(
 ) -> None:
     """Call-time check: the differentiated leaves are tensors; ints/bools only with allow_int."""
     for i in argnums:
-        for path, leaf in _pytree.tree_leaves_with_path(args[i]):
+        for path, leaf in _tc.tree_leaves_with_path(args[i]):
             if leaf is None:
                 continue
             if not isinstance(leaf, torch.Tensor):
@@ -133,7 +133,7 @@ def not_a_tensor_fix(leaf: Any) -> str:
 
 def output_leaves_check(api: str, out: Any, fix: str) -> None:
     """Call-time check that every output leaf is a tensor (JAX needs array outputs)."""
-    for path, leaf in _pytree.tree_leaves_with_path(out):
+    for path, leaf in _tc.tree_leaves_with_path(out):
         if leaf is not None and not isinstance(leaf, torch.Tensor):
             where = keystr(path) or "<root>"
             raise TypeError(
@@ -221,12 +221,12 @@ def check_matching(
     Structure mismatch and dtype mismatch are ``TypeError``; shape mismatch is
     ``ValueError``. Messages name the path of the first offending leaf.
     """
-    vl, vs = _pytree.tree_flatten_with_path(value)
-    ll, ls = _pytree.tree_flatten_with_path(like)
+    vl, vs = _tc.tree_flatten_with_path(value)
+    ll, ls = _tc.tree_flatten_with_path(like)
     if vs != ls:
         raise TypeError(
             f"ftx.{api}: {name} must have the same tree structure as {like_name}, got "
-            f"{_pytree.treespec_pprint(vs)} for {_pytree.treespec_pprint(ls)}. "
+            f"{_tc.treespec_pprint(vs)} for {_tc.treespec_pprint(ls)}. "
             f"Pass one {name} leaf per {like_name} leaf, in the same containers."
         )
     for (path, v), (_, l) in zip(vl, ll):
@@ -257,7 +257,7 @@ def has_non_tensor_leaf(tree: Any) -> bool:
     """True when a leaf of ``tree`` is neither a tensor nor ``None`` (a Python number, ...)."""
     if isinstance(tree, torch.Tensor):
         return False
-    return not all(x is None or isinstance(x, torch.Tensor) for x in _pytree.tree_leaves(tree))
+    return not all(x is None or isinstance(x, torch.Tensor) for x in _tc.tree_leaves(tree))
 
 
 def _overlapping(x: Any) -> bool:
@@ -275,11 +275,11 @@ def dense_inputs(api: str, args: tuple[Any, ...], idx: Any) -> tuple[Any, ...]:
     new = None
     found = False
     for i in idx:
-        leaves = [args[i]] if isinstance(args[i], torch.Tensor) else _pytree.tree_leaves(args[i])
+        leaves = [args[i]] if isinstance(args[i], torch.Tensor) else _tc.tree_leaves(args[i])
         found = found or any(isinstance(x, torch.Tensor) for x in leaves)
         if any(_overlapping(x) for x in leaves):
             new = list(args) if new is None else new
-            new[i] = _pytree.tree_map(lambda x: x.contiguous() if _overlapping(x) else x, args[i])
+            new[i] = _tc.tree_map(lambda x: x.contiguous() if _overlapping(x) else x, args[i])
     if not found:
         got = ", ".join(f"{describe(args[i])} for argument {i}" for i in idx)
         raise ValueError(
@@ -302,13 +302,13 @@ def numbers_to_tensors(args: tuple[Any, ...], idx: Any) -> tuple[Any, ...]:
 
     new = list(args)
     for i in idx:
-        new[i] = _pytree.tree_map(conv, args[i])
+        new[i] = _tc.tree_map(conv, args[i])
     return tuple(new)
 
 
 def check_float_primals(api: str, primals: Any) -> None:
     """Forward-mode primals must be tensors of a floating or complex dtype."""
-    for path, leaf in _pytree.tree_leaves_with_path(tuple(primals)):
+    for path, leaf in _tc.tree_leaves_with_path(tuple(primals)):
         if leaf is None:
             continue
         where = _leaf_where("primals", path)

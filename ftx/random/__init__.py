@@ -17,7 +17,7 @@ on): :func:`key`, :func:`key_data`, :func:`split`, :func:`fold_in`,
 machine). :func:`uniform` and :func:`normal` follow one documented arithmetic,
 the same on every CPU and device: the multiply-add of ``uniform`` is rounded once
 in every dtype (a fused multiply-add), and ``normal`` is what XLA's CPU backend
-compiles ``erf_inv`` to on a CPU with FMA (see ``ftx/_erfinv.py``). JAX itself
+compiles ``erf_inv`` to on a CPU with FMA (see ``ftx/random/_erfinv.py``). JAX itself
 gives those numbers bit for bit only where its hardware rounds the same way; see
 docs/random.md ("Which arithmetic").
 """
@@ -30,10 +30,11 @@ from collections.abc import Sequence
 
 import torch
 
-from . import _random_checks as C
-from . import _random_int, _threefry
+from .._internal.errors import describe, msg
+from . import _checks as C
+from . import _int as _random_int
+from . import _threefry
 from ._erfinv import erfinv, fused_multiply_add, round_sum
-from ._errors import describe, msg
 
 __all__ = [
     "bernoulli",

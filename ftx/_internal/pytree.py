@@ -1,48 +1,66 @@
-"""A lean flatten/unflatten for the per-call path of the transforms.
+"""The one fast flattener, for the per-call paths of transforms and optimizers.
 
-``torch.utils._pytree`` builds a ``TreeSpec`` object per node, which costs a
-few microseconds per call on a small parameter tree: too much for a wrapper
-that must cost what ``torch.autograd.grad`` costs. Plain ``tuple``, ``list``
-and ``dict`` nodes (the usual parameter containers) are handled here with
-tuples as specs; any other node (namedtuple, OrderedDict, registered
-dataclasses, ...) sends the whole tree to ``torch.utils._pytree``, so results
-are identical either way. Leaves come out in the same order as
-``torch.utils._pytree.tree_flatten`` (dicts in insertion order; ``None`` is a
-leaf, as there).
+The registry's own ``tree_flatten`` builds a ``TreeSpec`` object per node, a few
+microseconds per call on a small parameter tree: too much for a wrapper that must cost
+what ``torch.autograd.grad`` costs, or an optimizer step that flattens grads, params and
+state. Plain ``dict``, ``list`` and ``tuple`` nodes (the usual parameter containers) are
+walked here; any other registered node (namedtuple, ``OrderedDict``, dataclasses
+registered with ``ftx.tree``) hands that subtree to the registry, so the leaf order is
+always the registry's.
+
+One rule for ``None``, JAX's and ``ftx.tree``'s: **``None`` is an empty subtree**, never
+a leaf. ``flatten(None)`` has no leaves and ``unflatten`` puts the ``None`` back.
+
+A spec is a plain, hashable-where-possible value that compares with ``==``:
+
+* ``LEAF``: a leaf;
+* ``NONE``: a ``None``;
+* ``(DICT, keys, child_specs, n)``, ``(LIST, None, child_specs, n)``,
+  ``(TUPLE, None, child_specs, n)``: a container; ``child_specs`` is ``None`` when every
+  child is a tensor leaf (the common case, kept cheap);
+* ``(REGISTERED, treespec, none_mask, n)``: another registered node, flattened by the
+  registry (``none_mask`` marks the registry's ``None`` leaves, dropped here).
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, NoReturn, TypeVar, cast
+from typing import Any, Final, NoReturn, TypeVar, cast
 
 import torch
-import torch.utils._pytree as _pytree
+
+from . import torch_compat as _tc
 
 Tensor = torch.Tensor
 
-_TUPLE, _LIST, _DICT, _TORCH = 1, 2, 3, 4
-_LEAF: Any = None
-_is_leaf = _pytree.tree_is_leaf
+# Spec kinds.
+LEAF: Final = None
+NONE: Final = ("None",)
+DICT: Final = "dict"
+LIST: Final = "list"
+TUPLE: Final = "tuple"
+REGISTERED: Final = "registered"
+
+_is_leaf = _tc.tree_is_leaf
 
 
 class _Other(Exception):
-    """A node this module does not handle: fall back to torch's pytree."""
+    """A node this module does not walk itself."""
 
 
-def _children(values: Any, out: list[Any]) -> Any:
+def _children(values: Any, out: list[Any]) -> list[Any] | None:
     """Specs of a node's children; ``None`` alone when every child is a tensor leaf."""
-    specs = None
+    specs: list[Any] | None = None
     n = 0
     for c in values:
         if type(c) is Tensor:
             out.append(c)
             if specs is not None:
-                specs.append(_LEAF)
+                specs.append(LEAF)
         else:
             if specs is None:
-                specs = [_LEAF] * n
+                specs = [LEAF] * n
             specs.append(_flat(c, out))
         n += 1
     return specs
@@ -51,33 +69,57 @@ def _children(values: Any, out: list[Any]) -> Any:
 def _flat(tree: Any, out: list[Any]) -> Any:
     t = type(tree)
     if t is dict:
-        return (_DICT, tuple(tree), _children(tree.values(), out), len(tree))
+        specs = _children(tree.values(), out)
+        return (DICT, tuple(tree), None if specs is None else tuple(specs), len(tree))
     if t is tuple:
-        return (_TUPLE, None, _children(tree, out), len(tree))
+        specs = _children(tree, out)
+        return (TUPLE, None, None if specs is None else tuple(specs), len(tree))
     if t is list:
-        return (_LIST, None, _children(tree, out), len(tree))
-    if t is Tensor or tree is None or isinstance(tree, Tensor) or _is_leaf(tree):
+        specs = _children(tree, out)
+        return (LIST, None, None if specs is None else tuple(specs), len(tree))
+    if tree is None:
+        return NONE
+    if t is Tensor or isinstance(tree, Tensor):
         out.append(tree)
-        return _LEAF
-    raise _Other
+        return LEAF
+    if _is_leaf(tree):
+        out.append(tree)
+        return LEAF
+    raw, spec = _tc.tree_flatten(tree)
+    mask = tuple(v is None for v in raw)
+    out.extend(v for v in raw if v is not None)
+    return (REGISTERED, spec, mask if any(mask) else None, len(raw))
 
 
 def flatten(tree: Any) -> tuple[list[Any], Any]:
-    """``(leaves, spec)``; ``spec`` is only meaningful to :func:`unflatten`."""
+    """``(leaves, spec)`` in the registry's leaf order, ``None`` values dropped."""
     out: list[Any] = []
-    try:
-        spec = _flat(tree, out)
-    except _Other:
-        leaves, tspec = _pytree.tree_flatten(tree)
-        return leaves, (_TORCH, tspec)
-    return out, spec
+    if not _tc.FAST_FLATTEN:
+        raw, tspec = _tc.tree_flatten(tree)
+        mask = tuple(v is None for v in raw)
+        return [v for v in raw if v is not None], (REGISTERED, tspec, mask, len(raw))
+    return out, _flat(tree, out)
 
 
 def _build(spec: Any, leaves: list[Any], i: int) -> tuple[Any, int]:
     """The subtree for ``spec`` from ``leaves[i:]`` and the index after it."""
-    if spec is None:
+    if spec is LEAF:
         return leaves[i], i + 1
+    if spec == NONE:
+        return None, i
     kind, keys, specs, n = spec
+    if kind == REGISTERED:
+        if specs is None:
+            vals = leaves[i : i + n]
+            return _tc.tree_unflatten(vals, keys), i + n
+        raw: list[Any] = []
+        for none in specs:
+            if none:
+                raw.append(None)
+            else:
+                raw.append(leaves[i])
+                i += 1
+        return _tc.tree_unflatten(raw, keys), i
     if specs is None:  # every child a leaf
         vals = leaves[i : i + n]
         i += n
@@ -86,18 +128,30 @@ def _build(spec: Any, leaves: list[Any], i: int) -> tuple[Any, int]:
         for s in specs:
             v, i = _build(s, leaves, i)
             vals.append(v)
-    if kind == _DICT:
+    if kind == DICT:
         return dict(zip(keys, vals)), i
-    if kind == _TUPLE:
+    if kind == TUPLE:
         return tuple(vals), i
     return vals, i
 
 
 def unflatten(spec: Any, leaves: list[Any]) -> Any:
     """Inverse of :func:`flatten` (``spec`` first, as ``ftx.tree.unflatten``)."""
-    if spec is not None and spec[0] == _TORCH:
-        return _pytree.tree_unflatten(leaves, spec[1])
     return _build(spec, leaves, 0)[0]
+
+
+def num_leaves(spec: Any) -> int:
+    """How many leaves a tree with this spec holds."""
+    if spec is LEAF:
+        return 1
+    if spec == NONE:
+        return 0
+    kind, _, specs, n = spec
+    if kind == REGISTERED:
+        return n if specs is None else sum(1 for none in specs if not none)
+    if specs is None:
+        return int(n)
+    return sum(num_leaves(s) for s in specs)
 
 
 def _children_of(node: Any) -> list[tuple[str, Any]] | None:
@@ -108,11 +162,8 @@ def _children_of(node: Any) -> list[tuple[str, Any]] | None:
         return [(str(k), v) for k, v in node.items()]
     if isinstance(node, list | tuple):
         return [(str(i), v) for i, v in enumerate(node)]
-    entry = _pytree.SUPPORTED_NODES.get(type(node))
-    if entry is None:
-        return None
-    children, _ = entry.flatten_fn(node)
-    return [(str(i), v) for i, v in enumerate(children)]
+    kids = _tc.children(node)
+    return None if kids is None else [(str(i), v) for i, v in enumerate(kids)]
 
 
 def find_cycle(tree: Any) -> str | None:

@@ -32,10 +32,11 @@ from typing import Any
 import torch
 import torch.func
 
-from . import _fasttree as _ft
-from ._errors import describe
-from ._functorch import is_wrapped as _is_wrapped
-from ._validate import (
+from .._internal import pytree as _ft
+from .._internal import torch_compat as _tc
+from .._internal.errors import describe
+from .._internal.torch_compat import is_wrapped as _is_wrapped
+from .validate import (
     check_diff_leaves,
     check_matching,
     output_leaves_check,
@@ -45,19 +46,6 @@ from ._validate import (
 
 Tensor = torch.Tensor
 _grad_enabled = torch.is_grad_enabled
-
-try:  # the engine entry point torch.autograd.grad calls (torch >= 2.3)
-    from torch.autograd.graph import _engine_run_backward
-except ImportError:  # pragma: no cover - a torch that moved it: call the engine itself
-    from torch.autograd.variable import Variable
-
-    def _engine_run_backward(  # type: ignore[misc]
-        t_outputs: Sequence[Any], *args: Any, **kwargs: Any
-    ) -> tuple[Tensor, ...]:
-        result: tuple[Tensor, ...] = Variable._execution_engine.run_backward(
-            t_outputs, *args, **kwargs
-        )
-        return result
 
 
 def is_diff(leaf: Any) -> bool:
@@ -132,25 +120,18 @@ def engine_grad(
     create_graph: bool,
     plain: bool | None = None,
 ) -> Sequence[Tensor | None]:
-    """``torch.autograd.grad(outs, ins, cts, allow_unused=True, ...)`` for plain tensors.
+    """``torch.autograd.grad(outs, ins, cts, allow_unused=True, ...)``.
 
     ``torch.autograd.grad`` spends several microseconds normalising its arguments
-    before it calls the engine; the callers here already hold plain tensors whose
-    cotangents were checked, so they call the engine the way ``torch.autograd.grad``
-    does. Tensor subclasses (``__torch_function__``) go through ``torch.autograd.grad``
-    itself. ``plain``: the caller already knows whether every tensor is a plain ``Tensor``.
+    before it calls the engine; the callers here already hold tensors whose cotangents
+    were checked, so plain tensors go to the engine directly (torch_compat's
+    ``engine_grad``; tensor subclasses with ``__torch_function__`` go through
+    ``torch.autograd.grad`` itself). ``plain``: the caller already knows whether every
+    tensor is a plain ``Tensor``.
     """
     if plain is None:
         plain = all(type(t) is Tensor for t in (*outs, *ins, *cts))
-    if not plain:
-        return torch.autograd.grad(
-            outs, ins, cts, retain_graph=retain_graph, create_graph=create_graph,
-            allow_unused=True,
-        )
-    result: Sequence[Tensor | None] = _engine_run_backward(
-        tuple(outs), tuple(cts), retain_graph, create_graph, tuple(ins), True, False
-    )
-    return result
+    return _tc.engine_grad(outs, ins, cts, retain_graph, create_graph, plain)
 
 
 def captures_outer_graph(outs: Sequence[Any], inputs: Sequence[Tensor]) -> bool:
@@ -283,7 +264,7 @@ def value_and_grad_fast(
     functorch-wrapped (the caller then takes the ``torch.func`` route).
 
     One pass over the leaves checks them (the contract's errors come from
-    :func:`~ftx._validate.check_diff_leaves`), spots wrapped tensors and makes the
+    :func:`~ftx._transforms.validate.check_diff_leaves`), spots wrapped tensors and makes the
     differentiable stand-ins: this runs on every call, so it does no more than that.
     ``with_value=False`` (``grad``): the value is not returned, so it is not detached.
     It also hands back ``None`` under ``inference_mode`` or for an inference tensor
@@ -415,12 +396,10 @@ class Pullback:
                 ct = _ft.unflatten(ct_spec, ct_leaves)
             else:
                 check_matching("vjp", "cotangent", "the primal output", ct, self._out)
-                pairs = zip(ct_leaves, self._out_leaves)
-                c, o = next((c, o) for c, o in pairs if (c is None) != (o is None))
-                raise TypeError(  # a None/tensor mix-up, which check_matching's tree lets through
+                raise TypeError(  # None against a tensor, which check_matching lets through
                     f"ftx.vjp: cotangent must have the same tree structure as the primal output, "
-                    f"got {describe(c)} where the output has {describe(o)}. Pass None exactly "
-                    "where the output is None and a tensor where it has a tensor."
+                    f"got {describe(ct)} for an output of {describe(self._out)}. Pass None "
+                    "exactly where the output is None and a tensor where it has a tensor."
                 )
         grads = self._backward(ct, ct_leaves)
         result: tuple[Any, ...] = _ft.unflatten(self._spec, materialize(self._leaves, grads))

@@ -14,7 +14,7 @@ import math
 import operator
 from collections.abc import Callable
 
-from ._errors import msg
+from .._internal.errors import msg
 
 Number = int | float
 INF = math.inf

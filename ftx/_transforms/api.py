@@ -6,7 +6,7 @@ transform is built; the arguments are checked cheaply at every call. At top
 level (no ``torch.func`` transform active, no functorch-wrapped input) ``grad``,
 ``value_and_grad`` and ``vjp`` run on ``torch.autograd.grad``; under another
 transform they run on ``torch.func``; both routes give the same results (see
-``ftx/_reverse.py``).
+``ftx/_transforms/reverse.py``).
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from typing import Any, Literal, ParamSpec, TypeVar, overload
 import torch
 import torch.func
 
-from . import _fasttree as _ft
-from . import _reverse
-from ._forward import jvp_flat
-from ._functorch import is_compiling as _is_compiling
-from ._functorch import transform_active
-from ._validate import (
+from .._internal import pytree as _ft
+from .._internal.torch_compat import is_compiling as _is_compiling
+from .._internal.torch_compat import transform_active
+from . import reverse as _reverse
+from .forward import jvp_flat
+from .validate import (
     Argnums,
     check_callable,
     check_flat_diff_leaves,

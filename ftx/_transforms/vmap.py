@@ -23,12 +23,12 @@ from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
 import torch
-import torch.utils._pytree as _pytree
 
-from . import _fasttree as _ft
-from ._errors import describe, msg
-from ._validate import check_callable
-from ._vmap_axes import (
+from .._internal import pytree as _ft
+from .._internal import torch_compat as _tc
+from .._internal.errors import describe, msg
+from .validate import check_callable
+from .vmap_axes import (
     arg_path,
     broadcast,
     check_axes,
@@ -64,8 +64,8 @@ class _Batched:
         self.axis_size = axis_size
         self.chunk_size = chunk_size
         self.randomness = randomness
-        self.plans: dict[_pytree.TreeSpec, list[Any]] = {}
-        self.out_plans: dict[_pytree.TreeSpec, list[Any]] = {}
+        self.plans: dict[_tc.TreeSpec, list[Any]] = {}
+        self.out_plans: dict[_tc.TreeSpec, list[Any]] = {}
         # Fast route: int in_axes, or a flat tuple of int/None with an int, tensor arguments.
         self.fast_n = -1  # -1: no fast route; 0: any number of args; n: exactly n args
         if axis_size is None and flat_axes(out_axes):
@@ -79,7 +79,7 @@ class _Batched:
                 self.fast_n = len(in_axes)
         # Direct route: nested tuple in_axes that torch pairs with the arguments exactly as
         # JAX does (checked once per argument structure; dicts in the same key order).
-        self.direct: dict[_pytree.TreeSpec, bool] | None = None
+        self.direct: dict[_tc.TreeSpec, bool] | None = None
         if axis_size is None and flat_axes(out_axes) and isinstance(in_axes, tuple):
             if self.fast_n < 0:
                 self.direct = {}
@@ -99,7 +99,7 @@ class _Batched:
             ok = False
             if len(self.in_axes) == len(args):
                 mine = broadcast(self.in_axes, args)
-                theirs = _pytree._broadcast_to_and_flatten(self.in_axes, spec)
+                theirs = _tc.broadcast_prefix(self.in_axes, spec)
                 ok = (
                     mine is not None
                     and mine == theirs
@@ -132,7 +132,7 @@ class _Batched:
 
     def _plan(
         self, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> tuple[list[Any], list[int | None], _pytree.TreeSpec, int | None]:
+    ) -> tuple[list[Any], list[int | None], _tc.TreeSpec, int | None]:
         """Flatten the inputs, check ``in_axes`` against them and find the batch size."""
         in_axes = self.in_axes
         if isinstance(in_axes, tuple) and len(in_axes) != len(args):
@@ -144,7 +144,7 @@ class _Batched:
                     "Give one int/None (or prefix pytree) per argument, or a single int.",
                 )
             )
-        leaves, spec = _pytree.tree_flatten((args, kwargs))
+        leaves, spec = _tc.tree_flatten((args, kwargs))
         dims = self.plans.get(spec)
         if dims is None:
             per_arg = in_axes if isinstance(in_axes, tuple) else (in_axes,) * len(args)
@@ -197,11 +197,11 @@ class _Batched:
                 )
 
     def _paths(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[str]:
-        return [arg_path(tuple(p)) for p, _ in _pytree.tree_leaves_with_path((args, kwargs))]
+        return [arg_path(tuple(p)) for p, _ in _tc.tree_leaves_with_path((args, kwargs))]
 
     def _leaf_error(self, args: tuple[Any, ...], kwargs: dict[str, Any], leaf: Any, d: int) -> None:
         paths = self._paths(args, kwargs)
-        leaves = _pytree.tree_leaves((args, kwargs))
+        leaves = _tc.tree_leaves((args, kwargs))
         where = paths[next(i for i, x in enumerate(leaves) if x is leaf)]
         if not isinstance(leaf, torch.Tensor):
             raise TypeError(
@@ -227,7 +227,7 @@ class _Batched:
     def _size_error(self, args: tuple[Any, ...], kwargs: dict[str, Any], dims: list[Any]) -> None:
         parts = []
         for where, leaf, d in zip(
-            self._paths(args, kwargs), _pytree.tree_leaves((args, kwargs)), dims
+            self._paths(args, kwargs), _tc.tree_leaves((args, kwargs)), dims
         ):
             if d is not None and leaf is not None:
                 parts.append(f"{where} has size {leaf.shape[d]} along axis {d % leaf.dim()}")
@@ -303,12 +303,12 @@ class _Batched:
 
         out_axes = self.out_axes
         out_plans = self.out_plans
-        record: list[tuple[list[Any], list[Any], _pytree.TreeSpec]] = []
+        record: list[tuple[list[Any], list[Any], _tc.TreeSpec]] = []
 
         def flat_fun(*flat: Any) -> Any:
-            a, kw = _pytree.tree_unflatten(list(flat[extra:]), spec)
+            a, kw = _tc.tree_unflatten(list(flat[extra:]), spec)
             out = fun(*a, **kw)
-            out_leaves, out_spec = _pytree.tree_flatten(out)
+            out_leaves, out_spec = _tc.tree_flatten(out)
             axes = out_plans.get(out_spec)
             if axes is None:
                 axes = broadcast(out_axes, out)
@@ -361,7 +361,7 @@ class _Batched:
                 vals.append(next(it_u))
             else:
                 vals.append(next(it_m).movedim(0, ax))
-        return _pytree.tree_unflatten(vals, out_spec)
+        return _tc.tree_unflatten(vals, out_spec)
 
 
 @_ft.cycle_safe("vmap")
@@ -438,7 +438,7 @@ def vmap(
     batched = _Batched(fun, in_axes, out_axes, axis_size, chunk_size, randomness)
     n, torch_fn, direct = batched.fast_n, batched.torch_fn, batched.direct is not None
     tensor = torch.Tensor
-    flatten = _pytree.tree_flatten
+    flatten = _tc.tree_flatten
 
     # Unmapped (None) positions may hold any pytree: torch.func passes them through as is.
     unmapped = tuple(a is None for a in in_axes) if n > 0 and isinstance(in_axes, tuple) else ()

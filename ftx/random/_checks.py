@@ -10,8 +10,8 @@ from typing import ParamSpec, TypeVar
 
 import torch
 
-from ._errors import describe, msg
-from ._functorch import top_level
+from .._internal.errors import describe, msg
+from .._internal.torch_compat import top_level
 
 # dtype -> (total bits, explicit mantissa bits), as jnp.finfo reports them.
 FLOATS = {

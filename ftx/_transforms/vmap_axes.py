@@ -13,17 +13,17 @@ import traceback
 from typing import Any
 
 import torch
-import torch.utils._pytree as _pytree
 
-from ._errors import describe, msg
-from .tree import keystr
+from .._internal import torch_compat as _tc
+from .._internal.errors import describe, msg
+from ..tree import keystr
 
 _TORCH_OUT_FRAMES = {"_unwrap_batched", "_maybe_remove_batch_dim", "_remove_batch_dim"}
 
 
 def check_axes(name: str, axes: Any) -> None:
     """Build time: every leaf of ``axes`` is an int or None (torch pytrees: None is a leaf)."""
-    for path, leaf in _pytree.tree_leaves_with_path(axes):
+    for path, leaf in _tc.tree_leaves_with_path(axes):
         if leaf is None or (isinstance(leaf, int) and not isinstance(leaf, bool)):
             continue
         where = f" at {keystr(path)!r}" if path else ""
@@ -55,7 +55,7 @@ def check_count(name: str, value: Any) -> None:
 def arg_path(path: tuple[Any, ...]) -> str:
     """Describe a leaf of ``(args, kwargs)`` by its path: ``argument 0 at 'w'``."""
     kind, pos, rest = path[0], path[1], path[2:]
-    if kind == _pytree.SequenceKey(0):
+    if kind == _tc.SequenceKey(0):
         head = f"argument {pos.idx}"
     else:
         head = f"keyword argument {pos.key!r}"
@@ -78,15 +78,15 @@ def broadcast(prefix: Any, tree: Any) -> list[Any] | None:
     pairs dict entries by position).
     """
     if is_axis(prefix):
-        return [prefix] * len(_pytree.tree_leaves(tree))
-    if type(prefix) is not type(tree) or _pytree.tree_is_leaf(tree):
+        return [prefix] * len(_tc.tree_leaves(tree))
+    if type(prefix) is not type(tree) or _tc.tree_is_leaf(tree):
         return None
     if isinstance(prefix, dict):
         if prefix.keys() != tree.keys():
             return None
         pairs = [(prefix[k], v) for k, v in tree.items()]
     else:
-        node = _pytree.SUPPORTED_NODES[type(tree)]
+        node = _tc.SUPPORTED_NODES[type(tree)]
         p_children, p_ctx = node.flatten_fn(prefix)
         t_children, t_ctx = node.flatten_fn(tree)
         if p_ctx != t_ctx or len(p_children) != len(t_children):
@@ -103,12 +103,12 @@ def broadcast(prefix: Any, tree: Any) -> list[Any] | None:
 
 def out_path(out: Any, i: int) -> str:
     """The path of the ``i``-th leaf of an output, for messages."""
-    return keystr(_pytree.tree_leaves_with_path(out)[i][0]) or "<root>"
+    return keystr(_tc.tree_leaves_with_path(out)[i][0]) or "<root>"
 
 
 def shapes(tree: Any) -> Any:
     """A pytree with each tensor replaced by its shape, for messages."""
-    return _pytree.tree_map(
+    return _tc.tree_map(
         lambda x: tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__, tree
     )
 

@@ -47,13 +47,11 @@ from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
 import torch
-import torch._dynamo.eval_frame as _eval_frame
-import torch._dynamo.exc as _dynamo_exc
-import torch._dynamo.guards as _dynamo_guards
 
-from ._errors import describe, msg
-from ._functorch import _peek
-from .tree import leaves as _leaves
+from .._internal import torch_compat as _tc
+from .._internal.errors import describe, msg
+from .._internal.torch_compat import peek_interpreter_stack as _peek
+from ..tree import leaves as _leaves
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -70,13 +68,12 @@ _ALLOWED = {"fullgraph", "dynamic", "backend", "mode", "options", "disable"}
 _CPU_OPTIONS: dict[str, Any] = {"cpp_wrapper": True}
 
 _is_compiling = torch.compiler.is_compiling
-# Dynamo's per-code cache of compiled entries (guards + transformed bytecode); absent in a
-# torch that lays it out differently, in which case every call goes through torch.compile.
-_cache_entries: Any = getattr(_eval_frame, "_debug_get_cache_entry_list", None)
-# An entry dynamo invalidated (an object it guarded by id was freed) holds this guard manager,
-# whose check passes vacuously: such entries are skipped, as dynamo skips them.
-_Deleted: Any = getattr(_dynamo_guards, "DeletedGuardManagerWrapper", None)
-_FAST = _cache_entries is not None and _Deleted is not None and hasattr(_eval_frame, "_stance")
+# The direct call path reads dynamo's per-code cache of compiled entries (guards +
+# transformed bytecode) and skips entries dynamo invalidated (an object it guarded by id was
+# freed: their guard manager's check passes vacuously). torch_compat enables it only on the
+# torch versions the suite ran on; elsewhere every call goes through torch.compile.
+_FAST = _tc.JIT_DIRECT
+_Deleted: Any = _tc.DeletedGuardManager
 _MAX_ENTRIES = 8
 
 # The global a guard starts from: ``G['name']``, maybe inside ``dict(``, ``type(``, ``len(``.
@@ -88,7 +85,7 @@ def _library_global(name: str) -> bool:
     """Whether a guard's source is a global of torch's or ftx's own modules.
 
     Dynamo names a module that traced library code imports ``__import_<dotted name>`` (dots
-    spelled ``_dot_``): ``G['__import_torch_dot_utils_dot__pytree']._LEAF_SPEC.num_nodes``.
+    spelled ``_dot_``), as in ``G['__import_torch_dot_utils_dot_...']._LEAF_SPEC.num_nodes``.
     """
     m = _GLOBAL_ROOT.match(name)
     if m is None or not m.group(1).startswith("__import_"):
@@ -112,8 +109,8 @@ def _guard_filter(entries: Any) -> list[bool]:
     * The functorch transform stack: ``jit`` runs compiled code only when no ``torch.func``
       transform is active (else ``fun`` runs eagerly), so this guard always passes.
     * Globals of torch's and ftx's own modules (their functions' code, module aliases such as
-      ``ftx._reverse.torch is torch``, module constants): 101 of the 285 guard checks of an
-      MLP + Adam step, 6 to 10 us a call. They change only if torch or ftx internals are
+      ``ftx._transforms.reverse.torch is torch``, module constants): 101 of the 285 guard
+      checks of an MLP + Adam step, 6 to 10 us a call. They change only if torch or ftx internals are
       monkeypatched after the first call. The arguments, the closure and the globals of
       every other module (the user's functions and constants) stay guarded.
     """
@@ -123,9 +120,7 @@ def _guard_filter(entries: Any) -> list[bool]:
 def _modes() -> tuple[str, ...]:
     """The ``mode`` names this torch knows (inductor's list; the classic four as fallback)."""
     try:
-        from torch._inductor import list_mode_options
-
-        return tuple(list_mode_options())
+        return tuple(_tc.inductor_modes())
     except Exception:  # a torch that lists them differently
         return _MODES
 
@@ -187,7 +182,7 @@ def _build(target: Callable[..., Any], kwargs: dict[str, Any]) -> Callable[..., 
             "jit", "keyword arguments torch.compile accepts",
             f"{user} with options {sorted(kwargs.get('options') or {})} "
             f"({type(e).__name__}: {str(e).strip()[:160]})",
-            "See help(torch.compile) and torch._inductor.list_options().",
+            "See help(torch.compile) and inductor's list_options().",
         )) from None
 
 
@@ -267,7 +262,7 @@ class _Direct:
         loc = self.bind(args)
         if loc is None:
             return False, None
-        for n, entry in enumerate(_cache_entries(self.code)):
+        for n, entry in enumerate(_tc.cache_entries(self.code)):
             if n == _MAX_ENTRIES:
                 break
             ecode, guards = entry.code, entry.guard_manager
@@ -353,7 +348,7 @@ def jit(fun: Callable[P, R], **torch_compile_kwargs: Any) -> Callable[P, R]:
         nonlocal eager, first, compiled, whole, fast, cpp
         if eager or _peek() is not None:
             return fun(*args, **kw)
-        if fast and not kw and _eval_frame._stance.stance == "default" and not _is_compiling():
+        if fast and not kw and _tc.compile_stance() == "default" and not _is_compiling():
             assert direct is not None
             hit, out = direct.call(args)
             if hit:
@@ -375,8 +370,8 @@ def jit(fun: Callable[P, R], **torch_compile_kwargs: Any) -> Callable[P, R]:
         if whole is not None and not compiling:
             try:
                 return whole(*args, **kw)  # type: ignore[no-any-return]
-            except _dynamo_exc.TorchDynamoException as err:
-                if cpp and isinstance(err, _dynamo_exc.BackendCompilerFailed):
+            except _tc.TorchDynamoException as err:
+                if cpp and isinstance(err, _tc.BackendCompilerFailed):
                     return without_cpu_options()
                 # Not one graph (a graph break) or not traceable at all: if torch.compile with
                 # graph breaks runs it (below), every later call goes that way.
@@ -386,8 +381,8 @@ def jit(fun: Callable[P, R], **torch_compile_kwargs: Any) -> Callable[P, R]:
             if split_only:
                 whole, fast = None, False
             return out  # type: ignore[no-any-return]
-        except _dynamo_exc.TorchDynamoException as err:
-            if cpp and isinstance(err, _dynamo_exc.BackendCompilerFailed):
+        except _tc.TorchDynamoException as err:
+            if cpp and isinstance(err, _tc.BackendCompilerFailed):
                 return without_cpu_options()
             reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             if fullgraph:

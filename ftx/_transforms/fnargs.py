@@ -15,9 +15,9 @@ from typing import Any
 import torch
 import torch.autograd.forward_ad as _forward_ad
 
-from . import tree as _tree
-from ._errors import describe, msg
-from ._functorch import top_level
+from .. import tree as _tree
+from .._internal.errors import describe, msg
+from .._internal.torch_compat import top_level
 
 
 def check_argnums(api: str, nondiff_argnums: Any) -> tuple[int, ...]:

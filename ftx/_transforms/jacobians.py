@@ -21,11 +21,12 @@ from collections.abc import Callable
 from typing import Any, Literal, ParamSpec, cast, overload
 
 import torch
-import torch.utils._pytree as _pytree
 
-from . import _fasttree as _ft
-from ._errors import describe, msg
-from ._validate import (
+from .._internal import pytree as _ft
+from .._internal import torch_compat as _tc
+from .._internal.errors import describe, msg
+from ..tree import keystr
+from .validate import (
     check_callable,
     check_diff_leaves,
     dense_inputs,
@@ -36,7 +37,6 @@ from ._validate import (
     resolve_argnums,
     split_aux,
 )
-from .tree import keystr
 
 P = ParamSpec("P")
 
@@ -61,10 +61,10 @@ def _check_float_inputs(api: str, args: tuple[Any, ...], argnums: tuple[int, ...
     for i in argnums:
         arg = args[i]
         if _float_tensor(arg) or all(
-            _float_tensor(x) or x is None for x in _pytree.tree_leaves(arg)
+            _float_tensor(x) or x is None for x in _tc.tree_leaves(arg)
         ):
             continue
-        for path, leaf in _pytree.tree_leaves_with_path(arg):
+        for path, leaf in _tc.tree_leaves_with_path(arg):
             if isinstance(leaf, torch.Tensor) and not _float_tensor(leaf):
                 where = f"argument {i}" + (f" at {keystr(path)!r}" if path else "")
                 raise TypeError(
@@ -81,7 +81,7 @@ def _differentiable_output(api: str, x: torch.Tensor) -> bool:
 
 
 def _check_output_dtypes(api: str, out: Any) -> None:
-    for path, leaf in _pytree.tree_leaves_with_path(out):
+    for path, leaf in _tc.tree_leaves_with_path(out):
         if isinstance(leaf, torch.Tensor) and not _differentiable_output(api, leaf):
             kind = "real floating" if api != "jacfwd" else "floating or complex"
             raise TypeError(
@@ -99,13 +99,13 @@ def _check_outputs(api: str, out: Any, fix: str) -> None:
         if not _differentiable_output(api, out):
             _check_output_dtypes(api, out)
         return
-    leaves = _pytree.tree_leaves(out)
+    leaves = _tc.tree_leaves(out)
     if all(isinstance(x, torch.Tensor) for x in leaves):
         if not all(_differentiable_output(api, x) for x in leaves):
             _check_output_dtypes(api, out)
         return
     output_leaves_check(api, out, fix)  # raises for non-tensor leaves, naming the path
-    for path, leaf in _pytree.tree_leaves_with_path(out):
+    for path, leaf in _tc.tree_leaves_with_path(out):
         if leaf is None:  # torch.func cannot differentiate a None output leaf
             raise TypeError(
                 msg(api, "fun must return tensors", f"None at output {keystr(path) or '<root>'!r}",
@@ -124,10 +124,10 @@ def _checked(api: str, fun: Callable[..., Any], has_aux: bool) -> Callable[..., 
             out, aux = split_aux(api, out)
             _check_outputs(api, out, fix)
             if isinstance(aux, torch.Tensor) or all(
-                isinstance(x, torch.Tensor) for x in _pytree.tree_leaves(aux)
+                isinstance(x, torch.Tensor) for x in _tc.tree_leaves(aux)
             ):
                 return out, aux
-            for path, leaf in _pytree.tree_leaves_with_path(aux):
+            for path, leaf in _tc.tree_leaves_with_path(aux):
                 if not isinstance(leaf, torch.Tensor):
                     raise TypeError(
                         msg(api, "aux must be a pytree of tensors",
@@ -269,7 +269,7 @@ def jacrev(
 
 
 def _size(tree: Any) -> int:
-    return sum(x.numel() for x in _pytree.tree_leaves(tree) if isinstance(x, torch.Tensor))
+    return sum(x.numel() for x in _tc.tree_leaves(tree) if isinstance(x, torch.Tensor))
 
 
 def jacobian(
@@ -317,7 +317,7 @@ def jacobian(
     def auto(*args: Any, **kwargs: Any) -> Any:
         key = tuple(
             tuple(x.shape) if isinstance(x, torch.Tensor) else type(x)
-            for x in _pytree.tree_leaves(args)
+            for x in _tc.tree_leaves(args)
         )
         use_fwd = decisions.get(key)
         if use_fwd is None:

@@ -26,14 +26,14 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from . import _picograd_ops as _ops
-from . import tree as _tree
-from ._errors import check_bool
-from ._errors import describe as _describe
-from ._picograd_dual import Dual as Dual
-from ._picograd_linear import Linear as Linear
-from ._picograd_var import Var as Var
-from ._validate import check_callable, normalize_argnums, resolve_argnums, split_aux
+from .. import tree as _tree
+from .._internal.errors import check_bool
+from .._internal.errors import describe as _describe
+from .._transforms.validate import check_callable, normalize_argnums, resolve_argnums, split_aux
+from . import _ops as _ops
+from ._dual import Dual as Dual
+from ._linear import Linear as Linear
+from ._var import Var as Var
 
 __all__ = [
     "Dual",

@@ -15,9 +15,9 @@ from typing import Any
 import torch
 import torch.func
 
-from . import _fasttree as _ft
-from ._reverse import AuxCarrier
-from ._validate import output_leaves_check, split_aux
+from .._internal import pytree as _ft
+from .reverse import AuxCarrier
+from .validate import output_leaves_check, split_aux
 
 _FIX = "Return a tensor or a pytree of tensors."
 

@@ -47,12 +47,12 @@ from typing import Any, Generic, TypeVar
 import torch
 import torch.autograd.forward_ad as _fwad
 import torch.func
-from torch._C import _functorch
 
-from . import tree as _tree
-from ._errors import describe as _describe_one
-from ._errors import msg
-from ._fnargs import (
+from .. import tree as _tree
+from .._internal import torch_compat as _tc
+from .._internal.errors import describe as _describe_one
+from .._internal.errors import msg
+from .fnargs import (
     CallArgs,
     check_argnums,
     check_callable,
@@ -64,20 +64,13 @@ from ._fnargs import (
     zeros_for,
 )
 
-# torch._functorch.pyfunctorch helpers: step outside every functorch transform (the linearity
+# torch_compat's functorch helpers: step outside every functorch transform (the linearity
 # probe of custom_jvp) or outside the innermost one (forward mode through a vmap, below).
-# Without them the probe is skipped and the rules' forward mode is torch's default.
-_clear_stack: Callable[[], contextlib.AbstractContextManager[Any]] | None
-_pop_stack: Callable[[], contextlib.AbstractContextManager[Any]] | None
-try:
-    from torch._functorch.pyfunctorch import temporarily_clear_interpreter_stack as _clear_stack
-    from torch._functorch.pyfunctorch import temporarily_pop_interpreter_stack as _pop_stack
-
-    _VMAP: Any = _functorch.TransformType.Vmap
-    _JVP: Any = _functorch.TransformType.Jvp
-except ImportError:  # pragma: no cover - a torch that moved them
-    _clear_stack = _pop_stack = None
-    _VMAP = _JVP = None
+# Without them (None) the probe is skipped and the rules' forward mode is torch's default.
+_clear_stack: Callable[[], contextlib.AbstractContextManager[Any]] | None = _tc.clear_stack
+_pop_stack: Callable[[], contextlib.AbstractContextManager[Any]] | None = _tc.pop_stack
+_VMAP: Any = _tc.VMAP_TRANSFORM
+_JVP: Any = _tc.JVP_TRANSFORM
 
 R = TypeVar("R")
 
@@ -265,7 +258,7 @@ def fw_tracked(
     comes through torch's generated vmap rule (a vmap level on top, whose batching has no
     ``_unpack_dual`` rule), that level is popped and ``compute`` vmapped below it.
     """
-    stack: list[Any] = _functorch.get_interpreter_stack() or []
+    stack: list[Any] = _tc.get_interpreter_stack() or []
     if sum(1 for i in stack if i.key() == _JVP) < 2 or _pop_stack is None:
         return list(compute(*tensors))  # no outer forward level: torch's own way is exact
     top = stack[-1]
@@ -274,9 +267,9 @@ def fw_tracked(
         inner: list[torch.Tensor] = []
         dims: list[int | None] = []
         for t in tensors:
-            if _functorch.is_batchedtensor(t) and _functorch.maybe_get_level(t) == level:
-                inner.append(_functorch.get_unwrapped(t))
-                dims.append(_functorch.maybe_get_bdim(t))
+            if _tc.is_batchedtensor(t) and _tc.maybe_get_level(t) == level:
+                inner.append(_tc.get_unwrapped(t))
+                dims.append(_tc.maybe_get_bdim(t))
             else:
                 inner.append(t)
                 dims.append(None)
@@ -284,8 +277,8 @@ def fw_tracked(
             if all(d is None for d in dims):
                 return fw_tracked(compute, inner)
             out = fw_tracked(lambda *xs: torch.func.vmap(compute, in_dims=tuple(dims))(*xs), inner)
-        return [_functorch._add_batch_dim(o, 0, level) for o in out]
-    with _fwad._set_fwd_grad_enabled(True):
+        return [_tc.add_batch_dim(o, 0, level) for o in out]
+    with _tc.fwd_grad_enabled(True):
         result = compute(*tensors)
     return [_fwad.unpack_dual(r).primal for r in result]  # type: ignore[no-untyped-call]
 
@@ -548,7 +541,7 @@ def _apply_eager(fn: Any, rec: Any, leaves: Sequence[torch.Tensor]) -> tuple[tor
 
 # torch.compile (2.13) traces an autograd.Function under torch.func.grad/jvp as its forward only,
 # silently dropping the custom rule; keep the call out of the graph (a graph break) instead.
-_apply_opaque: Callable[..., tuple[torch.Tensor, ...]] = torch._dynamo.disable(  # type: ignore[no-untyped-call]
+_apply_opaque: Callable[..., tuple[torch.Tensor, ...]] = torch.compiler.disable(  # type: ignore[no-untyped-call]
     _apply_eager
 )
 
@@ -776,10 +769,10 @@ class _JvpCall:
 # ----------------------------------------------------------------------------- linearity probe
 def _concrete(x: torch.Tensor) -> torch.Tensor:
     """A plain tensor for one example of ``x``: functorch wrappers peeled, batch index 0."""
-    while _functorch.is_functorch_wrapped_tensor(x):
-        inner = _functorch.get_unwrapped(x)
-        if _functorch.is_batchedtensor(x):
-            inner = inner.select(_functorch.maybe_get_bdim(x), 0)
+    while _tc.is_functorch_wrapped_tensor(x):
+        inner = _tc.get_unwrapped(x)
+        if _tc.is_batchedtensor(x):
+            inner = inner.select(_tc.maybe_get_bdim(x), 0)
         x = inner
     return x.detach()
 
@@ -800,7 +793,7 @@ def _close(got: torch.Tensor, want: torch.Tensor) -> bool:
     return bool(torch.allclose(got, want, rtol=tol, atol=tol * max(scale, 1e-30), equal_nan=True))
 
 
-@torch._dynamo.disable  # type: ignore[untyped-decorator]
+@torch.compiler.disable  # type: ignore[untyped-decorator]
 def _check_linear(rec: _JvpCall, primals: Sequence[torch.Tensor]) -> None:
     """Raise ``ValueError`` when the rule's tangent map is not linear (once per structure).
 

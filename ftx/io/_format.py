@@ -42,7 +42,8 @@ import zlib
 from typing import Any
 
 import torch
-import torch.utils._pytree as _pytree
+
+from .._internal import torch_compat as _tc
 
 FORMAT = 2
 LEGACY_FORMATS = (1,)
@@ -114,11 +115,11 @@ def key_problem(k: Any) -> tuple[type[Exception], str, str] | None:
 
 
 def _key_json(entry: Any) -> list[Any]:
-    if isinstance(entry, _pytree.GetAttrKey):
+    if isinstance(entry, _tc.GetAttrKey):
         return ["attr", entry.name]
-    if isinstance(entry, _pytree.SequenceKey):
+    if isinstance(entry, _tc.SequenceKey):
         return ["index", entry.idx]
-    if isinstance(entry, _pytree.MappingKey):
+    if isinstance(entry, _tc.MappingKey):
         return ["key", entry.key]
     return ["attr", entry]  # refused by the key check unless a string
 
@@ -149,7 +150,7 @@ def walk(tree: Any) -> tuple[Any, list[tuple[str, Any]]]:
             return None
         t = type(x)
         container = t in (dict, collections.OrderedDict, list, tuple) or (
-            not _pytree.tree_is_leaf(x))
+            not _tc.tree_is_leaf(x))
         if not container:
             flat.append((path, x))
             return {"leaf": len(flat) - 1}
@@ -172,7 +173,7 @@ def walk(tree: Any) -> tuple[Any, list[tuple[str, Any]]]:
                 return {"list" if t is list else "tuple": kids}
             # any other registered node: flatten one level, keeping the children's keys
             try:
-                pairs, _ = _pytree.tree_flatten_with_path(x, is_leaf=lambda y: y is not x)
+                pairs, _ = _tc.tree_flatten_with_path(x, is_leaf=lambda y: y is not x)
             except Exception as e:  # e.g. a node registered without key paths
                 raise TreeError(TypeError, "pytree nodes must flatten with key paths",
                                 f"{t.__qualname__} at {where(path)} ({e})",

@@ -19,7 +19,7 @@ else Eigen's ``plog_float`` of ``1 + x``: exponent/mantissa split by bit
 operations and a degree-8 polynomial), LLVM fuses each multiply whose only use
 is an add into a fused multiply-add (every Horner step of the two polynomials,
 of the Cephes and of the log ones), and ``sqrt`` is correctly rounded. Here the
-fmas are ``torch.ops.prims.fma`` under ``torch.compile`` (a hardware fma in
+fmas are the ``prims.fma`` operator under ``torch.compile`` (a hardware fma in
 Inductor's C++ and Triton code; under ``vmap``, where the prim has no batching
 rule, and with no Inductor prim, float64 below) and, in eager mode,
 ``torch.addcmul`` where a probe finds that it rounds once (it does on torch's
@@ -59,9 +59,10 @@ from collections.abc import Callable
 
 import torch
 
-from ._functorch import top_level
+from .._internal import torch_compat as _tc
+from .._internal.torch_compat import top_level
 
-_is_batched = torch._C._functorch.is_batchedtensor
+_is_batched = _tc.is_batchedtensor
 
 _F32_LT5 = (
     2.81022636e-08,
@@ -292,7 +293,7 @@ _LOG_Q1, _LOG_Q2 = -2.12194440e-4, 0.693359375  # log(2) split in two
 _SQRT_HALF = 0.70710678118654752440
 _LOG1P_CUT = 0.41421356237309504880  # sqrt(2) - 1
 
-# How a float32 a * b + c is rounded once: "prims" (torch.ops.prims.fma, while compiling),
+# How a float32 a * b + c is rounded once: "prims" (the prims.fma operator, while compiling),
 # "out"/"addcmul" (torch.addcmul rounds once on this device; "out" reuses buffers, at the
 # top level only) or "f64" (the exact emulation ``fma``).
 _ADDCMUL_FUSED: dict[str, bool] = {}
@@ -332,7 +333,7 @@ def _fma_mode(x: torch.Tensor) -> str:
         # Inductor's prim (registered once torch.compile has loaded Inductor) is a hardware
         # fma in its C++ and Triton kernels; other backends run it as a * b + c. It has no
         # vmap rule (functorch would run it once per batch element), hence float64 there.
-        if hasattr(torch.ops.prims, "fma") and not _is_batched(x):
+        if _tc.prims_fma is not None and not _is_batched(x):
             return "prims"
         return "f64"
     if not _addcmul_rounds_once(x.device, x.dtype):
@@ -345,7 +346,7 @@ def _fma32(
 ) -> torch.Tensor:
     """``a * b + c`` rounded once (float32); in mode "out" the result may overwrite ``into``."""
     if mode == "prims":
-        return torch.ops.prims.fma(a, b, c)  # type: ignore[no-any-return]
+        return _tc.prims_fma(a, b, c)  # type: ignore[no-any-return]
     if mode == "f64":
         return fma(a, b, c)
     if mode == "out" and into is not None:
@@ -672,7 +673,7 @@ def _fma64(
 ) -> torch.Tensor:
     """``a * b + c`` rounded once (float64); mode "f64" is the exact emulation ``fma``."""
     if mode == "prims":
-        return torch.ops.prims.fma(a, b, c)  # type: ignore[no-any-return]
+        return _tc.prims_fma(a, b, c)  # type: ignore[no-any-return]
     if mode == "f64":
         return fma(a, b, c)
     if mode == "out" and into is not None:

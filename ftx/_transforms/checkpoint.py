@@ -8,7 +8,7 @@ backward pass to get them. It is one ``torch.autograd.Function`` with
 unlike ``torch.utils.checkpoint`` it is correct under ``torch.func`` / ``ftx``
 ``grad``, ``vjp``, ``vmap(grad)``, ``jacrev``, ``jacfwd``, ``hessian`` and
 nested forward mode (``jacfwd(jacfwd(...))``: the ``jvp`` runs with forward AD
-on, see ``ftx._custom.fw_tracked``).
+on, see ``ftx._transforms.custom.fw_tracked``).
 
 ``fun`` must be deterministic: it runs twice. Randomness from explicit
 ``ftx.random`` keys passed as arguments is deterministic; ``torch.rand``
@@ -25,10 +25,10 @@ from typing import Any, TypeVar, cast
 import torch
 import torch.func
 
-from . import tree as _tree
-from ._custom import fw_tracked
-from ._errors import describe, msg
-from ._fnargs import check_callable, flatten_outputs, meta_of, plain_call, unalias, zeros_for
+from .. import tree as _tree
+from .._internal.errors import describe, msg
+from .custom import fw_tracked
+from .fnargs import check_callable, flatten_outputs, meta_of, plain_call, unalias, zeros_for
 
 R = TypeVar("R")
 

@@ -35,11 +35,11 @@ from typing import Any
 
 import torch
 
-from . import _io_file
-from . import _io_format as _fmt
-from . import tree as _tree
-from ._errors import describe as _describe
-from ._errors import msg as _msg
+from .. import tree as _tree
+from .._internal.errors import describe as _describe
+from .._internal.errors import msg as _msg
+from . import _file as _io_file
+from . import _format as _fmt
 
 __all__ = ["load", "save"]
 

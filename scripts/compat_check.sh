@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Run ftx's test suite against another torch, in a throwaway venv.
+#
+#   bash scripts/compat_check.sh 2.15.0            # set up the venv (if needed) and test
+#   bash scripts/compat_check.sh 2.4.1 --setup-only
+#   FTX_SLOW_ROUTES=1 bash scripts/compat_check.sh 2.15.0   # with every fast route off
+#
+# The venv lives in ${COMPAT_DIR:-/tmp/ftx-compat}/torch-<version>; PyPI's newer torch
+# releases are CUDA builds of several GB (they run on the CPU too). A pip constraint
+# file that caps torch (PIP_CONSTRAINT, /etc/xdg/pip) is ignored for this venv only.
+# Extra arguments after the version go to pytest. The log is written next to the venv.
+set -euo pipefail
+ver=${1:?usage: compat_check.sh TORCH_VERSION [--setup-only] [pytest args...]}
+shift
+root="$(cd "$(dirname "$0")/.." && pwd)"
+dir="${COMPAT_DIR:-/tmp/ftx-compat}/torch-$ver"
+log="$dir.log"
+setup_only=0
+if [ "${1:-}" = "--setup-only" ]; then setup_only=1; shift; fi
+export PIP_CONSTRAINT="" PIP_CONFIG_FILE=/dev/null
+if [ ! -x "$dir/bin/python" ] || ! "$dir/bin/python" -c "import torch, ftx" 2>/dev/null; then
+  python -m venv "$dir"
+  "$dir/bin/python" -m pip install --quiet --upgrade pip
+  "$dir/bin/python" -m pip install --quiet "torch==$ver"
+  # numpy < 2 for torch builds compiled against numpy 1.x
+  case "$ver" in 2.[0-2].*) "$dir/bin/python" -m pip install --quiet "numpy<2" ;; esac
+  "$dir/bin/python" -m pip install --quiet -e "$root[test]" "torch==$ver"
+fi
+if [ "$setup_only" = 1 ]; then echo "venv ready: $dir"; exit 0; fi
+cd "$root"
+{
+  echo "torch $("$dir/bin/python" -c 'import torch; print(torch.__version__)') on $(uname -m)," \
+       "FTX_SLOW_ROUTES=${FTX_SLOW_ROUTES:-0}"
+  "$dir/bin/python" -m pytest -q -n 2 -p no:cacheprovider "$@" 2>&1 | tail -40
+} | tee "$log"
