@@ -85,6 +85,9 @@ def write_report(rows: list[dict[str, Any]], path: Path, cmd: str, took: float, 
         f"{len(rows)} violating examples, {len(groups)} distinct signatures, "
         f"{len({case_id(r) for r in rows})} cases (api[slot]) affected, "
         f"{len(by_owner)} files.", "",
+        "Reproducers run from the repository root after "
+        "`import torch, numpy as np, ftx; from tests.fuzz._values import *` (the helpers "
+        "`cyc_list`, `deep`, `lying`, `f_sin`... live there).", "",
         "Contract (tests/fuzz/_contract.py): TypeError/ValueError only, message "
         "`^ftx\\.[\\w.]+: .+, got .+\\.`, inputs unchanged, no global state leaked, no file "
         "changed on failure, answer within 10 s. Documented exceptions: tests/fuzz/_allow.py.",
