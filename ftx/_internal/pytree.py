@@ -190,10 +190,35 @@ def find_cycle(tree: Any) -> str | None:
     return None
 
 
+def _depth(tree: Any, limit: int) -> tuple[int, str]:
+    """The nesting depth of ``tree`` (capped at ``limit``) and the path of its deepest
+    container, by an iterative walk."""
+    best, where = 0, ""
+    stack: list[tuple[Any, str, int]] = [(tree, "", 0)]
+    while stack:
+        node, path, d = stack.pop()
+        kids = _children_of(node)
+        if not kids:
+            continue
+        if d + 1 > best:
+            best, where = d + 1, path
+            if best >= limit:
+                break
+        for key, child in kids:
+            stack.append((child, f"{path}.{key}" if path else key, d + 1))
+    return best, where
+
+
+# Files whose frames mean a RecursionError came from walking a tree, not from ``fun``.
+_TREE_WALKERS = ("pytree", "/ftx/tree.py", "validate.py", "vmap_axes.py", "errors.py")
+MAX_DEPTH = 256
+
+
 def raise_if_cyclic(api: str, exc: RecursionError, **trees: Any) -> NoReturn:
-    """Re-raise a ``RecursionError`` met while handling ``trees`` (name -> tree): as a
-    ``ValueError`` naming the container that holds itself, or unchanged when no tree has
-    a cycle (the recursion then came from ``fun`` itself)."""
+    """Re-raise a ``RecursionError`` met while handling ``trees`` (name -> tree) as the
+    contract's ``ValueError``: naming the container that holds itself, or the path of a
+    nesting too deep to walk; for a tree walk over something else (``fun``'s output or
+    ``aux``), saying so. Unchanged when the recursion came from ``fun`` itself."""
     for name, tree in trees.items():
         where = find_cycle(tree)
         if where is not None:
@@ -201,6 +226,27 @@ def raise_if_cyclic(api: str, exc: RecursionError, **trees: Any) -> NoReturn:
                 f"ftx.{api}: {name} must be a tree (no container may hold itself), got a "
                 f"cycle at {where!r}. Break the cycle: store a copy or an index instead."
             ) from None
+    for name, tree in trees.items():
+        depth, where = _depth(tree, MAX_DEPTH)
+        if len(where) > 40:
+            where = where[:37] + "..."
+        if depth >= MAX_DEPTH:
+            raise ValueError(
+                f"ftx.{api}: {name} must be a tree nested less than {MAX_DEPTH} deep, got "
+                f"containers at least {depth} deep at {where!r}. Flatten the nesting (a dict "
+                "keyed by paths, or a list)."
+            ) from None
+    tb = exc.__traceback__
+    files: list[str] = []
+    while tb is not None:
+        files.append(tb.tb_frame.f_code.co_filename)
+        tb = tb.tb_next
+    if any(w in f for f in files[-6:] for w in _TREE_WALKERS):
+        raise ValueError(
+            f"ftx.{api}: fun's output and aux must be trees without cycles, nested less than "
+            f"{MAX_DEPTH} deep, got a RecursionError while walking one. Return fresh "
+            "containers that do not hold themselves."
+        ) from None
     raise exc
 
 

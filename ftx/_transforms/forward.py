@@ -58,6 +58,8 @@ def jvp_flat(
             out, aux = split_aux(api, out)
         output_leaves_check(api, out, _FIX)
         flat_out = out_box.pack(out)
+        if not flat_out:  # no output tensor (JAX: an empty pytree); torch.func.jvp needs one
+            flat_out = [torch.zeros(())]
         return (flat_out, aux_box.pack(aux)) if has_aux else flat_out
 
     res: tuple[Any, ...] = torch.func.jvp(
@@ -67,4 +69,6 @@ def jvp_flat(
         has_aux=has_aux,
     )
     aux = aux_box.unpack(res[2]) if has_aux else None
+    if not any(isinstance(x, torch.Tensor) for x in out_box._leaves):  # the stand-in output
+        return out_box.unpack([]), out_box.unpack([]), aux
     return out_box.unpack(res[0]), out_box.unpack(res[1]), aux

@@ -49,22 +49,34 @@ def _check_bool(api: str, name: str, value: Any) -> None:
         raise TypeError(msg(api, f"{name} must be a bool", describe(value), f"Pass {name}=True."))
 
 
+def _real_tensor(x: Any) -> bool:
+    return isinstance(x, torch.Tensor) and x.is_floating_point()
+
+
 def _float_tensor(x: Any) -> bool:
     return isinstance(x, torch.Tensor) and (x.is_floating_point() or x.is_complex())
 
 
 def _check_float_inputs(api: str, args: tuple[Any, ...], argnums: tuple[int, ...]) -> None:
-    """Call time: differentiated leaves are floating tensors (jacobians take no allow_int).
+    """Call time: differentiated leaves are floating tensors (jacobians take no allow_int;
+    forward mode takes no complex inputs, as in torch.func).
 
     The common case (all good) walks the leaves without paths; paths only for the message.
     """
+    ok = _real_tensor if api in ("jacfwd", "hessian") else _float_tensor
     for i in argnums:
         arg = args[i]
-        if _float_tensor(arg) or all(
-            _float_tensor(x) or x is None for x in _tc.tree_leaves(arg)
-        ):
+        if ok(arg) or all(ok(x) or x is None for x in _tc.tree_leaves(arg)):
             continue
         for path, leaf in _tc.tree_leaves_with_path(arg):
+            if isinstance(leaf, torch.Tensor) and leaf.is_complex() and not ok(leaf):
+                where = f"argument {i}" + (f" at {keystr(path)!r}" if path else "")
+                raise TypeError(
+                    msg(api, "differentiated inputs must be real in forward mode",
+                        f"{leaf.dtype} for {where}",
+                        "Split it into real and imaginary parts (torch.view_as_real), or "
+                        "use ftx.jacrev.")
+                )
             if isinstance(leaf, torch.Tensor) and not _float_tensor(leaf):
                 where = f"argument {i}" + (f" at {keystr(path)!r}" if path else "")
                 raise TypeError(
@@ -76,20 +88,20 @@ def _check_float_inputs(api: str, args: tuple[Any, ...], argnums: tuple[int, ...
 
 
 def _differentiable_output(api: str, x: torch.Tensor) -> bool:
-    """Floating outputs always; complex ones in forward mode only (as torch.func and JAX)."""
-    return x.is_floating_point() or (x.is_complex() and api == "jacfwd")
+    """Real floating outputs only: torch.func's Jacobians refuse complex ones in both modes."""
+    return x.is_floating_point()
 
 
 def _check_output_dtypes(api: str, out: Any) -> None:
     for path, leaf in _tc.tree_leaves_with_path(out):
         if isinstance(leaf, torch.Tensor) and not _differentiable_output(api, leaf):
-            kind = "real floating" if api != "jacfwd" else "floating or complex"
+            kind = "real floating"
             raise TypeError(
                 msg(api, f"fun must return {kind} tensors",
                     f"{leaf.dtype} at output {keystr(path) or '<root>'!r}",
                     "Cast the output to a float dtype (integer outputs have no derivative)"
-                    + ("; for a complex output use ftx.jacfwd, or split it into real and "
-                       "imaginary parts (torch.view_as_real)." if leaf.is_complex() else "."))
+                    + ("; split a complex output into real and imaginary parts "
+                       "(torch.view_as_real)." if leaf.is_complex() else "."))
             )
 
 

@@ -111,8 +111,8 @@ def _guard_filter(entries: Any) -> list[bool]:
     * Globals of torch's and ftx's own modules (their functions' code, module aliases such as
       ``ftx._transforms.reverse.torch is torch``, module constants): 101 of the 285 guard
       checks of an MLP + Adam step, 6 to 10 us a call. They change only if torch or ftx
-      internals are monkeypatched after the first call. The arguments, the closure and the globals of
-      every other module (the user's functions and constants) stay guarded.
+      internals are monkeypatched after the first call. The arguments, the closure and the
+      globals of every other module (the user's functions and constants) stay guarded.
     """
     return [_keep_guard(e) for e in entries]
 

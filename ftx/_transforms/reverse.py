@@ -271,7 +271,7 @@ def value_and_grad_fast(
     (``torch.func`` differentiates there; the engine cannot) and for a leaf that is not
     a tensor (the caller converts Python numbers or raises).
     """
-    if _inference_mode_enabled():
+    if _inference_mode_enabled() or not _tc.GRAD_FAST_PATH:
         return None
     api, idx, allow_int, has_aux = plan.api, plan.idx, plan.allow_int, plan.has_aux
     outer = _grad_enabled()
@@ -383,6 +383,7 @@ class Pullback:
         return ct_spec == self._out_spec and all(
             (c is None) if o is None else (
                 isinstance(c, Tensor) and c.shape == o.shape and c.dtype == o.dtype
+                and c.device == o.device and c.layout == o.layout
             )
             for c, o in zip(ct_leaves, self._out_leaves)
         )
@@ -414,7 +415,7 @@ def vjp_fast_ok(fun: Callable[..., Any], leaves: list[Any]) -> bool:
     require grad (``torch.func`` keeps the pull-back connected to them), and not on the
     first call of a function (see :func:`needs_probe`).
     """
-    if _inference_mode_enabled():
+    if _inference_mode_enabled() or not _tc.GRAD_FAST_PATH:
         return False
     enabled = _grad_enabled()
     for leaf in leaves:

@@ -230,9 +230,15 @@ def check_matching(
             f"Pass one {name} leaf per {like_name} leaf, in the same containers."
         )
     for (path, v), (_, l) in zip(vl, ll):
-        if l is None or v is None:
+        if l is None and v is None:
             continue
         where = _leaf_where(name, path)
+        if (l is None) != (v is None):
+            raise TypeError(
+                f"ftx.{api}: {name} must have the same tree structure as {like_name}, got "
+                f"{describe(v)} for {where} where {like_name} has {describe(l)}. Pass None "
+                f"exactly where {like_name} has None."
+            )
         if not isinstance(v, torch.Tensor):
             raise TypeError(
                 f"ftx.{api}: {name} leaves must be tensors, got {describe(v)} for {where}. "
@@ -240,6 +246,16 @@ def check_matching(
             )
         if not isinstance(l, torch.Tensor):
             continue
+        if v.layout != torch.strided:
+            raise TypeError(
+                f"ftx.{api}: {name} leaves must be dense (strided) tensors, got layout "
+                f"{v.layout} for {where}. Convert it with .to_dense()."
+            )
+        if v.device != l.device:
+            raise ValueError(
+                f"ftx.{api}: {name} must be on the device of {like_name}, got {v.device} for "
+                f"{where} where {like_name} is on {l.device}. Move it with .to({str(l.device)!r})."
+            )
         if v.shape != l.shape:
             raise ValueError(
                 f"ftx.{api}: {name} must match the shape of {like_name}, got shape "
@@ -316,6 +332,11 @@ def check_float_primals(api: str, primals: Any) -> None:
             raise TypeError(
                 f"ftx.{api}: primals must be tensors, got {describe(leaf)} for {where}. "
                 "Wrap it with torch.tensor(..., dtype=torch.float64) or close over it."
+            )
+        if leaf.layout != torch.strided:
+            raise TypeError(
+                f"ftx.{api}: primals must be dense (strided) tensors, got layout {leaf.layout} "
+                f"for {where}. Convert it with .to_dense()."
             )
         if not (leaf.is_floating_point() or leaf.is_complex()):
             raise TypeError(
