@@ -102,7 +102,7 @@ def test_from_module_vmaps_over_an_ensemble() -> None:
 
 def test_from_module_apply_checks_paths() -> None:
     apply_fn, params = fnn.from_module(nn.Linear(2, 2))
-    with pytest.raises(ValueError, match=r"ftx\.nn\.from_module apply_fn: params must hold "
+    with pytest.raises(ValueError, match=r"ftx\.nn\.from_module\.apply: params must hold "
                        r"exactly the module's paths \['bias', 'weight'\], got missing paths "
                        r"\['bias'\] and extra paths \['b'\]"):
         apply_fn({"weight": params["weight"], "b": params["bias"]}, torch.ones(2))

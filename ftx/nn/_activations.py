@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._base import Layer, Params, check_empty, check_fields, choice, real
+from ._base import Layer, Params, check_empty, check_fields, choice, kernel_error, real
 
 __all__ = ["GELU", "Identity", "ReLU", "SiLU", "Sigmoid", "Softplus", "Tanh"]
 
@@ -31,7 +31,10 @@ class ReLU(Layer):
         """``x: (*) -> (*)``."""
         if params or type(x) is not Tensor or not x.is_floating_point():
             check_empty(self, params, x, floating=True)
-        return torch.relu(x)
+        try:
+            return torch.relu(x)
+        except (RuntimeError, NotImplementedError) as err:
+            kernel_error(self.api, x, err)
 
     def twin(self) -> nn.Module:
         return nn.ReLU()
@@ -51,7 +54,10 @@ class Tanh(Layer):
         """``x: (*) -> (*)``."""
         if params or type(x) is not Tensor or not x.is_floating_point():
             check_empty(self, params, x, floating=True)
-        return torch.tanh(x)
+        try:
+            return torch.tanh(x)
+        except (RuntimeError, NotImplementedError) as err:
+            kernel_error(self.api, x, err)
 
     def twin(self) -> nn.Module:
         return nn.Tanh()
@@ -71,7 +77,10 @@ class Sigmoid(Layer):
         """``x: (*) -> (*)``."""
         if params or type(x) is not Tensor or not x.is_floating_point():
             check_empty(self, params, x, floating=True)
-        return torch.sigmoid(x)
+        try:
+            return torch.sigmoid(x)
+        except (RuntimeError, NotImplementedError) as err:
+            kernel_error(self.api, x, err)
 
     def twin(self) -> nn.Module:
         return nn.Sigmoid()
@@ -91,7 +100,10 @@ class SiLU(Layer):
         """``x: (*) -> (*)``."""
         if params or type(x) is not Tensor or not x.is_floating_point():
             check_empty(self, params, x, floating=True)
-        return F.silu(x)
+        try:
+            return F.silu(x)
+        except (RuntimeError, NotImplementedError) as err:
+            kernel_error(self.api, x, err)
 
     def twin(self) -> nn.Module:
         return nn.SiLU()
@@ -139,7 +151,10 @@ class GELU(Layer):
         """``x: (*) -> (*)``."""
         if params or type(x) is not Tensor or not x.is_floating_point():
             check_empty(self, params, x, floating=True)
-        return F.gelu(x, approximate=self.approximate)
+        try:
+            return F.gelu(x, approximate=self.approximate)
+        except (RuntimeError, NotImplementedError) as err:
+            kernel_error(self.api, x, err)
 
     def twin(self) -> nn.Module:
         return nn.GELU(approximate=self.approximate)
@@ -169,7 +184,10 @@ class Softplus(Layer):
         """``x: (*) -> (*)``."""
         if params or type(x) is not Tensor or not x.is_floating_point():
             check_empty(self, params, x, floating=True)
-        return F.softplus(x, self.beta, self.threshold)
+        try:
+            return F.softplus(x, self.beta, self.threshold)
+        except (RuntimeError, NotImplementedError) as err:
+            kernel_error(self.api, x, err)
 
     def twin(self) -> nn.Module:
         return nn.Softplus(self.beta, self.threshold)

@@ -214,6 +214,16 @@ def FLAG(api: str, name: str, value: Any) -> bool:
     return value
 
 
+# The largest size torch can index (int64); anything above it fails deep inside torch.
+MAX_SIZE = 2**63 - 1
+
+
+def _too_big(api: str, name: str, v: int) -> ValueError:
+    got = str(v) if v < 10**30 else f"an int of {v.bit_length()} bits"
+    return ValueError(msg(api, f"{name} must be < 2**63 (torch's int64 sizes)", got,
+                          "Pass a realistic size."))
+
+
 def _is_int(value: Any) -> bool:
     return type(value) is not bool and isinstance(value, numbers.Integral)
 
@@ -236,6 +246,8 @@ def at_least(low: int) -> Rule:
         v = _int(api, name, value)
         if v < low:
             raise ValueError(msg(api, f"{name} must be >= {low}", str(v)))
+        if v > MAX_SIZE:
+            raise _too_big(api, name, v)
         return v
 
     return rule
@@ -256,6 +268,8 @@ def pair(low: int) -> Rule:
             raise TypeError(msg(api, f"{name} must be an int or a pair of ints", describe(value)))
         if min(out) < low:
             raise ValueError(msg(api, f"{name} must be >= {low}", str(out)))
+        if max(out) > MAX_SIZE:
+            raise _too_big(api, name, max(out))
         return out
 
     return rule
@@ -339,6 +353,28 @@ def check_input(api: str, x: Any, floating: bool = True) -> None:
             msg(api, "input x must be a floating tensor", f"dtype {x.dtype}",
                 "Cast it: x.float().")
         )
+
+
+_KERNEL_FLOATS = frozenset({torch.float16, torch.bfloat16, torch.float32, torch.float64})
+
+
+def kernel_error(api: str, x: Any, err: Exception) -> NoReturn:
+    """Slow path after an elementwise kernel refused ``x``: raise the contract's error.
+
+    Layers call the kernel first and come here only when it raised, so the common case
+    pays nothing for the checks of layout and dtype torch does anyway.
+    """
+    check_input(api, x)
+    if x.layout is not torch.strided:
+        raise TypeError(msg(api, "input x must be a dense (strided) tensor",
+                            f"layout {x.layout}", "Convert it: x.to_dense().")) from err
+    if x.dtype not in _KERNEL_FLOATS:
+        raise TypeError(msg(api, "input x must be float16, bfloat16, float32 or float64",
+                            f"dtype {x.dtype}", "Cast it: x.float().")) from err
+    raise ValueError(msg(api, "an input torch's kernel accepts",
+                         f"{describe(x)} on device {x.device} "
+                         f"(torch: {str(err).splitlines()[0] if str(err) else type(err).__name__})",
+                         "Move x to a device and dtype torch supports.")) from err
 
 
 def input_error(api: str, required: str, x: Tensor, fix: str = "") -> ValueError:

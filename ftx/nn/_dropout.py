@@ -7,7 +7,7 @@ import dataclasses
 import torch
 from torch import Tensor, nn
 
-from ._base import Layer, Params, check_empty, check_fields, check_key, real
+from ._base import Layer, Params, check_empty, check_fields, check_key, kernel_error, real
 
 __all__ = ["PROBABILITY", "Dropout"]
 
@@ -64,4 +64,7 @@ def dropout(x: Tensor, p: float, key: Tensor, api: str) -> Tensor:
     if p == 1.0:
         return x * 0.0
     keep = fr.bernoulli(key.to(x.device), 1.0 - p, tuple(x.shape))
-    return torch.where(keep, x * (1.0 / (1.0 - p)), 0.0)
+    try:
+        return torch.where(keep, x * (1.0 / (1.0 - p)), 0.0)
+    except (RuntimeError, NotImplementedError) as err:  # a sparse or float8 x
+        kernel_error(api, x, err)

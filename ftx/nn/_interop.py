@@ -27,6 +27,26 @@ def _check_module(api: str, module: Any) -> None:
         raise TypeError(msg(api, "module must be a torch.nn.Module", describe(module)))
 
 
+def _diagnose_devices(
+    api: str, flat: dict[str, Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+    err: Exception,
+) -> None:
+    """After the forward failed: raise ``ValueError`` if params and tensor inputs sit on
+    different devices (e.g. a ``meta`` module called on CPU data); else return, so the
+    module's own error passes through."""
+    inputs = [a for a in (*args, *kwargs.values()) if isinstance(a, Tensor)]
+    held = {str(t.device) for t in flat.values() if isinstance(t, Tensor)}
+    given = {str(t.device) for t in inputs}
+    if len(held | given) > 1:
+        raise ValueError(msg(
+            api, "params and tensor inputs must be on one device",
+            f"params on {sorted(held)} and inputs on {sorted(given)} "
+            f"(torch: {str(err).splitlines()[0] if str(err) else type(err).__name__})",
+            "Move the module (or its params) and the inputs to one device; a meta module "
+            "needs module.to_empty(device=...) and loaded weights first.",
+        )) from err
+
+
 def _nest(flat: dict[str, Tensor]) -> Params:
     out: Params = {}
     for path, value in flat.items():
@@ -214,19 +234,23 @@ def from_module(module: nn.Module) -> tuple[Callable[..., Any], Params]:
     expected = frozenset(_named_state(module))
 
     def apply_fn(params: Params, *args: Any, **kwargs: Any) -> Any:
-        flat = _flat_paths(params, f"{api} apply_fn")
+        flat = _flat_paths(params, f"{api}.apply")
         if flat.keys() != expected:
             missing = sorted(expected - flat.keys())
             extra = sorted(flat.keys() - expected)
             raise ValueError(
                 msg(
-                    f"{api} apply_fn",
+                    f"{api}.apply",
                     f"params must hold exactly the module's paths {sorted(expected)}",
                     f"missing paths {missing} and extra paths {extra}",
                     "Use the params from_module returned (or a pytree of that structure).",
                 )
             )
-        return torch.func.functional_call(module, flat, args, kwargs, tie_weights=True)
+        try:
+            return torch.func.functional_call(module, flat, args, kwargs, tie_weights=True)
+        except RuntimeError as err:
+            _diagnose_devices(f"{api}.apply", flat, args, kwargs, err)
+            raise
 
     apply_fn.__doc__ = f"Pure forward of {type(module).__name__} (from ftx.nn.from_module)."
     return apply_fn, params

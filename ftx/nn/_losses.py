@@ -66,6 +66,9 @@ def _check_pos_weight(api: str, input: Tensor, pos_weight: Any) -> None:
             msg(api, "pos_weight must have input's dtype",
                 f"pos_weight {pos_weight.dtype} and input {input.dtype}")
         )
+    if pos_weight.layout is not torch.strided:
+        raise TypeError(msg(api, "pos_weight must be a dense (strided) tensor",
+                            f"layout {pos_weight.layout}", "Convert it: pos_weight.to_dense()."))
     pw, shape = tuple(pos_weight.shape), tuple(input.shape)
     fits = len(pw) <= len(shape) and all(
         a in (1, b) for a, b in zip(reversed(pw), reversed(shape))
@@ -144,9 +147,32 @@ def binary_cross_entropy_with_logits(
         _check_same(api, input, target)
     if pos_weight is not None:
         _check_pos_weight(api, input, pos_weight)
-    return F.binary_cross_entropy_with_logits(
-        input, target, reduction=reduction, pos_weight=pos_weight
+        if pos_weight.requires_grad:  # torch's kernel has no gradient for pos_weight
+            return _bce_logits_weighted(input, target, reduction, pos_weight)
+    try:
+        return F.binary_cross_entropy_with_logits(
+            input, target, reduction=reduction, pos_weight=pos_weight
+        )
+    except RuntimeError as err:  # e.g. pos_weight on another device than input
+        devices = {t.device for t in (input, target, pos_weight) if t is not None}
+        raise ValueError(msg(
+            api, "input, target and pos_weight must be tensors on one device the kernel "
+            "accepts", f"devices {sorted(map(str, devices))} (torch: {str(err).splitlines()[0]})",
+            "Move them to one device.",
+        )) from err
+
+
+def _bce_logits_weighted(
+    input: Tensor, target: Tensor, reduction: str, pos_weight: Tensor
+) -> Tensor:
+    """torch's formula for ``pos_weight``, in differentiable ops (its kernel has no grad)."""
+    log_weight = (pos_weight - 1) * target + 1
+    loss = (1 - target) * input + log_weight * (
+        torch.log1p(torch.exp(-input.abs())) + torch.clamp(-input, min=0)
     )
+    if reduction == "mean":
+        return loss.mean()
+    return loss.sum() if reduction == "sum" else loss
 
 
 def cross_entropy(

@@ -44,7 +44,13 @@ class NamedTensor:
             raise TypeError(
                 msg("nn.NamedTensor", "tensor must be a torch.Tensor", describe(self.tensor))
             )
-        names = tuple(self.names)
+        try:
+            names = tuple(self.names)
+        except TypeError:  # not iterable
+            raise TypeError(msg(
+                "nn.NamedTensor", "names must be a tuple of names (str or None)",
+                describe(self.names), "Pass one name per dimension, e.g. ('N', 'C').",
+            )) from None
         object.__setattr__(self, "names", names)
         if len(names) != self.tensor.ndim:
             raise ValueError(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 import torch
@@ -10,7 +11,17 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._internal.errors import describe, msg
-from ._base import FLAG, Layer, Params, Shape, check_fields, check_init, input_error, real
+from ._base import (
+    FLAG,
+    MAX_SIZE,
+    Layer,
+    Params,
+    Shape,
+    check_fields,
+    check_init,
+    input_error,
+    real,
+)
 
 __all__ = ["LayerNorm"]
 
@@ -28,7 +39,11 @@ def _normalized_shape(api: str, name: str, value: Any) -> tuple[int, ...]:
     if not value or min(value) < 1:
         raise ValueError(msg(api, f"{name} must be a non-empty tuple of ints >= 1",
                              describe(tuple(value))))
-    return tuple(value)
+    if math.prod(value) > MAX_SIZE:
+        raise ValueError(msg(api, f"{name} must have fewer than 2**63 elements in all "
+                             "(torch's int64 sizes)", describe(tuple(value)),
+                             "Pass the trailing shape of the input to normalise."))
+    return tuple(int(s) for s in value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,10 +88,17 @@ class LayerNorm(Layer):
         check_init(self.api, key, dtype, device)
         shape: Shape = self.normalized_shape  # type: ignore[assignment]
         params: Params = {}
-        if self.elementwise_affine:
-            params["weight"] = torch.ones(shape, dtype=dtype, device=device)
-            if self.bias:
-                params["bias"] = torch.zeros(shape, dtype=dtype, device=device)
+        try:
+            if self.elementwise_affine:
+                params["weight"] = torch.ones(shape, dtype=dtype, device=device)
+                if self.bias:
+                    params["bias"] = torch.zeros(shape, dtype=dtype, device=device)
+        except RuntimeError as err:  # too large to allocate
+            raise ValueError(msg(
+                self.api, "normalized_shape must fit in memory",
+                f"{shape} ({str(err).splitlines()[0] if str(err) else type(err).__name__})",
+                "Pass the trailing shape of the input to normalise.",
+            )) from err
         return params
 
     def __call__(self, params: Params, x: Tensor, *, key: Tensor | None = None) -> Tensor:

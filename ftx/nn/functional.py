@@ -24,7 +24,15 @@ from torch import Tensor
 
 from .._internal.errors import describe, msg
 from ._activations import GELU, Softplus
-from ._base import POSITIVE, Params, ParamsError, check_input, check_key, check_params
+from ._base import (
+    POSITIVE,
+    Params,
+    ParamsError,
+    check_input,
+    check_key,
+    check_params,
+    kernel_error,
+)
 from ._conv import Conv2d, Padding, conv_failure
 from ._depthwise import DepthwiseConv2d, unname_nchw
 from ._dropout import PROBABILITY
@@ -101,7 +109,10 @@ def linear(params: Params, x: Tensor) -> Tensor:
     out, n_in = w.shape
     if not isinstance(x, Tensor) or x.dtype != w.dtype or x.ndim == 0 or x.shape[-1] != n_in:
         Linear(n_in, out, bias=b is not None)._diagnose(params, x)
-    return F.linear(x, w, b)
+    try:
+        return F.linear(x, w, b)
+    except RuntimeError as err:  # e.g. x on another device than the params
+        Linear(n_in, out, bias=b is not None)._diagnose(params, x, err)
 
 
 def conv2d(
@@ -307,7 +318,10 @@ def relu(x: Tensor) -> Tensor:
     """
     if type(x) is not Tensor or not x.is_floating_point():
         check_input("nn.functional.relu", x)
-    return torch.relu(x)
+    try:
+        return torch.relu(x)
+    except (RuntimeError, NotImplementedError) as err:
+        kernel_error("nn.functional.relu", x, err)
 
 
 def tanh(x: Tensor) -> Tensor:
@@ -320,7 +334,10 @@ def tanh(x: Tensor) -> Tensor:
     """
     if type(x) is not Tensor or not x.is_floating_point():
         check_input("nn.functional.tanh", x)
-    return torch.tanh(x)
+    try:
+        return torch.tanh(x)
+    except (RuntimeError, NotImplementedError) as err:
+        kernel_error("nn.functional.tanh", x, err)
 
 
 def sigmoid(x: Tensor) -> Tensor:
@@ -333,7 +350,10 @@ def sigmoid(x: Tensor) -> Tensor:
     """
     if type(x) is not Tensor or not x.is_floating_point():
         check_input("nn.functional.sigmoid", x)
-    return torch.sigmoid(x)
+    try:
+        return torch.sigmoid(x)
+    except (RuntimeError, NotImplementedError) as err:
+        kernel_error("nn.functional.sigmoid", x, err)
 
 
 def silu(x: Tensor) -> Tensor:
@@ -346,7 +366,10 @@ def silu(x: Tensor) -> Tensor:
     """
     if type(x) is not Tensor or not x.is_floating_point():
         check_input("nn.functional.silu", x)
-    return F.silu(x)
+    try:
+        return F.silu(x)
+    except (RuntimeError, NotImplementedError) as err:
+        kernel_error("nn.functional.silu", x, err)
 
 
 def gelu(x: Tensor, approximate: str = "none") -> Tensor:

@@ -207,7 +207,8 @@ def _route(tensors: list[torch.Tensor]) -> tuple[bool, bool]:
     """
     if transform_active() or any(map(is_wrapped, tensors)):
         return False, False
-    return True, not (torch.is_grad_enabled() and any(map(_REQUIRES_GRAD, tensors)))
+    fast = _tc.FOREACH and not (torch.is_grad_enabled() and any(map(_REQUIRES_GRAD, tensors)))
+    return True, fast
 
 
 _LIKE_FIX = ("Pass grads computed for these params (e.g. ftx.grad(loss)(params)) and the "
@@ -343,7 +344,7 @@ def chain(*transforms: GradientTransformation, api: str = "optim.chain") -> Grad
         [-0.6, -0.8]
     """
     for i, t in enumerate(transforms):
-        if not (isinstance(t, tuple) and len(t) == 2 and all(callable(f) for f in t)):
+        if not (isinstance(t, GradientTransformation) and all(callable(f) for f in t)):
             raise TypeError(
                 f"ftx.{api}: every argument must be a GradientTransformation, got "
                 f"{describe(t)} at position {i}. Build one with ftx.optim.sgd(...) etc."
@@ -469,7 +470,13 @@ def check_hparam(api: str, name: str, value: Any, *, low: float = 0.0, high: flo
             f"ftx.{api}: {name} must be a real number, got {describe(value)}. "
             f"Pass a Python float, e.g. {name}=0.1."
         )
-    v = float(value)
+    try:
+        v = float(value)
+    except OverflowError:  # an int too large for a float64 (10**400)
+        raise ValueError(
+            f"ftx.{api}: {name} must be a number a float64 can hold, got a number of about "
+            f"2**{int(math.log2(abs(value)))}. Pass {name} as torch.optim accepts it."
+        ) from None
     ok = math.isfinite(v) and (v > low if low_open else v >= low)
     if high is not None:
         ok = ok and (v < high if high_open else v <= high)

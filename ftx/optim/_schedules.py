@@ -11,14 +11,52 @@ optimizer, or to :func:`ftx.optim.scale_by_schedule`. The values equal
 from __future__ import annotations
 
 import math
-from typing import Any
+import numbers
+from typing import Any, NoReturn
 
 import torch
 
-from .._internal.errors import describe
+from .._internal.errors import describe, msg
 from ._base import Schedule, check_flag, check_hparam
 
 __all__ = ["constant", "cosine_decay", "exponential_decay", "linear", "warmup_cosine"]
+
+
+# Tensor steps a schedule computes with: real, non-bool, dense (float8 lacks the ops).
+_STEP_DTYPES = frozenset({
+    torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64,
+    torch.float16, torch.bfloat16, torch.float32, torch.float64,
+})
+
+
+def _bad_step(api: str, step: Any) -> NoReturn:
+    """Raise the error for a step no schedule accepts (the slow path of ``_step``)."""
+    fix = "Pass the update's step count: a Python int, or a 0-dim integer or float tensor."
+    if isinstance(step, torch.Tensor):
+        raise TypeError(msg(
+            api, "step must be a dense (strided) real tensor, e.g. torch.tensor(3)",
+            f"{describe(step)} with layout {step.layout}", fix,
+        ))
+    if isinstance(step, numbers.Real) and not isinstance(step, (bool, numbers.Integral)):
+        raise ValueError(msg(api, "step must be a finite number", repr(step), fix))
+    raise TypeError(msg(api, "step must be an int or a 0-dim tensor", describe(step), fix))
+
+
+def _step(api: str, step: Any) -> Any:
+    """``step`` if a schedule can compute with it, else raise (cheap for an int or a tensor)."""
+    if type(step) is int:  # the common case
+        return step
+    if isinstance(step, torch.Tensor):
+        if step.layout is torch.strided and step.dtype in _STEP_DTYPES:
+            return step
+        _bad_step(api, step)
+    if isinstance(step, bool):
+        _bad_step(api, step)
+    if isinstance(step, numbers.Integral):
+        return int(step)
+    if isinstance(step, numbers.Real) and math.isfinite(float(step)):
+        return float(step)
+    _bad_step(api, step)
 
 
 def _frac(step: Any, steps: int) -> Any:
@@ -76,7 +114,7 @@ def linear(init_value: float, end_value: float, transition_steps: int) -> Schedu
     n = _check_steps(api, "transition_steps", transition_steps)
 
     def schedule(step: Any) -> Any:
-        return a + (b - a) * _frac(step, n)
+        return a + (b - a) * _frac(_step(api, step), n)
 
     return schedule
 
@@ -100,7 +138,7 @@ def cosine_decay(init_value: float, decay_steps: int, end_value: float = 0.0) ->
     n = _check_steps(api, "decay_steps", decay_steps)
 
     def schedule(step: Any) -> Any:
-        f = _frac(step, n)
+        f = _frac(_step(api, step), n)
         c = torch.cos(math.pi * f) if isinstance(f, torch.Tensor) else math.cos(math.pi * f)
         return b + (a - b) * (1 + c) / 2
 
@@ -130,11 +168,22 @@ def exponential_decay(
     check_flag(api, "staircase", staircase)
 
     def schedule(step: Any) -> Any:
+        step = _step(api, step)
         if isinstance(step, torch.Tensor):
             e = torch.floor(step / n) if staircase else step / n
             return a * torch.pow(r, e.clamp(min=0))
-        e = step // n if staircase else step / n
-        return a * r ** max(e, 0)
+        try:
+            e = step // n if staircase else step / n
+            return a * r ** max(e, 0)
+        except OverflowError:  # a step too large for a float, or r ** e beyond float64
+            if r <= 1.0 and step > 0:
+                return a * (r if r == 1.0 else 0.0)
+            raise ValueError(msg(
+                api, "step must keep init_value * decay_rate ** (step / transition_steps) "
+                "within float64 range", f"step of {int(step).bit_length()} bits"
+                if isinstance(step, int) else repr(step),
+                "Pass a smaller step, or a decay_rate <= 1.",
+            )) from None
 
     return schedule
 
@@ -175,6 +224,7 @@ def warmup_cosine(
     down = cosine_decay(peak_value, d - w, end_value)
 
     def schedule(step: Any) -> Any:
+        step = _step(api, step)
         if isinstance(step, torch.Tensor):
             return torch.where(step < w, up(step), down(step - w))
         return up(step) if step < w else down(step - w)
