@@ -19,6 +19,7 @@ import ftx
 import ftx._internal.pytree as _fasttree
 import ftx._transforms.api as _transforms
 import ftx._transforms.reverse as _reverse
+from ftx._internal import torch_compat as _tc
 from tests.helpers import tree_allclose
 
 F64 = torch.float64
@@ -38,6 +39,7 @@ def route(name: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
             m.setattr(_transforms, "transform_active", lambda: True)
         else:  # skip the first-call probe on torch.func (tested in test_differential.py)
             m.setattr(_reverse, "needs_probe", lambda fun: None)
+            m.setattr(_tc, "GRAD_FAST_PATH", True)  # also when FTX_SLOW_ROUTES=1 turned it off
         for engine in ("value_and_grad_fast", "value_and_grad_func", "vjp_fast", "vjp_func"):
             real = getattr(_reverse, engine)
 

@@ -17,9 +17,15 @@ import pytest
 import torch
 
 import ftx
+from ftx._internal import torch_compat as _tc
 
 from ._engines import ENGINES, Engine
 from .helpers import tree_allclose
+
+# The direct call path exists only on tested torch versions and without FTX_SLOW_ROUTES=1.
+NEEDS_DIRECT = pytest.mark.skipif(
+    not _tc.JIT_DIRECT, reason="jit's direct call path is off (untested torch or FTX_SLOW_ROUTES=1)"
+)
 
 T = torch.Tensor
 F64 = torch.float64
@@ -299,6 +305,7 @@ def direct_hits(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     return hits
 
 
+@NEEDS_DIRECT
 def test_repeat_calls_run_the_compiled_code_directly(direct_hits: list[bool]) -> None:
     jf = ftx.jit(_probe)
     x = torch.arange(3.0)
@@ -307,6 +314,7 @@ def test_repeat_calls_run_the_compiled_code_directly(direct_hits: list[bool]) ->
     assert direct_hits == [False, True, True]  # the first call compiles through torch.compile
 
 
+@NEEDS_DIRECT
 def test_direct_path_retraces_on_new_shape_dtype_grad_mode_and_requires_grad(
     direct_hits: list[bool],
 ) -> None:
@@ -361,6 +369,7 @@ def test_direct_path_sees_new_closure_and_global_values() -> None:
         _SCALE = 2.0
 
 
+@NEEDS_DIRECT
 def test_direct_path_replays_python_side_effects(direct_hits: list[bool]) -> None:
     box: dict[str, T | None] = {"last": None}
 
@@ -389,6 +398,7 @@ def test_direct_path_skips_entries_dynamo_invalidated() -> None:
         gc.collect()
 
 
+@NEEDS_DIRECT
 def test_direct_path_handles_varargs_keywords_stance_and_reset(direct_hits: list[bool]) -> None:
     jf = ftx.jit(lambda *xs: _probe(sum(xs)))
     x = torch.arange(3.0)
@@ -468,6 +478,7 @@ def test_guard_filter_drops_only_the_functorch_stack_and_torch_or_ftx_internals(
     assert _guard_filter(dropped + kept) == [False] * len(dropped) + [True] * len(kept)
 
 
+@NEEDS_DIRECT
 @pytest.mark.parametrize(
     "kwargs",
     [
@@ -486,6 +497,7 @@ def test_other_compile_keywords_keep_the_direct_path(
     assert direct_hits == [False, True]
 
 
+@NEEDS_DIRECT
 def test_a_compile_the_cpu_options_break_is_retried_without_them(
     monkeypatch: pytest.MonkeyPatch, direct_hits: list[bool]
 ) -> None:

@@ -85,7 +85,8 @@ def test_vjp_of_function_returning_none_checks_the_cotangent() -> None:
 def test_vjp_fn_of_none_for_tensor_output() -> None:
     _, fn = ftx.vjp(torch.sin, X)
     with pytest.raises(TypeError, match=r"ftx\.vjp: cotangent must have the same tree structure "
-                       r"as the primal output, got NoneType None for an output of Tensor"):
+                       r"as the primal output, got NoneType None for cotangent where the "
+                       r"primal output has Tensor"):
         fn(None)
 
 
@@ -247,7 +248,7 @@ def test_jacobians_refuse_integer_outputs(api: str) -> None:
 @pytest.mark.parametrize("api", ["jacrev", "hessian"])
 def test_reverse_jacobians_refuse_complex_outputs(api: str) -> None:
     with pytest.raises(TypeError, match=rf"ftx\.{api}: fun must return real floating tensors, got "
-                       r"torch\.complex64.*use ftx\.jacfwd"):
+                       r"torch\.complex64.*torch\.view_as_real"):
         getattr(ftx, api)(lambda x: (x * 1j).sum())(X)
 
 
