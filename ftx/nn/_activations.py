@@ -29,7 +29,7 @@ class ReLU(Layer):
 
     def __call__(self, params: Params, x: Tensor, *, key: Tensor | None = None) -> Tensor:
         """``x: (*) -> (*)``."""
-        if params or type(x) is not Tensor or not x.is_floating_point():
+        if type(params) is not dict or params or type(x) is not Tensor or not x.is_floating_point():
             check_empty(self, params, x, floating=True)
         try:
             return torch.relu(x)
@@ -52,7 +52,7 @@ class Tanh(Layer):
 
     def __call__(self, params: Params, x: Tensor, *, key: Tensor | None = None) -> Tensor:
         """``x: (*) -> (*)``."""
-        if params or type(x) is not Tensor or not x.is_floating_point():
+        if type(params) is not dict or params or type(x) is not Tensor or not x.is_floating_point():
             check_empty(self, params, x, floating=True)
         try:
             return torch.tanh(x)
@@ -75,7 +75,7 @@ class Sigmoid(Layer):
 
     def __call__(self, params: Params, x: Tensor, *, key: Tensor | None = None) -> Tensor:
         """``x: (*) -> (*)``."""
-        if params or type(x) is not Tensor or not x.is_floating_point():
+        if type(params) is not dict or params or type(x) is not Tensor or not x.is_floating_point():
             check_empty(self, params, x, floating=True)
         try:
             return torch.sigmoid(x)
@@ -98,7 +98,7 @@ class SiLU(Layer):
 
     def __call__(self, params: Params, x: Tensor, *, key: Tensor | None = None) -> Tensor:
         """``x: (*) -> (*)``."""
-        if params or type(x) is not Tensor or not x.is_floating_point():
+        if type(params) is not dict or params or type(x) is not Tensor or not x.is_floating_point():
             check_empty(self, params, x, floating=True)
         try:
             return F.silu(x)
@@ -121,7 +121,7 @@ class Identity(Layer):
 
     def __call__(self, params: Params, x: Tensor, *, key: Tensor | None = None) -> Tensor:
         """``x: (*) -> (*)``."""
-        if params or type(x) is not Tensor:
+        if type(params) is not dict or params or type(x) is not Tensor:
             check_empty(self, params, x)
         return x
 
@@ -149,7 +149,7 @@ class GELU(Layer):
 
     def __call__(self, params: Params, x: Tensor, *, key: Tensor | None = None) -> Tensor:
         """``x: (*) -> (*)``."""
-        if params or type(x) is not Tensor or not x.is_floating_point():
+        if type(params) is not dict or params or type(x) is not Tensor or not x.is_floating_point():
             check_empty(self, params, x, floating=True)
         try:
             return F.gelu(x, approximate=self.approximate)
@@ -182,7 +182,7 @@ class Softplus(Layer):
 
     def __call__(self, params: Params, x: Tensor, *, key: Tensor | None = None) -> Tensor:
         """``x: (*) -> (*)``."""
-        if params or type(x) is not Tensor or not x.is_floating_point():
+        if type(params) is not dict or params or type(x) is not Tensor or not x.is_floating_point():
             check_empty(self, params, x, floating=True)
         try:
             return F.softplus(x, self.beta, self.threshold)

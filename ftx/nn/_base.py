@@ -282,7 +282,10 @@ def real(low: float | None = None, high: float | None = None, *, low_open: bool 
     def rule(api: str, name: str, value: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise TypeError(msg(api, f"{name} must be a real number", describe(value)))
-        v = float(value)
+        try:
+            v = float(value)
+        except OverflowError:  # an int beyond float64 (10**400): out of any range
+            v = math.inf
         ok = math.isfinite(v)
         if ok and low is not None:
             ok = v > low if low_open else v >= low
@@ -296,7 +299,9 @@ def real(low: float | None = None, high: float | None = None, *, low_open: bool 
                 rng = f"{'>' if low_open else '>='} {low:g}"
             else:
                 rng = "finite"
-            raise ValueError(msg(api, f"{name} must be {rng}", repr(value)))
+            got = (f"a number of about 2**{int(math.log2(abs(value)))}"
+                   if math.isinf(v) and isinstance(value, numbers.Integral) else repr(value))
+            raise ValueError(msg(api, f"{name} must be {rng}", got))
         return v
 
     return rule

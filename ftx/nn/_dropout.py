@@ -43,7 +43,7 @@ class Dropout(Layer):
 
     def __call__(self, params: Params, x: Tensor, *, key: Tensor | None = None) -> Tensor:
         """``x: (*) -> (*)``, floating; random only with ``key`` (checked even when ``p == 0``)."""
-        if params or type(x) is not Tensor or not x.is_floating_point():
+        if type(params) is not dict or params or type(x) is not Tensor or not x.is_floating_point():
             check_empty(self, params, x, floating=True)
         if key is None:
             return x

@@ -46,7 +46,7 @@ class Flatten(Layer):
 
     def __call__(self, params: Params, x: Tensor, *, key: Tensor | None = None) -> Tensor:
         """``x: (*, d_start..d_end, *) -> (*, prod(d_start..d_end), *)``."""
-        if params or type(x) is not Tensor:
+        if type(params) is not dict or params or type(x) is not Tensor:
             check_empty(self, params, x)
         try:
             return torch.flatten(x, self.start_dim, self.end_dim)

@@ -74,7 +74,8 @@ class MaxPool2d(Layer):
 
     def __call__(self, params: Params, x: Tensor, *, key: Tensor | None = None) -> Tensor:
         """``x: (N, C, H, W) -> (N, C, H', W')``."""
-        if params or type(x) is not Tensor or not 3 <= x.ndim <= 4 or not x.is_floating_point():
+        if (type(params) is not dict or params or type(x) is not Tensor
+                or not 3 <= x.ndim <= 4 or not x.is_floating_point()):
             check_empty(self, params, x, floating=True)
             _check_rank(self, x)
         try:
@@ -123,7 +124,8 @@ class AvgPool2d(Layer):
 
     def __call__(self, params: Params, x: Tensor, *, key: Tensor | None = None) -> Tensor:
         """``x: (N, C, H, W) -> (N, C, H', W')``."""
-        if params or type(x) is not Tensor or not 3 <= x.ndim <= 4 or not x.is_floating_point():
+        if (type(params) is not dict or params or type(x) is not Tensor
+                or not 3 <= x.ndim <= 4 or not x.is_floating_point()):
             check_empty(self, params, x, floating=True)
             _check_rank(self, x)
         try:

@@ -77,6 +77,11 @@ def _check_steps(api: str, name: str, value: Any) -> int:
         raise ValueError(
             f"ftx.{api}: {name} must be a positive int, got {value!r}. Pass e.g. {name}=100."
         )
+    if value >= 2**62:  # beyond torch's int64 arithmetic on tensor steps
+        raise ValueError(
+            f"ftx.{api}: {name} must be a positive int below 2**62, got an int of "
+            f"{value.bit_length()} bits. Pass e.g. {name}=100."
+        )
     return value
 
 
