@@ -42,7 +42,7 @@ def _version(text: str) -> tuple[int, int]:
 
 TORCH_VERSION: tuple[int, int] = _version(torch.__version__)
 # The minor versions the whole suite passed on (README: "Tested with").
-TESTED: tuple[tuple[int, int], ...] = ((2, 13), (2, 14), (2, 15))
+TESTED: tuple[tuple[int, int], ...] = ((2, 13), (2, 15))
 SLOW_ROUTES: bool = os.environ.get("FTX_SLOW_ROUTES", "") not in ("", "0")
 
 # ------------------------------------------------------------------ pytree registry
