@@ -90,7 +90,7 @@ def test_layer_norm_unallocatable_shape_is_value_error() -> None:
 @pytest.mark.parametrize("make", [lambda n: nn.Linear(n, 2), lambda n: nn.Conv2d(n, 4, 3),
                                   lambda n: nn.Conv2d(2, 4, n)])
 def test_huge_sizes_are_value_errors(make: Callable[[int], Any]) -> None:
-    with pytest.raises(ValueError, match=r"must be < 2\*\*63"):
+    with pytest.raises(ValueError, match=r"2\*\*63"):
         make(10**400)
 
 

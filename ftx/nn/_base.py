@@ -231,7 +231,12 @@ def _is_int(value: Any) -> bool:
 def _int(api: str, name: str, value: Any) -> int:
     if not _is_int(value):
         raise TypeError(msg(api, f"{name} must be an int", describe(value)))
-    return int(value)
+    v = int(value)
+    if not -MAX_SIZE - 1 <= v <= MAX_SIZE:  # torch takes int64 only
+        got = str(v) if abs(v) < 10**30 else f"an int of {v.bit_length()} bits"
+        raise ValueError(msg(api, f"{name} must fit in int64 (|{name}| < 2**63)", got,
+                             "Pass a realistic value."))
+    return v
 
 
 def INT(api: str, name: str, value: Any) -> int:

@@ -28,6 +28,8 @@ def _check_pair(api: str, input: Tensor, target: Tensor, reduction: str) -> None
     for name, t in (("input", input), ("target", target)):
         if not isinstance(t, Tensor):
             raise TypeError(msg(api, f"{name} must be a tensor", describe(t)))
+    if type(reduction) is not str:
+        raise TypeError(msg(api, f"reduction must be one of {_REDUCTIONS}", describe(reduction)))
     if reduction not in _REDUCTIONS:
         raise ValueError(msg(api, f"reduction must be one of {_REDUCTIONS}", repr(reduction)))
     if not input.is_floating_point():
@@ -103,6 +105,7 @@ def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
         or type(target) is not Tensor
         or input.shape != target.shape
         or input.dtype != target.dtype
+        or type(reduction) is not str
         or reduction not in _REDUCTIONS
         or not input.is_floating_point()
     ):
@@ -140,6 +143,7 @@ def binary_cross_entropy_with_logits(
         or type(target) is not Tensor
         or input.shape != target.shape
         or input.dtype != target.dtype
+        or type(reduction) is not str
         or reduction not in _REDUCTIONS
         or not input.is_floating_point()
     ):
@@ -204,13 +208,14 @@ def cross_entropy(
     if (
         type(input) is not Tensor
         or type(target) is not Tensor
+        or type(reduction) is not str
         or reduction not in _REDUCTIONS
         or not input.is_floating_point()
     ):
         _check_pair(api, input, target, reduction)
-    if label_smoothing != 0.0:
+    if type(label_smoothing) is not float or label_smoothing != 0.0:
         label_smoothing = _SMOOTHING(api, "label_smoothing", label_smoothing)
-    if ignore_index != -100:
+    if type(ignore_index) is not int or ignore_index != -100:
         ignore_index = INT(api, "ignore_index", ignore_index)
     if input.ndim == 0:
         raise ValueError(msg(api, "input must have a class dimension", "a 0-d input"))
