@@ -8,11 +8,4 @@ the suite, which is the signal). Regenerate with ``python -m tests.fuzz.report``
 from __future__ import annotations
 
 XFAIL: dict[str, tuple[str, ...]] = {
-    'hvp[tangents]': ('ftx/_transforms/forward.py',),
-    'jacfwd[fun]': ('ftx/_transforms/jacobians.py',),
-    'jvp[fun]': ('ftx/_transforms/forward.py',),
-    'jvp[tangents]': ('ftx/_transforms/forward.py',),
-    'linearize[fun]': ('ftx/_transforms/forward.py',),
-    'linearize[t]': ('ftx/_transforms/forward.py',),
-    'vjp[ct]': ('ftx/_transforms/reverse.py',),
 }
