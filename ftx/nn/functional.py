@@ -66,13 +66,11 @@ __all__ = [
 
 
 def _weight_bias(api: str, params: Any, ndim: int) -> tuple[Tensor, Tensor | None]:
-    try:
-        w = params["weight"]
+    if type(params) is dict:  # the common case (a defaultdict would grow on params[...])
+        w = params.get("weight")
         b = params.get("bias")
-        if len(params) == 1 + (b is not None) and w.ndim == ndim:
+        if len(params) == 1 + (b is not None) and isinstance(w, Tensor) and w.ndim == ndim:
             return w, b
-    except (KeyError, TypeError, AttributeError):
-        pass
     if not isinstance(params, dict):
         check_params(api, params, {})  # raises the TypeError
     paths = set(params)
@@ -82,9 +80,12 @@ def _weight_bias(api: str, params: Any, ndim: int) -> tuple[Tensor, Tensor | Non
                 api,
                 "params must hold 'weight' and optionally 'bias'",
                 f"missing paths {sorted({'weight'} - paths)} and extra paths "
-                f"{sorted(paths - {'weight', 'bias'})}",
+                f"{sorted(paths - {'weight', 'bias'}, key=repr)}",
             )
         )
+    w, b = params.get("weight"), params.get("bias")
+    if isinstance(w, Tensor) and w.ndim == ndim:
+        return w, b
     raise ValueError(
         msg(api, f"params['weight'] must be {ndim}-d", describe(params.get("weight")))
     )
