@@ -166,6 +166,10 @@ def check_key(api: str, key: Any) -> None:
                 "Make one with ftx.random.key(seed); map over a batch of keys with ftx.vmap.",
             )
         )
+    if key.is_meta or key.layout is not torch.strided:
+        raise ValueError(msg(api, "key must hold data (a dense tensor on a real device)",
+                             f"{describe(key)} on {key.device} with layout {key.layout}",
+                             "Make one with ftx.random.key(seed)."))
 
 
 _FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
