@@ -251,6 +251,15 @@ def from_module(module: nn.Module) -> tuple[Callable[..., Any], Params]:
         except RuntimeError as err:
             _diagnose_devices(f"{api}.apply", flat, args, kwargs, err)
             raise
+        except TypeError as err:  # a non-tensor leaf (else the module's own error)
+            bad = [k for k, v in flat.items() if not isinstance(v, Tensor)]
+            if bad:
+                raise TypeError(msg(
+                    f"{api}.apply", "every leaf of params must be a tensor",
+                    f"{describe(flat[bad[0]])} at path {bad[0]!r}",
+                    "Use the params from_module returned (or tensors of those shapes).",
+                )) from err
+            raise
 
     apply_fn.__doc__ = f"Pure forward of {type(module).__name__} (from ftx.nn.from_module)."
     return apply_fn, params
