@@ -154,7 +154,7 @@ def num_leaves(spec: Any) -> int:
     return sum(num_leaves(s) for s in specs)
 
 
-def _children_of(node: Any) -> list[tuple[str, Any]] | None:
+def children_of(node: Any) -> list[tuple[str, Any]] | None:
     """``(key, child)`` pairs of a pytree node, ``None`` for a leaf (no recursion)."""
     if isinstance(node, Tensor) or node is None:
         return None
@@ -178,7 +178,7 @@ def find_cycle(tree: Any) -> str | None:
         if leaving:
             on_path.discard(id(node))
             continue
-        kids = _children_of(node)
+        kids = children_of(node)
         if not kids:
             continue
         if id(node) in on_path:
@@ -197,7 +197,7 @@ def _depth(tree: Any, limit: int) -> tuple[int, str]:
     stack: list[tuple[Any, str, int]] = [(tree, "", 0)]
     while stack:
         node, path, d = stack.pop()
-        kids = _children_of(node)
+        kids = children_of(node)
         if not kids:
             continue
         if d + 1 > best:

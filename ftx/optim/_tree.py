@@ -24,7 +24,7 @@ import torch
 from .. import tree as _ftree
 from .._internal import pytree as _ft
 from .._internal import torch_compat as _tc
-from .._internal.errors import describe, msg
+from .._internal.errors import describe, msg, nesting_error
 from .._internal.torch_compat import is_compiling
 
 _Tensor = torch.Tensor
@@ -100,25 +100,8 @@ def check_tensors(api: str, name: str, tree: Any, leaves: list[Any]) -> None:
 
 
 def cycle_error(api: str, name: str, tree: Any) -> ValueError:
-    """The ``ValueError`` for a tree a recursive walk could not finish."""
-    path = _ft.find_cycle(tree)
-    if path is None:
-        return ValueError(msg(
-            api, f"{name} must be a pytree nested less deeply than Python's recursion limit",
-            f"a tree nested deeper than {_recursion_limit()} levels",
-            "Flatten the nesting (e.g. a dict keyed by 'layer.sublayer' paths).",
-        ))
-    return ValueError(msg(
-        api, f"{name} must be a pytree without cycles",
-        f"a container at path {path!r} that contains itself (or one of its parents)",
-        "Build the tree from fresh containers; a pytree cannot refer to itself.",
-    ))
-
-
-def _recursion_limit() -> int:
-    import sys
-
-    return sys.getrecursionlimit()
+    """The ``ValueError`` for a tree a recursive walk could not finish (a cycle or too deep)."""
+    return nesting_error(api, name, tree, _ft.children_of)
 
 
 def metas(leaves: list[Any]) -> list[Any]:
