@@ -344,7 +344,8 @@ def _fma_mode(x: torch.Tensor) -> str:
 def _fma32(
     a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, mode: str, into: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """``a * b + c`` rounded once (float32); in mode "out" the result may overwrite ``into``."""
+    """``a * b + c`` rounded once (float32 or float64; mode "f64" is the exact emulation
+    ``fma``); in mode "out" the result may overwrite ``into``."""
     if mode == "prims":
         return _tc.prims_fma(a, b, c)  # type: ignore[no-any-return]
     if mode == "f64":
@@ -668,17 +669,8 @@ def _log64(y: torch.Tensor, mode: str) -> torch.Tensor:
     return _fma64(r * r2, p, lo, mode) + hi
 
 
-def _fma64(
-    a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, mode: str, into: torch.Tensor | None = None
-) -> torch.Tensor:
-    """``a * b + c`` rounded once (float64); mode "f64" is the exact emulation ``fma``."""
-    if mode == "prims":
-        return _tc.prims_fma(a, b, c)  # type: ignore[no-any-return]
-    if mode == "f64":
-        return fma(a, b, c)
-    if mode == "out" and into is not None:
-        return torch.addcmul(c, a, b, out=into)
-    return torch.addcmul(c, a, b)
+# The float64 route is the float32 one: each mode rounds once in either dtype.
+_fma64 = _fma32
 
 
 def _horner64(x: torch.Tensor, coefficients: tuple[float, ...], mode: str) -> torch.Tensor:
