@@ -1,23 +1,4 @@
-"""Pytree collectives over ``torch.distributed`` process groups.
-
-Contract: every function takes a pytree of tensors and returns a new pytree of
-the same structure (inputs are never mutated); it runs on an initialised
-``torch.distributed`` process group (gloo on CPU, NCCL on GPU), which
-``torchrun`` launches. ftx packs the leaves into a few large flat buckets per
-(dtype, device) before each collective, as ``DistributedDataParallel`` does,
-instead of one collective per tensor. Before reducing, the ranks agree that
-their trees have one structure, shapes and dtypes (one tiny collective); when
-they do not, every rank raises a ``ValueError`` naming the first differing
-path. A collective that cannot complete (a rank died or never joined) raises
-:class:`CollectiveError` after the group's timeout instead of hanging.
-
-Example (inside a script launched with ``torchrun --nproc_per_node=2``)::
-
-    import torch.distributed as dist, ftx
-    ftx.distributed.initialize(backend="gloo")
-    grads = ftx.grad(loss)(params, ftx.distributed.shard(batch))
-    grads = ftx.distributed.all_reduce(grads, op="mean")
-"""
+"""The pytree collectives: bucketed all_reduce / broadcast / all_gather, batch sharding, joining."""
 
 from __future__ import annotations
 
@@ -29,8 +10,8 @@ from typing import Any, Literal, TypeVar
 import torch
 import torch.distributed as dist
 
-from ._internal.errors import check_bool, check_int, check_real, describe, msg
-from .tree import _flatten_with_path, unflatten
+from .._internal.errors import check_bool, check_int, check_real, describe, msg
+from ..tree import _flatten_with_path, unflatten
 
 __all__ = [
     "CollectiveError",
