@@ -46,7 +46,8 @@ def _activation(api: str, name: str, value: Any) -> Activation:
     if isinstance(value, type) or not callable(value):
         raise TypeError(msg(api, f"{name} must be 'relu', 'gelu' or a callable",
                             describe(value), "E.g. activation='gelu' or ftx.nn.GELU('tanh')."))
-    return value
+    out: Activation = value
+    return out
 
 
 def _act_fn(act: Activation) -> Callable[[Tensor], Tensor]:
@@ -247,7 +248,7 @@ class TransformerEncoderLayer(_Block):
     def __post_init__(self) -> None:
         self._build(1, 2)
 
-    def __call__(  # type: ignore[override]
+    def __call__(
         self,
         params: Params,
         src: Tensor,
