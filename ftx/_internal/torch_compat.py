@@ -166,7 +166,7 @@ def top_level(leaves: Iterable[Any]) -> bool:
     return not transform_active() and not any_wrapped(leaves)
 
 
-# ------------------------------------------------------------------ control-flow operators (ftx.lax)
+# ------------------------------------------------------------------ control flow (ftx.lax)
 # torch's higher-order scan, used by ftx.lax.scan while torch.compile traces with no functorch
 # transform active (it is not differentiable under torch.func transforms on torch 2.13);
 # None where this torch lacks it (ftx.lax then runs its Python loop outside the graph).
