@@ -40,6 +40,12 @@ VALID: dict[type, dict[str, Any]] = {
     fnn.Sigmoid: {},
     fnn.SiLU: {},
     fnn.Identity: {},
+    fnn.Embedding: {"num_embeddings": 5, "embedding_dim": 3},
+    fnn.MultiheadAttention: {"embed_dim": 4, "num_heads": 2},
+    fnn.TransformerEncoderLayer: {"d_model": 4, "nhead": 2},
+    fnn.TransformerDecoderLayer: {"d_model": 4, "nhead": 2},
+    fnn.RMSNorm: {"normalized_shape": 4},
+    fnn.GroupNorm: {"num_groups": 2, "num_channels": 4},
 }
 
 

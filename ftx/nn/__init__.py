@@ -32,11 +32,13 @@ from ._activations import Sigmoid as Sigmoid
 from ._activations import SiLU as SiLU
 from ._activations import Softplus as Softplus
 from ._activations import Tanh as Tanh
+from ._attention import MultiheadAttention as MultiheadAttention
 from ._base import Layer as Layer
 from ._base import ParamsError as ParamsError
 from ._conv import Conv2d as Conv2d
 from ._depthwise import DepthwiseConv2d as DepthwiseConv2d
 from ._dropout import Dropout as Dropout
+from ._embedding import Embedding as Embedding
 from ._flatten import Flatten as Flatten
 from ._interop import from_module as from_module
 from ._interop import load_params as load_params
@@ -48,10 +50,14 @@ from ._losses import cross_entropy as cross_entropy
 from ._losses import mse_loss as mse_loss
 from ._mlp import MLP as MLP
 from ._named import NamedTensor as NamedTensor
+from ._norm import GroupNorm as GroupNorm
 from ._norm import LayerNorm as LayerNorm
+from ._norm import RMSNorm as RMSNorm
 from ._pool import AvgPool2d as AvgPool2d
 from ._pool import MaxPool2d as MaxPool2d
 from ._sequential import Sequential as Sequential
+from ._transformer import TransformerDecoderLayer as TransformerDecoderLayer
+from ._transformer import TransformerEncoderLayer as TransformerEncoderLayer
 
 __all__ = [
     "GELU",
@@ -60,20 +66,26 @@ __all__ = [
     "Conv2d",
     "DepthwiseConv2d",
     "Dropout",
+    "Embedding",
     "Flatten",
+    "GroupNorm",
     "Identity",
     "Layer",
     "LayerNorm",
     "Linear",
     "MaxPool2d",
+    "MultiheadAttention",
     "NamedTensor",
     "ParamsError",
+    "RMSNorm",
     "ReLU",
     "Sequential",
     "SiLU",
     "Sigmoid",
     "Softplus",
     "Tanh",
+    "TransformerDecoderLayer",
+    "TransformerEncoderLayer",
     "binary_cross_entropy_with_logits",
     "cross_entropy",
     "from_module",
