@@ -26,6 +26,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import numbers
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -49,6 +50,7 @@ __all__ = [
     "map_with_path",
     "norm",
     "ones_like",
+    "ravel",
     "register_dataclass",
     "scale",
     "static_field",
@@ -603,3 +605,98 @@ def allclose(a: PyTree, b: PyTree, rtol: float = 1e-5, atol: float = 1e-8) -> bo
                                  f"({type(e).__name__}: {str(e)[:80]})",
                                  "Compare tensors with data (not meta) on one device.")) from None
     return True
+
+
+def ravel(tree: PyTree) -> tuple[torch.Tensor, Callable[[torch.Tensor], PyTree]]:
+    """Ravel a pytree of tensors into one 1-D tensor, as JAX's ``ravel_pytree``.
+
+    The leaves (in :func:`flatten` order, ``None`` skipped; torch's registry keeps a
+    dict's insertion order where JAX sorts the keys) are flattened and concatenated.
+    Their dtypes are promoted with ``torch.promote_types``, which agrees with JAX's
+    promotion (64-bit mode) for bool, int, float and complex dtypes. The
+    inverse ``unravel(flat)`` splits a vector of the same length back into the tree,
+    each leaf in its own shape and dtype. As in JAX, when all leaves share one dtype
+    ``unravel`` keeps the dtype of the vector it gets (``unravel(flat.double())`` gives
+    float64 leaves); with mixed dtypes the vector must have the promoted dtype and each
+    leaf is cast back (complex to real keeps the real part). Both directions are plain
+    tensor operations, so they work under ``grad``, ``vmap`` and ``jit``.
+
+    Args:
+        tree: a pytree whose leaves are tensors (any shapes; one device).
+
+    Returns:
+        ``(flat, unravel)``: ``flat`` of shape ``(total number of elements,)``; for a
+        tree without leaves an empty tensor of the default dtype (JAX: float32).
+        ``unravel(v)`` takes a tensor of shape ``flat.shape`` and returns the tree.
+
+    Example:
+        >>> import torch, ftx
+        >>> params = {"w": torch.ones(2, 2), "b": torch.zeros(2)}
+        >>> flat, unravel = ftx.tree.ravel(params)
+        >>> flat                    # the dict's order: w, then b
+        tensor([1., 1., 1., 1., 0., 0.])
+        >>> unravel(2 * flat)["w"]
+        tensor([[2., 2.],
+                [2., 2.]])
+    """
+    with_path, treedef = _flatten_with_path("tree.ravel", "tree", tree)
+    for path, x in with_path:
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(msg("tree.ravel", "leaves must be tensors", f"{describe(x)} at "
+                                f"{path or '<root>'!r}", "Wrap numbers with torch.tensor(...) "
+                                "or keep them out of the tree."))
+        if x.layout != torch.strided:
+            raise TypeError(msg("tree.ravel", "leaves must be dense (strided) tensors",
+                                f"layout {x.layout} at {path or '<root>'!r}",
+                                "Convert it with .to_dense()."))
+    xs = [x for _, x in with_path]
+    if not xs:
+        return torch.zeros(0), functools.partial(_unravel, treedef, (), (), None)
+    if len({x.device for x in xs}) > 1:
+        raise ValueError(msg("tree.ravel", "leaves on one device",
+                             ", ".join(sorted({str(x.device) for x in xs})),
+                             "Move the tree to one device first."))
+    dtypes = tuple(x.dtype for x in xs)
+    to = functools.reduce(torch.promote_types, dtypes)
+    flat = torch.cat([x.reshape(-1) if x.dtype == to else x.reshape(-1).to(to) for x in xs])
+    single = all(d == to for d in dtypes)
+    sizes = tuple(x.numel() for x in xs)
+    shapes = tuple(tuple(x.shape) for x in xs)
+    cast = None if single else (dtypes, to)
+    return flat, functools.partial(_unravel, treedef, sizes, shapes, cast)
+
+
+def _unravel(
+    treedef: TreeDef,
+    sizes: tuple[int, ...],
+    shapes: tuple[tuple[int, ...], ...],
+    cast: tuple[tuple[torch.dtype, ...], torch.dtype] | None,
+    flat: torch.Tensor,
+) -> PyTree:
+    """The inverse of :func:`ravel` for one tree (bound with ``functools.partial``)."""
+    n = sum(sizes)
+    if not isinstance(flat, torch.Tensor):
+        raise TypeError(msg("tree.ravel", "unravel takes a tensor", describe(flat),
+                            "Pass a 1-D tensor like the one ravel returned."))
+    if tuple(flat.shape) != (n,):
+        raise ValueError(msg("tree.ravel", f"unravel takes a 1-D tensor of shape ({n},)",
+                             f"shape {tuple(flat.shape)}", "Pass a vector with one entry per "
+                             "element of the raveled tree (under vmap, map its batch axis)."))
+    if cast is not None and flat.dtype != cast[1]:
+        raise TypeError(msg("tree.ravel", f"unravel of a tree with mixed dtypes takes the "
+                            f"promoted dtype {cast[1]}", f"dtype {flat.dtype}",
+                            f"Convert the vector with .to({cast[1]}) first (as JAX requires)."))
+    chunks = torch.split(flat, list(sizes)) if sizes else ()
+    leaves = [c.reshape(s) for c, s in zip(chunks, shapes)]
+    if cast is not None:
+        leaves = [_cast(x, d) for x, d in zip(leaves, cast[0])]
+    return unflatten(treedef, leaves)
+
+
+def _cast(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``x`` in ``dtype``; complex to real keeps the real part (JAX's cast, without a warning)."""
+    if x.dtype == dtype:
+        return x
+    if x.is_complex() and not dtype.is_complex:
+        x = x.real
+    return x.to(dtype)
