@@ -29,14 +29,22 @@ from ._collectives import initialize as initialize
 from ._collectives import rank as rank
 from ._collectives import shard as shard
 from ._collectives import world_size as world_size
+from ._grad import grad as grad
+from ._grad import value_and_grad as value_and_grad
+from ._sharded import gather_params as gather_params
+from ._sharded import shard_params as shard_params
 
 __all__ = [
     "CollectiveError",
     "all_gather",
     "all_reduce",
     "broadcast",
+    "gather_params",
+    "grad",
     "initialize",
     "rank",
     "shard",
+    "shard_params",
+    "value_and_grad",
     "world_size",
 ]

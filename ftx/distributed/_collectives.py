@@ -284,6 +284,45 @@ def _wait_all(api: str, start: Callable[[], list[Any]]) -> None:
 _OPS = {"sum": "SUM", "mean": "SUM", "max": "MAX", "min": "MIN"}
 
 
+class _Prepared:
+    """What every collective sets up: the checked leaves, their buckets and flat copies."""
+
+    __slots__ = ("buckets", "flats", "leaves", "treedef")
+
+    def __init__(self, leaves: list[torch.Tensor], treedef: Any, buckets: list[list[int]],
+                 flats: list[torch.Tensor]) -> None:
+        self.leaves, self.treedef, self.buckets, self.flats = leaves, treedef, buckets, flats
+
+    def unflatten(self, leaves: list[torch.Tensor]) -> Any:
+        return unflatten(self.treedef, leaves)
+
+
+def _prepare(api: str, tree: Any, group: Any, check: bool, *, bucket_mb: float | None = None,
+             src: int | None = None) -> _Prepared | None:
+    """Check the arguments, agree on the tree's signature, pack the leaves into buckets.
+
+    ``None`` when the tree has no leaves (the collective returns it as it is).
+    """
+    _check_group(api, group)
+    mb = DEFAULT_BUCKET_MB if bucket_mb is None else check_real(
+        f"distributed.{api}", "bucket_mb", bucket_mb, low=0.0, low_open=True)
+    check_bool(f"distributed.{api}", "check", check)
+    pairs, treedef, sig = _signature(api, tree)
+    _require_group(api)
+    if src is not None and not 0 <= src < world_size(group):
+        raise ValueError(
+            f"ftx.distributed.{api}: src must be a rank in [0, {world_size(group)}), got "
+            f"{src}. Pass the rank that holds the values."
+        )
+    leaves = [x for _, x in pairs]
+    if not leaves:
+        return None
+    if check:
+        _agree(api, sig, leaves[0].device, group)
+    buckets = _buckets(leaves, max(1, int(min(mb, 2.0**40) * 2**20)))
+    return _Prepared(leaves, treedef, buckets, _pack(leaves, buckets))
+
+
 def all_reduce(
     tree: T,
     op: Literal["mean", "sum", "max", "min"] = "mean",
@@ -310,30 +349,25 @@ def all_reduce(
             f"ftx.distributed.all_reduce: op must be one of {sorted(_OPS)}, got {op!r:.60}. "
             'Use op="mean" for gradients.'
         )
-    _check_group("all_reduce", group)
-    mb = check_real("distributed.all_reduce", "bucket_mb", bucket_mb, low=0.0, low_open=True)
-    check_bool("distributed.all_reduce", "check", check)
-    pairs, treedef, sig = _signature("all_reduce", tree)
-    _require_group("all_reduce")
-    leaves = [x for _, x in pairs]
-    if not leaves:
+    prep = _prepare("all_reduce", tree, group, check, bucket_mb=bucket_mb)
+    if prep is None:
         return tree
-    if check:
-        _agree("all_reduce", sig, leaves[0].device, group)
     red = getattr(dist.ReduceOp, _OPS[op])
-    cap = max(1, int(min(mb, 2.0**40) * 2**20))
-    buckets = _buckets(leaves, cap)
-    flats = _pack(leaves, buckets)
     _wait_all(
         "all_reduce",
-        lambda: [dist.all_reduce(f, op=red, group=group, async_op=True) for f in flats],
+        lambda: [dist.all_reduce(f, op=red, group=group, async_op=True) for f in prep.flats],
     )
     if op == "mean":
         n = world_size(group)
-        for f in flats:
-            f.div_(n) if f.is_floating_point() or f.is_complex() else f.floor_divide_(n)
-    result: T = unflatten(treedef, _unpack(leaves, buckets, flats))
+        for f in prep.flats:
+            divide_(f, n)
+    result: T = prep.unflatten(_unpack(prep.leaves, prep.buckets, prep.flats))
     return result
+
+
+def divide_(f: torch.Tensor, n: int) -> None:
+    """The mean's division in place (floor division for integers, whose mean floors)."""
+    f.div_(n) if f.is_floating_point() or f.is_complex() else f.floor_divide_(n)
 
 
 def broadcast(
@@ -341,57 +375,36 @@ def broadcast(
 ) -> T:
     """Every rank gets rank ``src``'s values (e.g. the initial parameters); returns a new tree."""
     src = check_int("distributed.broadcast", "src", src, low=0)
-    _check_group("broadcast", group)
-    check_bool("distributed.broadcast", "check", check)
-    pairs, treedef, sig = _signature("broadcast", tree)
-    _require_group("broadcast")
-    if not 0 <= src < world_size(group):
-        raise ValueError(
-            f"ftx.distributed.broadcast: src must be a rank in [0, {world_size(group)}), got "
-            f"{src}. Pass the rank that holds the values."
-        )
-    leaves = [x for _, x in pairs]
-    if not leaves:
+    prep = _prepare("broadcast", tree, group, check, src=src)
+    if prep is None:
         return tree
-    if check:
-        _agree("broadcast", sig, leaves[0].device, group)
-    buckets = _buckets(leaves, max(1, int(DEFAULT_BUCKET_MB * 2**20)))
-    flats = _pack(leaves, buckets)
     _wait_all(
         "broadcast",
-        lambda: [dist.broadcast(f, src=src, group=group, async_op=True) for f in flats],
+        lambda: [dist.broadcast(f, src=src, group=group, async_op=True) for f in prep.flats],
     )
-    result: T = unflatten(treedef, _unpack(leaves, buckets, flats))
+    result: T = prep.unflatten(_unpack(prep.leaves, prep.buckets, prep.flats))
     return result
 
 
 def all_gather(tree: T, *, group: dist.ProcessGroup | None = None, check: bool = True) -> T:
     """Stack every rank's leaves along a new leading axis of size ``world_size`` (as JAX)."""
-    _check_group("all_gather", group)
-    check_bool("distributed.all_gather", "check", check)
-    pairs, treedef, sig = _signature("all_gather", tree)
-    _require_group("all_gather")
-    leaves = [x for _, x in pairs]
-    if not leaves:
+    prep = _prepare("all_gather", tree, group, check)
+    if prep is None:
         return tree
-    if check:
-        _agree("all_gather", sig, leaves[0].device, group)
     n = world_size(group)
-    buckets = _buckets(leaves, max(1, int(DEFAULT_BUCKET_MB * 2**20)))
-    flats = _pack(leaves, buckets)
-    parts = [[torch.empty_like(f) for _ in range(n)] for f in flats]
+    parts = [[torch.empty_like(f) for _ in range(n)] for f in prep.flats]
     _wait_all(
         "all_gather",
-        lambda: [dist.all_gather(p, f, group=group, async_op=True) for p, f in zip(parts, flats)],
+        lambda: [dist.all_gather(p, f, group=group, async_op=True)
+                 for p, f in zip(parts, prep.flats)],
     )
     stacked = [torch.stack(p) for p in parts]  # (n, bucket_numel)
-    out: list[torch.Tensor] = list(leaves)
-    for b, st in zip(buckets, stacked):
+    out: list[torch.Tensor] = list(prep.leaves)
+    for b, st in zip(prep.buckets, stacked):
         offset = 0
         for i in b:
-            x = leaves[i]
+            x = prep.leaves[i]
             out[i] = st[:, offset : offset + x.numel()].reshape(n, *x.shape)
             offset += x.numel()
-    result: T = unflatten(treedef, out)
+    result: T = prep.unflatten(out)
     return result
-
