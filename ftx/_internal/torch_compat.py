@@ -251,6 +251,19 @@ def cache_entries(code: Any) -> Iterator[Any]:
     return iter(_cache_entries(code)) if _cache_entries is not None else iter(())
 
 
+def dynamo_counters() -> Any:
+    """Dynamo's event counters (``counters["stats"]["unique_graphs"]``, graph breaks under
+    ``counters["graph_break"]``, recompiles under ``counters["recompiles"]``); an empty
+    mapping of counters where this torch keeps none."""
+    try:
+        from torch._dynamo.utils import counters
+    except ImportError:  # pragma: no cover - a torch that moved them
+        import collections
+
+        return collections.defaultdict(collections.Counter)
+    return counters
+
+
 def compile_stance() -> str:
     """``torch.compiler.set_stance``'s current stance ("default" when unknown)."""
     stance = getattr(_eval_frame, "_stance", None)
