@@ -12,6 +12,7 @@ Submodules: ``ftx.tree`` (pytrees), ``ftx.random`` (splittable keys),
 
 from . import distributed as distributed
 from . import io as io
+from . import lax as lax
 from . import nn as nn
 from . import optim as optim
 from . import picograd as picograd
@@ -50,6 +51,7 @@ __all__ = [
     "jacrev",
     "jit",
     "jvp",
+    "lax",
     "linearize",
     "nn",
     "optim",
