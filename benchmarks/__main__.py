@@ -42,9 +42,15 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=None,
                    help="threads for torch (set_num_threads) and for JAX's CPU backend "
                         "(XLA_FLAGS); default: each library's own default")
-    p.add_argument("--default-malloc", action="store_true",
-                   help="leave glibc's malloc as it is (by default the run keeps freed memory "
-                        "in the process; see keep_freed_memory)")
+    p.add_argument("--tuned-malloc", action="store_true",
+                   help="opt in to a tuned allocator: glibc mallopt keeps freed memory in the "
+                        "process and torch puts blocks >= 2 MiB on huge pages; every row is "
+                        "labelled '(tuned malloc)'. Default: the allocators as pip users get them")
+    p.add_argument("--compile-latency", action="store_true",
+                   help="measure compile latency instead of run time: for each compiled "
+                        "implementation, the first call in a fresh process with an empty "
+                        "inductor cache, with a warm cache, and in a process that has already "
+                        "compiled something (broken down by compiler phase)")
     p.add_argument("--list", action="store_true", help="list the cases and exit")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p.parse_args(list(argv))
@@ -88,6 +94,17 @@ def keep_freed_memory() -> str:
     return "glibc mallopt: M_MMAP_THRESHOLD=32 MiB, M_TRIM_THRESHOLD=2 GiB"
 
 
+TUNED_LABEL = "tuned malloc"
+
+
+def label_rows(results: Sequence[_harness.Result], label: str) -> None:
+    """Append ``(label)`` to every row's implementation and baseline name (e.g. the tuned
+    allocator's rows, so that they are never mistaken for what a default install gets)."""
+    for r in results:
+        r.impl = f"{r.impl} ({label})"
+        r.baseline = f"{r.baseline} ({label})"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
@@ -97,6 +114,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.threads is not None:
         limit_xla_threads(args.threads)  # before the case modules are imported
+    if args.compile_latency:
+        from . import _compile_latency
+
+        return _compile_latency.main(args, argv)
     failed_modules = load_all()
     for mod, err in failed_modules.items():
         print(f"warning: benchmarks/cases/{mod}.py could not be imported: {err}", file=sys.stderr)
@@ -119,12 +140,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    malloc = "default" if args.default_malloc else keep_freed_memory()
+    malloc = keep_freed_memory() if args.tuned_malloc else "default"
     if os.environ.get("THP_MEM_ALLOC_ENABLE") == "1":
         malloc += "; torch THP_MEM_ALLOC_ENABLE=1 (huge pages for blocks >= 2 MiB)"
     info = _report.machine_info()  # date and load average at the start of the run
     info["malloc"] = malloc
     results = _harness.run_cases(cases, cfg, progress=not args.no_progress)
+    if malloc != "default":
+        label_rows(results, TUNED_LABEL)
 
     print(_report.format_table(results))
     notes = _report.format_notes(results)
@@ -132,15 +155,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(notes)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    stem = f"benchmarks-{args.device}" + ("-quick" if args.quick else "")
+    stem = (f"benchmarks-{args.device}" + ("-quick" if args.quick else "")
+            + ("-tuned-malloc" if args.tuned_malloc else ""))
     _report.write_json(out / f"{stem}.json", results, cfg, argv, info)
-    title = (f"python -m benchmarks {' '.join(argv)}\n{info['cpu']} ({info['cpu_count']} cores), "
-             f"torch threads={info['torch_threads']}, torch {info['torch']}, jax {info['jax']}, "
-             f"{info['date']}, load average {info.get('load_average')}, malloc: {malloc}")
-    charted = _report.write_chart(out / f"{stem}.png", results, title)
+    command = f"python -m benchmarks {' '.join(argv)}".strip()
+    subtitle = _report.machine_line(info)
+    charted = _report.write_chart(out / f"{stem}.png", results, command, subtitle)
     md = _report.format_table(results, markdown=True)
     (out / f"{stem}.md").write_text(
-        f"`{title.splitlines()[0]}` on {title.splitlines()[1]}\n\n{md}\n"
+        f"`{command}` on {subtitle}\n\n{md}\n"
         + (f"\n```\n{notes}\n```\n" if notes else ""),
         encoding="utf-8",
     )
@@ -156,7 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _reexec_with_huge_pages() -> None:
-    """Start this run again with ``THP_MEM_ALLOC_ENABLE=1`` (Linux, unless --default-malloc).
+    """Start this run again with ``THP_MEM_ALLOC_ENABLE=1`` (Linux, with --tuned-malloc).
 
     PyTorch reads that variable once, at its first CPU allocation: with it, blocks of
     2 MiB and more are 2 MiB-aligned and ``madvise(MADV_HUGEPAGE)``-ed. glibc serves
@@ -168,7 +191,7 @@ def _reexec_with_huge_pages() -> None:
     if (
         sys.platform.startswith("linux")
         and os.environ.get("THP_MEM_ALLOC_ENABLE") != "1"
-        and "--default-malloc" not in sys.argv[1:]
+        and "--tuned-malloc" in sys.argv[1:]
         and not any(a in ("-h", "--help", "--list") for a in sys.argv[1:])
     ):
         os.environ["THP_MEM_ALLOC_ENABLE"] = "1"

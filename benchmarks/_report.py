@@ -137,8 +137,70 @@ def write_json(
     path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
 
 
-def write_chart(path: Path, results: Sequence[Result], title: str) -> bool:
-    """Horizontal bars of each implementation's ratio to its case's baseline (log scale)."""
+def machine_line(info: dict[str, Any]) -> str:
+    """One readable line: CPU, cores, threads, versions, date, load average and allocator."""
+    date = str(info.get("date", ""))
+    try:
+        date = _dt.datetime.fromisoformat(date).strftime("%Y-%m-%d %H:%M UTC")
+    except ValueError:
+        pass
+    load = info.get("load_average")
+    load_s = " / ".join(f"{x:.1f}" for x in load) if load else "n/a"
+    gpu = f", {info['gpu']}" if info.get("gpu") else ""
+    return (f"{info.get('cpu')} ({info.get('cpu_count')} cores{gpu}), torch {info.get('torch')} "
+            f"({info.get('torch_threads')} threads), jax {info.get('jax')}, {date}, "
+            f"load average {load_s} (1/5/15 min), malloc: {info.get('malloc', 'default')}")
+
+
+def _group_number(x: float) -> str:
+    """``3000`` -> ``"3 000"``; two significant digits above 100, fewer decimals as it grows."""
+    if x >= 100:
+        digits = len(str(int(x)))
+        rounded = int(round(x, 2 - digits))
+        return f"{rounded:,}".replace(",", " ")
+    if x >= 10:
+        return f"{x:.0f}"
+    if x >= 2:
+        return f"{x:.1f}"
+    return f"{x:.2f}"
+
+
+def speed_label(ratio: float) -> str:
+    """A ratio to the baseline in words: ``0.000333`` -> ``"3 000x faster"``, ``1.3`` ->
+    ``"1.30x slower"``; within 1% of the baseline, ``"same (1.00x)"``."""
+    if ratio <= 0 or ratio != ratio:
+        return "-"
+    if 0.99 <= ratio <= 1.01:
+        return f"same ({ratio:.2f}x)"
+    if ratio < 1:
+        return f"{_group_number(1 / ratio)}x faster"
+    return f"{_group_number(ratio)}x slower"
+
+
+def _axis_label(v: float, _pos: Any = None) -> str:
+    if v <= 0:
+        return ""
+    if abs(v - 1) < 1e-9:
+        return "baseline"
+    return f"{_group_number(1 / v)}x\nfaster" if v < 1 else f"{_group_number(v)}x\nslower"
+
+
+def _library(impl: str) -> str:
+    low = impl.lower()
+    if low.startswith("ftx"):
+        return "ftx"
+    if low.startswith(("jax", "optax")):
+        return "JAX"
+    return "torch / other"
+
+
+_COLORS = {"ftx": "#1f77b4", "JAX": "#2ca02c", "torch / other": "#ff7f0e"}
+
+
+def write_chart(path: Path, results: Sequence[Result], title: str, subtitle: str = "") -> bool:
+    """One panel per group: each implementation's time against its case's baseline (log
+    scale, bars drawn from the baseline at 1), labelled "3 000x faster" / "1.30x slower"
+    with the median time; the command as title, the machine and date as subtitle."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -147,31 +209,80 @@ def write_chart(path: Path, results: Sequence[Result], title: str) -> bool:
     rows = [r for r in results if r.ok and r.ratio is not None]
     if not rows:
         return False
-    labels = [f"{r.case}  [{r.impl}]" for r in rows]
-    ratios = [float(r.ratio or 0.0) for r in rows]
-    colors = [
-        "tab:gray" if r.impl == r.baseline
-        else ("tab:blue" if r.impl.startswith("ftx") else "tab:orange")
-        for r in rows
-    ]
     with matplotlib.rc_context({"text.parse_math": False}):  # "$" in a --filter is plain text
-        _draw(plt, path, rows, labels, ratios, colors, title)
+        _draw(plt, path, rows, title, subtitle)
     return True
 
 
-def _draw(plt: Any, path: Path, rows: Sequence[Result], labels: list[str],
-          ratios: list[float], colors: list[str], title: str) -> None:
-    fig, ax = plt.subplots(figsize=(10, 0.22 * len(rows) + 1.5))
-    y = list(range(len(rows)))[::-1]
-    ax.barh(y, ratios, color=colors)
-    ax.set_yticks(y)
-    ax.set_yticklabels(labels, fontsize=7)
-    ax.set_xscale("log")
-    ax.axvline(1.0, color="black", linewidth=0.8)
-    ax.set_xlabel("time / baseline time (log scale; < 1 is faster than the baseline)")
-    ax.set_title(title, fontsize=9)
-    for yi, r in zip(y, ratios):
-        ax.text(r, yi, f" {r:.2f}x", va="center", fontsize=6)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
+def _draw(plt: Any, path: Path, rows: Sequence[Result], title: str, subtitle: str) -> None:
+    import math
+    import textwrap
+
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+    groups: dict[str, list[Result]] = {}
+    for r in rows:
+        groups.setdefault(r.group, []).append(r)
+    ratios = [float(r.ratio or 1.0) for r in rows]
+    lo = min(min(ratios), 0.5) / 2.5
+    hi = max(max(ratios), 2.0) * 2.5
+    decades = [10.0**k for k in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)]
+    ticks = sorted({*decades, 1.0})
+    heights = [len(g) + 1.2 for g in groups.values()]
+    fig, axes = plt.subplots(
+        len(groups), 1, figsize=(12, 0.24 * sum(heights) + 1.6),
+        gridspec_kw={"height_ratios": heights}, layout="constrained", squeeze=False,
+    )
+    for ax, (group, grows) in zip(axes[:, 0], groups.items()):
+        y = list(range(len(grows)))[::-1]
+        labels: list[str] = []
+        prev_case = None
+        for r in grows:
+            short = r.case.split("/", 1)[1] if "/" in r.case else r.case
+            labels.append(f"{short if r.case != prev_case else ''}   {r.impl}")
+            prev_case = r.case
+        for yi, r in zip(y, grows):
+            ratio = float(r.ratio or 1.0)
+            lib = _library(r.impl)
+            if r.impl == r.baseline:
+                ax.plot([1.0], [yi], marker="D", color="black", markersize=4)
+            else:
+                left, right = sorted((1.0, ratio))
+                ax.barh(yi, right - left, left=left, height=0.7, color=_COLORS[lib])
+            text = "baseline" if r.impl == r.baseline else speed_label(ratio)
+            color = ("black" if r.impl == r.baseline or 0.99 <= ratio <= 1.01
+                     else ("#1a7f37" if ratio < 1 else "#c0392b"))
+            ax.annotate(f"{text}   {fmt_time(r.median_s)}", xy=(1.005, yi),
+                        xycoords=("axes fraction", "data"), va="center", fontsize=7.5,
+                        color=color)
+        # a line between cases
+        for k in range(1, len(grows)):
+            if grows[k].case != grows[k - 1].case:
+                ax.axhline(y[k] + 0.5, color="#cccccc", linewidth=0.6)
+        ax.set_xscale("log")
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(-0.6, len(grows) - 0.4)
+        ax.xaxis.set_major_locator(FixedLocator(ticks))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.xaxis.set_major_formatter(FuncFormatter(_axis_label))
+        ax.tick_params(axis="x", labelsize=7)
+        ax.set_yticks(y)
+        ax.set_yticklabels(labels, fontsize=7.5)
+        ax.axvline(1.0, color="black", linewidth=0.9)
+        ax.grid(axis="x", color="#e5e5e5", linewidth=0.6)
+        ax.set_axisbelow(True)
+        ax.set_title(group, loc="left", fontsize=10, fontweight="bold")
+    handles: list[Any] = [Patch(color=c, label=k) for k, c in _COLORS.items()]
+    handles.append(Line2D([], [], marker="D", color="black", linestyle="", markersize=4,
+                          label="baseline of the case (1x)"))
+    fig.legend(handles=handles, loc="outside lower center", ncols=4, fontsize=8, frameon=False)
+    sub = "\n".join(textwrap.wrap(subtitle, 150)) if subtitle else ""
+    fig.suptitle(
+        f"{title}\n{sub}\nmedian time per call against the case's baseline, timed in the same "
+        "run (log scale: bars to the left are faster, to the right slower)",
+        fontsize=8.5,
+    )
+    fig.savefig(path, dpi=100)
     plt.close(fig)

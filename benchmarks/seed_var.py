@@ -1,4 +1,4 @@
-"""The seed notebook's Picograd ``Var``, copied verbatim (comments translated) as a baseline.
+"""A naive recursive scalar ``Var`` (the project's first autodiff sketch), the picograd baseline.
 
 Its ``grad`` recurses into the inputs and merges dicts, so a graph with shared
 subexpressions is walked once per path: ``y = y * y`` repeated d times costs

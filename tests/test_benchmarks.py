@@ -17,9 +17,10 @@ import numpy as np
 import pytest
 import torch
 
+from benchmarks import _compile_latency as CL
 from benchmarks import _harness as H
 from benchmarks import _report as R
-from benchmarks.__main__ import keep_freed_memory, main
+from benchmarks.__main__ import keep_freed_memory, label_rows, main
 from benchmarks.cases import load_all
 
 FAST = H.Config(quick=True, compile=False, min_run_time=0.002, warmup=0, rounds=1)
@@ -240,9 +241,43 @@ def test_table_json_and_chart(tmp_path: Path) -> None:
     assert [r["status"] for r in doc["results"]][:2] == ["ok", "ok"]
     assert doc["results"][0]["ratio"] == pytest.approx(1.0)
 
-    assert R.write_chart(tmp_path / "r.png", results, "toy")
+    assert R.write_chart(tmp_path / "r.png", results, "toy", R.machine_line(R.machine_info()))
     assert (tmp_path / "r.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not R.write_chart(tmp_path / "none.png", results[2:], "nothing ran")
+
+
+@pytest.mark.parametrize(
+    "ratio, text",
+    [(1 / 3000, "3 000x faster"), (1 / 141_234, "140 000x faster"), (0.5, "2.0x faster"),
+     (1.3, "1.30x slower"), (25.4, "25x slower"), (1.004, "same (1.00x)"), (0.0, "-")],
+    ids=["3000", "140k", "half", "1.3", "25", "same", "zero"],
+)
+def test_speed_labels_read_at_a_glance(ratio: float, text: str) -> None:
+    assert R.speed_label(ratio) == text
+
+
+def test_chart_axis_labels_are_plain_text() -> None:
+    """No mathtext (the old chart showed $\\mathdefault{10^{-3}}$ literally)."""
+    assert R._axis_label(1e-3) == "1 000x\nfaster"
+    assert R._axis_label(1.0) == "baseline"
+    assert R._axis_label(100.0) == "100x\nslower"
+
+
+def test_machine_line_is_readable() -> None:
+    info = {"cpu": "Some CPU", "cpu_count": 2, "torch": "2.13.0", "torch_threads": 2,
+            "jax": "0.10.2", "date": "2026-11-30T15:40:00+00:00", "load_average": [7.5, 6, 5.25],
+            "malloc": "default"}
+    assert R.machine_line(info) == (
+        "Some CPU (2 cores), torch 2.13.0 (2 threads), jax 0.10.2, 2026-11-30 15:40 UTC, "
+        "load average 7.5 / 6.0 / 5.2 (1/5/15 min), malloc: default")
+
+
+def test_tuned_rows_are_labelled() -> None:
+    results = _results()
+    label_rows(results, "tuned malloc")
+    assert [r.impl for r in results] == ["base (tuned malloc)", "ftx (tuned malloc)",
+                                         "skip (tuned malloc)"]
+    assert all(r.baseline == "base (tuned malloc)" for r in results)
 
 
 @pytest.mark.parametrize(
@@ -348,24 +383,96 @@ def test_keep_freed_memory_sets_glibc_thresholds() -> None:
         assert got.startswith("default")
 
 
-def test_command_line_run_uses_huge_pages_and_records_it(tmp_path: Path) -> None:
-    """``python -m benchmarks`` restarts itself with THP_MEM_ALLOC_ENABLE=1 and says so in the
-    JSON; ``--default-malloc`` leaves both the C library and torch's allocator alone."""
+def test_command_line_run_default_and_tuned_malloc(tmp_path: Path) -> None:
+    """``python -m benchmarks`` leaves the C library and torch's allocator alone;
+    ``--tuned-malloc`` restarts itself with THP_MEM_ALLOC_ENABLE=1, sets glibc's
+    thresholds, says so in the JSON and labels every row."""
     import os
     import subprocess
     import sys
 
     env = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
     root = Path(__file__).resolve().parents[1]
-    for extra, want in (([], "THP_MEM_ALLOC_ENABLE=1"), (["--default-malloc"], None)):
-        out = tmp_path / ("default" if extra else "tuned")
+    for extra, want in ((["--tuned-malloc"], "THP_MEM_ALLOC_ENABLE=1"), ([], None)):
+        out = tmp_path / ("tuned" if extra else "default")
         subprocess.run(
             [sys.executable, "-m", "benchmarks", "--quick", "--no-compile", "--no-progress",
              "--filter", "wrapper/grad-tiny", "--out", str(out), *extra],
             cwd=root, env=env, check=True, capture_output=True, timeout=300,
         )
-        malloc = json.loads((out / "benchmarks-cpu-quick.json").read_text())["machine"]["malloc"]
+        stem = "benchmarks-cpu-quick" + ("-tuned-malloc" if extra else "")
+        doc = json.loads((out / f"{stem}.json").read_text())
+        malloc = doc["machine"]["malloc"]
+        impls = {r["impl"] for r in doc["results"]}
         if want is None:
             assert malloc == "default"
+            assert impls == {"torch.func", "ftx"}
         else:
             assert want in malloc and malloc.startswith("glibc mallopt")
+            assert impls == {"torch.func (tuned malloc)", "ftx (tuned malloc)"}
+
+
+# ---------------------------------------------------------------- compile latency
+
+
+def test_compile_phases_from_nested_records() -> None:
+    """Each phase is its record minus the records nested in it; the rest is 'other'."""
+    before = {"bytecode_tracing": [1.0]}
+    after = {"bytecode_tracing": [1.0, 0.5], "build_guards": [0.1],
+             "create_aot_dispatcher_function": [3.0], "compile_fx_inner": [1.0, 1.5],
+             "compile_file": [0.75, 1.0]}
+    delta = CL.metrics_delta(before, after)
+    assert delta["bytecode_tracing"] == [0.5] and delta["compile_fx_inner"] == [1.0, 1.5]
+    got = CL.phases(delta, compile_s=4.0)
+    assert got == pytest.approx({"dynamo": 0.5, "guards": 0.1, "aot_autograd": 0.5,
+                                 "inductor": 0.75, "cpp_compile": 1.75, "other": 0.4})
+    # the C++ compiler ran in worker processes: the wait for it stands in
+    got = CL.phases({"compile_fx_inner": [2.0], "async_compile.wait": [1.5]}, 1.0)
+    assert got["cpp_compile"] == 1.5 and got["inductor"] == 0.5 and got["other"] == 0.0
+
+
+def test_compile_phases_of_a_real_compile() -> None:
+    """On a real torch.compile the records are there and the phases fit in the first call."""
+    import time
+
+    before, _ = CL._torch_snapshot()
+    f = torch.compile(lambda x: torch.sin(x) * 3 + 1)
+    t0 = time.perf_counter()
+    f(torch.ones(5))
+    wall = time.perf_counter() - t0
+    after, counters = CL._torch_snapshot()
+    ph = CL.phases(CL.metrics_delta(before, after), wall)
+    assert set(ph) == set(CL.PHASES)
+    assert ph["dynamo"] > 0 and ph["inductor"] > 0
+    assert sum(ph.values()) == pytest.approx(wall, rel=0.05)
+    assert counters["unique_graphs"] >= 1
+
+
+def test_jax_peer_matching() -> None:
+    assert CL.jax_peer("ftx.jit(jacfwd)", ["jax.jit(jacfwd)", "jax.jit(jacrev)"]) == \
+        "jax.jit(jacfwd)"
+    assert CL.jax_peer("ftx.jit", ["jax.jit+optax"]) == "jax.jit+optax"
+    assert CL.jax_peer("ftx.jit(hessian)", ["jax.jit(a)", "jax.jit(b)"]) is None
+    assert CL.jax_peer("torch.compile(x)", []) is None
+
+
+def test_compile_latency_child_process_jax(tmp_path: Path) -> None:
+    """A real child process: first call, steady call and compile time of a jax.jit case."""
+    out = CL.run_child("random/normal-2^20", "jax.random.normal (jit)", "own", str(tmp_path),
+                       quick=True, device="cpu", threads=None, timeout=600)
+    assert "error" not in out, out
+    assert out["kind"] == "jax" and out["phases"] is None
+    assert out["first_call_s"] >= out["steady_s"] > 0
+    assert out["compile_s"] == pytest.approx(out["first_call_s"] - out["steady_s"])
+    assert out["start_up_s"] > 0
+    row = {"case": out["case"], "impl": out["impl"], "kind": "jax", "own": out,
+           "cold": {"error": "exit 1: boom"}}
+    table = CL.format_table([row])
+    assert table.splitlines()[0].split()[:3] == ["case", "implementation", "cold"]
+    assert "error" in table
+    assert CL.errors([row]) == [f"{out['case']} [{out['impl']}] cold: exit 1: boom"]
+
+
+def test_compile_latency_needs_a_compiled_case(capsys: Any) -> None:
+    assert main(["--compile-latency", "--filter", "^wrapper/", "--no-progress"]) == 2
+    assert "no case with a compiled implementation" in capsys.readouterr().err

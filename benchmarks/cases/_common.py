@@ -15,7 +15,7 @@ ACTS = {"tanh": (torch.tanh, nn.Tanh), "sigmoid": (torch.sigmoid, nn.Sigmoid),
 
 
 def module_mlp(sizes: Sequence[int], act: str = "tanh", seed: int = 0) -> nn.Sequential:
-    """``Linear -> act -> ... -> Linear`` (plus a final act for "sigmoid", the seed's MLP)."""
+    """``Linear -> act -> ... -> Linear`` (plus a final act for "sigmoid")."""
     torch.manual_seed(seed)
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(itertools.pairwise(sizes)):

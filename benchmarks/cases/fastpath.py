@@ -1,6 +1,6 @@
 """Top-level gradient cost against an nn.Module forward+backward (issue 2's fast path).
 
-MLPs 3-3-2 (the seed's, sigmoid) and 64-256-256-10 (tanh) at batch 256, MSE
+MLPs 3-3-2 (a tiny sigmoid MLP) and 64-256-256-10 (tanh) at batch 256, MSE
 loss. Baseline: ``nn.Module`` forward + ``loss.backward()``. Peers: the same
 pure function under ``torch.func.grad``, ``torch.autograd.grad`` and
 ``ftx.grad`` (which takes the ``torch.autograd.grad`` route at top level).

@@ -1,11 +1,13 @@
 """Jacobians of a wide and a tall function, and a 100-d Hessian (issue 7 case 4).
 
 Wide: R^1000 -> R^10, tall: R^10 -> R^1000, both ``tanh(A @ x) * x.sum()``
-(1000/10 scaled down to 200/10 with ``--quick``). Baseline: the seed
-notebook's Jacobian, ``vmap`` over the rows of the identity of a
-``torch.autograd.grad`` vector-Jacobian product (``torch._vmap_internals``,
-as in the seed). Hessian: ``sum(tanh(W @ x)) + sum(x**4) / 4`` in 100-d,
-``torch.func.hessian`` as baseline, ftx and JAX (eager and jitted) as peers.
+(1000/10 scaled down to 200/10 with ``--quick``). Baseline: a hand-written
+Jacobian, ``vmap`` over the rows of the identity of a ``torch.autograd.grad``
+vector-Jacobian product (torch's legacy ``torch._vmap_internals.vmap``).
+Hessian: ``sum(tanh(W @ x)) + sum(x**4) / 4`` in 100-d, ``torch.func.hessian``
+as baseline; Hessian-vector product of the same function, ``torch.func.jvp``
+of ``torch.func.grad`` as baseline. ftx eager and under ``ftx.jit``, JAX eager
+and under ``jax.jit``, are the peers everywhere.
 """
 
 from __future__ import annotations
@@ -23,12 +25,16 @@ from ._common import to_jax
 
 GROUP = "jacobians"
 
-# the seed's legacy vmap warns on every call; its cost is what is measured, not the warning's
+# the legacy vmap warns on every call; its cost is what is measured, not the warning's
 warnings.filterwarnings("ignore", message=r"Please use `torch.vmap`", category=FutureWarning)
 
 
-def seed_jacobian(fun: Any, x: torch.Tensor) -> torch.Tensor:
-    """The seed notebook's ``jacobian`` (prints removed)."""
+BASE = "vjp per row (legacy vmap)"
+
+
+def rowwise_jacobian(fun: Any, x: torch.Tensor) -> torch.Tensor:
+    """Jacobian by hand: one ``torch.autograd.grad`` vjp per output row, batched by the
+    legacy ``torch._vmap_internals.vmap`` over the rows of the identity."""
     from torch._vmap_internals import vmap as legacy_vmap
 
     x = x.detach().requires_grad_()
@@ -53,12 +59,11 @@ def _register(shape: str, n_in: int, n_out: int, quick_in: int, quick_out: int) 
     def f(x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         return torch.tanh(a @ x) * x.sum()
 
-    c = case(GROUP, f"{shape}-{n_in}to{n_out}", setup, baseline="seed vmap-of-vjp",
-             rtol=1e-4, atol=1e-5)
+    c = case(GROUP, f"{shape}-{n_in}to{n_out}", setup, baseline=BASE, rtol=1e-4, atol=1e-5)
 
-    @c.impl("seed vmap-of-vjp")
-    def _seed(i: dict[str, Any]) -> Any:
-        return lambda: seed_jacobian(lambda x: f(x, i["a"]), i["x"])
+    @c.impl(BASE)
+    def _rowwise(i: dict[str, Any]) -> Any:
+        return lambda: rowwise_jacobian(lambda x: f(x, i["a"]), i["x"])
 
     for label, lib, kind in (
         ("torch.func.jacfwd", tf, "jacfwd"), ("torch.func.jacrev", tf, "jacrev"),
@@ -76,17 +81,28 @@ def _register(shape: str, n_in: int, n_out: int, quick_in: int, quick_out: int) 
         j = ftx.jacobian(f, mode="auto")
         return lambda: j(i["x"], i["a"])
 
-    for label, kind in (("jax.jacfwd", "jacfwd"), ("jax.jacrev", "jacrev")):
+    for kind in ("jacfwd", "jacrev"):
 
-        def make_jax(i: dict[str, Any], kind: str = kind) -> Any:
-            import jax
-            import jax.numpy as jnp
+        def make_jit(i: dict[str, Any], kind: str = kind) -> Any:
+            j = ftx.jit(getattr(ftx, kind)(f))
+            return lambda: j(i["x"], i["a"])
 
-            j = jax.jit(getattr(jax, kind)(lambda x, a: jnp.tanh(a @ x) * x.sum()))
-            x, a = to_jax((i["x"], i["a"]))
-            return lambda: j(x, a)
+        c.impl(f"ftx.jit({kind})", compiled=True)(make_jit)
 
-        c.impl(label + " (jit)", requires=("jax",), jax=True, compiled=True)(make_jax)
+    for kind in ("jacfwd", "jacrev"):
+        for jit in (False, True):
+
+            def make_jax(i: dict[str, Any], kind: str = kind, jit: bool = jit) -> Any:
+                import jax
+                import jax.numpy as jnp
+
+                j = getattr(jax, kind)(lambda x, a: jnp.tanh(a @ x) * x.sum())
+                j = jax.jit(j) if jit else j
+                x, a = to_jax((i["x"], i["a"]))
+                return lambda: j(x, a)
+
+            label = f"jax.jit({kind})" if jit else f"jax.{kind}"
+            c.impl(label, requires=("jax",), jax=True, compiled=jit)(make_jax)
 
 
 _register("wide", 1000, 10, 200, 10)
@@ -119,6 +135,12 @@ def _ftx_h(i: dict[str, Any]) -> Any:
     return lambda: h(i["x"], i["w"])
 
 
+@hc.impl("ftx.jit(hessian)", compiled=True)
+def _ftx_jit_h(i: dict[str, Any]) -> Any:
+    h = ftx.jit(ftx.hessian(_h))
+    return lambda: h(i["x"], i["w"])
+
+
 def _jax_h(x: Any, w: Any) -> Any:
     import jax.numpy as jnp
 
@@ -141,3 +163,61 @@ def _jax_jit(i: dict[str, Any]) -> Any:
     h = jax.jit(jax.hessian(_jax_h))
     x, w = to_jax((i["x"], i["w"]))
     return lambda: h(x, w)
+
+
+# Hessian-vector product of the same function: forward over reverse, H v without forming H.
+
+
+def _hvp_setup(cfg: Config) -> dict[str, Any]:
+    out = _hess_setup(cfg)
+    g = torch.Generator().manual_seed(7)
+    out["v"] = torch.randn(100, generator=g).to(cfg.device)
+    return out
+
+
+vc = case(GROUP, "hvp-100d", _hvp_setup, baseline="torch.func.jvp(grad)", rtol=1e-4, atol=1e-5)
+
+
+@vc.impl("torch.func.jvp(grad)")
+def _tf_hvp(i: dict[str, Any]) -> Any:
+    w, x, v = i["w"], i["x"], i["v"]
+    g = tf.grad(_h)
+    return lambda: tf.jvp(lambda x: g(x, w), (x,), (v,))[1]
+
+
+@vc.impl("ftx.hvp")
+def _ftx_hvp(i: dict[str, Any]) -> Any:
+    w, x, v = i["w"], i["x"], i["v"]
+    return lambda: ftx.hvp(lambda x: _h(x, w), (x,), (v,))[0]
+
+
+@vc.impl("ftx.jit(hvp)", compiled=True)
+def _ftx_jit_hvp(i: dict[str, Any]) -> Any:
+    w, x, v = i["w"], i["x"], i["v"]
+
+    def hvp(x: torch.Tensor, w: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return ftx.hvp(lambda x: _h(x, w), (x,), (v,))[0]  # type: ignore[no-any-return]
+
+    f = ftx.jit(hvp)
+    return lambda: f(x, w, v)
+
+
+def _jax_hvp(x: Any, w: Any, v: Any) -> Any:
+    import jax
+
+    return jax.jvp(jax.grad(lambda x: _jax_h(x, w)), (x,), (v,))[1]
+
+
+@vc.impl("jax.jvp(grad)", requires=("jax",), jax=True)
+def _jax_hvp_eager(i: dict[str, Any]) -> Any:
+    x, w, v = to_jax((i["x"], i["w"], i["v"]))
+    return lambda: _jax_hvp(x, w, v)
+
+
+@vc.impl("jax.jit(jvp(grad))", requires=("jax",), jax=True, compiled=True)
+def _jax_hvp_jit(i: dict[str, Any]) -> Any:
+    import jax
+
+    f = jax.jit(_jax_hvp)
+    x, w, v = to_jax((i["x"], i["w"], i["v"]))
+    return lambda: f(x, w, v)

@@ -3,8 +3,9 @@
 Baseline: ``torch.optim.Adam(foreach=True).step()`` (in place, gradients
 already in ``.grad``). Peer: the pure ``ftx.optim.adam`` update plus
 ``apply_updates`` from a fixed state, eager (its ``torch._foreach_*`` fast
-path). 100 tensors of 100 000 elements (10 000 with ``--quick``). The checked
-result is the parameters after one step from the same start.
+path), and optax's Adam eager and under ``jax.jit``. 100 tensors of 100 000
+elements (10 000 with ``--quick``). The checked result is the parameters after
+one step from the same start.
 """
 
 from __future__ import annotations
@@ -58,3 +59,26 @@ def _ftx(i: dict[str, Any]) -> Any:
         return ftx.optim.apply_updates(params, updates)
 
     return run
+
+
+for _jit in (False, True):
+
+    def _make_optax(i: dict[str, Any], jit: bool = _jit) -> Any:
+        import jax
+        import optax
+
+        from ._common import to_jax
+
+        opt = optax.adam(LR, b1=0.9, b2=0.999, eps=1e-8)
+        params, grads = to_jax(i["params"]), to_jax(i["grads"])
+        state = opt.init(params)
+
+        def step(grads: Any, state: Any, params: Any) -> Any:
+            updates, _ = opt.update(grads, state, params)
+            return optax.apply_updates(params, updates)
+
+        f = jax.jit(step) if jit else step
+        return lambda: f(grads, state, params)
+
+    c.impl("optax.adam (jit)" if _jit else "optax.adam (eager)", requires=("jax", "optax"),
+           jax=True, compiled=_jit)(_make_optax)

@@ -1,10 +1,10 @@
-"""``ftx.picograd`` against the seed notebook's recursive ``Var`` (issue 8).
+"""``ftx.picograd`` against a naive recursive scalar ``Var`` (issue 8).
 
 ``y = y * y`` repeated d times from ``x = 1``: the value is 1 and dy/dx is
-2^d. The seed's ``grad`` walks every path of the shared graph (2^d calls);
-picograd sweeps it once. Depths 10, 15 and 20 (15 and 20 are full-run
-only), and picograd alone at depth 10 000 (the seed's recursion would exceed
-Python's limit there); ``torch.autograd`` on 0-d tensors is a further peer.
+2^d. The naive ``grad`` (``benchmarks/seed_var.py``) walks every path of the
+shared graph (2^d calls); picograd sweeps it once. Depths 10, 15 and 20 (15
+and 20 are full-run only), and picograd alone at depth 10 000 (the naive
+recursion would exceed Python's limit there); ``torch.autograd`` on 0-d tensors is a further peer.
 Each call builds the graph and takes the gradient; the result is
 ``(value, dy/dx)`` (at depth 10 000 the gradient overflows to ``inf`` in
 float64 for everyone).
@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from benchmarks import Config, case
-from benchmarks.seed_var import Var as SeedVar
+from benchmarks.seed_var import Var as NaiveVar
 
 GROUP = "picograd"
 
@@ -29,17 +29,20 @@ def _setup(depth: int) -> Any:
     return setup
 
 
-def _register(depth: int, seed: bool) -> None:
-    base = "seed Var" if seed else "ftx.picograd"
+NAIVE = "naive recursive Var"
+
+
+def _register(depth: int, naive: bool) -> None:
+    base = NAIVE if naive else "ftx.picograd"
     c = case(GROUP, f"y=y*y-depth{depth}", _setup(depth), baseline=base, rtol=1e-12, atol=0.0,
-             full_only=seed and depth > 10)
+             full_only=naive and depth > 10)
 
-    if seed:
+    if naive:
 
-        @c.impl("seed Var")
-        def _seed(i: dict[str, Any]) -> Any:
+        @c.impl(NAIVE)
+        def _naive(i: dict[str, Any]) -> Any:
             def run() -> tuple[float, float]:
-                x = SeedVar(1.0)
+                x = NaiveVar(1.0)
                 y = x
                 for _ in range(i["depth"]):
                     y = y * y
@@ -74,5 +77,5 @@ def _register(depth: int, seed: bool) -> None:
 
 
 for _d in (10, 15, 20):
-    _register(_d, seed=True)
-_register(10_000, seed=False)
+    _register(_d, naive=True)
+_register(10_000, naive=False)

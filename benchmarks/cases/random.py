@@ -1,9 +1,9 @@
 """2^20 standard normal draws: ``ftx.random.normal`` against ``torch.randn`` (issue 3).
 
-Eager and compiled. ``torch.randn`` (global generator) is the baseline for
-time; the values are checked where they must agree: ``ftx.random.normal``
-against ``jax.random.normal`` on the same key (JAX parity) and the compiled
-ftx draw against the eager one.
+Eager and compiled, JAX eager and under ``jax.jit``. ``torch.randn`` (global
+generator) is the baseline for time; the values are checked where they must
+agree: ``ftx.random.normal`` against ``jax.random.normal`` on the same key
+(JAX parity) and the compiled ftx draw against the eager one.
 """
 
 from __future__ import annotations
@@ -47,6 +47,16 @@ def _jax(i: dict[str, Any]) -> Any:
     f = jax.jit(lambda k: jax.random.normal(k, (n,)))
     k = jax.random.PRNGKey(0)
     return lambda: f(k)
+
+
+@c.impl("jax.random.normal (eager)", requires=("jax",), jax=True,
+        ref="jax.random.normal (jit)")
+def _jax_eager(i: dict[str, Any]) -> Any:
+    import jax
+
+    n = i["n"]
+    k = jax.random.PRNGKey(0)
+    return lambda: jax.random.normal(k, (n,))
 
 
 @c.impl("ftx.random.normal", requires=("ftx.random.normal",), ref="jax.random.normal (jit)")

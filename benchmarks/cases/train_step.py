@@ -2,11 +2,12 @@
 
 MLPs 32-64-64-10 at batch 64 and 784-512-512-10 at batch 256, tanh, cross
 entropy, Adam(lr=1e-3). Baseline: ``nn.Module`` + ``torch.optim.Adam`` (its
-defaults). Peers: the functional step ``ftx.value_and_grad`` +
-``ftx.optim.adam`` + ``apply_updates``, eager and under ``ftx.jit``, and
-``jax.jit`` + optax. Every implementation starts from the same parameters;
-the checked result is the loss and the parameters after the first step.
-``--quick`` caps the batch at 64.
+defaults). Peers: what a torch user compiles instead (``torch.compile`` of the
+module's loss and of ``opt.step``, as torch's tutorials do), the functional
+step ``ftx.value_and_grad`` + ``ftx.optim.adam`` + ``apply_updates``, eager
+and under ``ftx.jit``, and JAX + optax, eager and under ``jax.jit``. Every
+implementation starts from the same parameters; the checked result is the loss
+and the parameters after the first step. ``--quick`` caps the batch at 64.
 """
 
 from __future__ import annotations
@@ -79,6 +80,27 @@ def _register(sizes: list[int], batch: int) -> None:
 
         return run
 
+    @c.impl("torch.compile(module, Adam.step)", compiled=True)
+    def _module_compiled(i: dict[str, Any]) -> Any:
+        mod = module_mlp(i["sizes"]).to(i["device"])
+        opt = torch.optim.Adam(mod.parameters(), lr=LR)
+        x, y = i["x"], i["y"]
+        named = dict(mod.named_parameters())
+        cmod = torch.compile(mod)
+
+        @torch.compile
+        def opt_step() -> None:
+            opt.step()
+
+        def run() -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+            opt.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(cmod(x), y)
+            loss.backward()
+            opt_step()
+            return loss.detach(), named
+
+        return run
+
     @c.impl("ftx eager", requires=("ftx.optim.adam",))
     def _ftx(i: dict[str, Any]) -> Any:
         p = params_of(module_mlp(i["sizes"]), i["device"])
@@ -94,26 +116,30 @@ def _register(sizes: list[int], batch: int) -> None:
         state = opt.init(p)
         return lambda: jstep(p, state, i["x"], i["y"])[:2]
 
-    @c.impl("jax.jit+optax", requires=("jax", "optax"), jax=True, compiled=True)
-    def _jax(i: dict[str, Any]) -> Any:
-        import jax
-        import optax
+    for jit in (False, True):
 
-        p = to_jax(params_of(module_mlp(i["sizes"])))
-        x, y = to_jax((i["x"], i["y"]))
-        opt = optax.adam(LR, b1=0.9, b2=0.999, eps=1e-8)
-        state = opt.init(p)
+        def make_jax(i: dict[str, Any], jit: bool = jit) -> Any:
+            import jax
+            import optax
 
-        def loss(p: Any, x: Any, y: Any) -> Any:
-            return jax_cross_entropy(jax_mlp_apply(p, x), y)
+            p = to_jax(params_of(module_mlp(i["sizes"])))
+            x, y = to_jax((i["x"], i["y"]))
+            opt = optax.adam(LR, b1=0.9, b2=0.999, eps=1e-8)
+            state = opt.init(p)
 
-        @jax.jit
-        def step(p: Any, state: Any, x: Any, y: Any) -> Any:
-            value, g = jax.value_and_grad(loss)(p, x, y)
-            updates, state = opt.update(g, state, p)
-            return value, optax.apply_updates(p, updates), state
+            def loss(p: Any, x: Any, y: Any) -> Any:
+                return jax_cross_entropy(jax_mlp_apply(p, x), y)
 
-        return lambda: step(p, state, x, y)[:2]
+            def step(p: Any, state: Any, x: Any, y: Any) -> Any:
+                value, g = jax.value_and_grad(loss)(p, x, y)
+                updates, state = opt.update(g, state, p)
+                return value, optax.apply_updates(p, updates), state
+
+            f = jax.jit(step) if jit else step
+            return lambda: f(p, state, x, y)[:2]
+
+        c.impl("jax.jit+optax" if jit else "jax+optax eager", requires=("jax", "optax"),
+               jax=True, compiled=jit)(make_jax)
 
 
 _register([32, 64, 64, 10], 64)

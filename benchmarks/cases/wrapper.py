@@ -1,9 +1,11 @@
-"""Wrapper cost: ftx transforms against the bare torch.func call they wrap (issue 7, case 1).
+"""Wrapper cost: ftx transforms against the bare torch.func call they wrap (issue
+7, case 1).
 
 Tiny input (3 elements: the per-call overhead shows) and medium (a 256x256
-MLP: the ratio should be ~1). At top level ``ftx.grad`` takes the
-``torch.autograd.grad`` fast path, so its row measures what a user gets, not
-only the wrapper.
+MLP: the ratio should be ~1); ``jvp`` and ``jvp`` of ``grad``; ``vmap`` over a
+dict argument of 4 and of 64 mapped leaves (the per-leaf cost shows). At top
+level ``ftx.grad`` takes the ``torch.autograd.grad`` fast path, so its row
+measures what a user gets, not only the wrapper.
 """
 
 from __future__ import annotations
@@ -30,7 +32,24 @@ def _vector(x: torch.Tensor) -> torch.Tensor:
 
 
 def _tiny(cfg: Config) -> dict[str, Any]:
-    return {"x": torch.tensor([0.3, -1.2, 2.0], device=cfg.device)}
+    return {"x": torch.tensor([0.3, -1.2, 2.0], device=cfg.device),
+            "t": torch.tensor([1.0, 0.5, -2.0], device=cfg.device)}
+
+
+def _dict_setup(leaves: int) -> Any:
+    def setup(cfg: Config) -> dict[str, Any]:
+        g = torch.Generator().manual_seed(9)
+        return {"d": {f"w{k}": torch.randn(4, 3, generator=g).to(cfg.device)
+                      for k in range(leaves)}}
+
+    return setup
+
+
+def _dict_fn(d: dict[str, torch.Tensor]) -> torch.Tensor:
+    out = torch.zeros_like(d["w0"])
+    for v in d.values():
+        out = out + torch.sin(v)
+    return out
 
 
 def _medium(cfg: Config) -> dict[str, Any]:
@@ -71,6 +90,14 @@ _pair("grad-tiny", _tiny, lambda T: T.grad(_scalar), lambda f, i: f(i["x"]))
 _pair("vmap-tiny", _tiny, lambda T: T.vmap(torch.sin), lambda f, i: f(i["x"]))
 _pair("jacrev-tiny", _tiny, lambda T: T.jacrev(_vector), lambda f, i: f(i["x"]))
 _pair("hessian-tiny", _tiny, lambda T: T.hessian(_scalar), lambda f, i: f(i["x"]))
+
+_pair("jvp-tiny", _tiny, lambda T: T.jvp,
+      lambda jvp, i: jvp(_vector, (i["x"],), (i["t"],)))
+_pair("jvp-grad-tiny", _tiny, lambda T: (T.jvp, T.grad(_scalar)),
+      lambda f, i: f[0](f[1], (i["x"],), (i["t"],)))
+# vmap over a dict argument, every leaf mapped along axis 0 (4 examples of 3 elements)
+_pair("vmap-dict4-tiny", _dict_setup(4), lambda T: T.vmap(_dict_fn), lambda f, i: f(i["d"]))
+_pair("vmap-dict64-tiny", _dict_setup(64), lambda T: T.vmap(_dict_fn), lambda f, i: f(i["d"]))
 
 # medium: a 256-256-256 tanh MLP (grad and vmap over a batch of 256, jacrev/hessian of one input)
 _pair("grad-mlp256", _medium, lambda T: T.grad(_mlp_loss), lambda f, i: f(i["p"], i["xs"]))
