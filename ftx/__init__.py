@@ -7,7 +7,8 @@ inside ``torch.func`` transforms and ``torch.compile`` and vice versa.
 Submodules: ``ftx.tree`` (pytrees), ``ftx.random`` (splittable keys),
 ``ftx.nn`` (stateless layers), ``ftx.optim`` (pure optimizers), ``ftx.io``
 (safe checkpoints), ``ftx.picograd`` (a scalar autodiff engine for teaching),
-``ftx.distributed`` (pytree collectives).
+``ftx.distributed`` (pytree collectives), ``ftx.test_util`` (numerical
+derivative checks for custom rules).
 """
 
 from . import distributed as distributed
@@ -17,6 +18,7 @@ from . import nn as nn
 from . import optim as optim
 from . import picograd as picograd
 from . import random as random
+from . import test_util as test_util
 from . import tree as tree
 from ._transforms.api import grad as grad
 from ._transforms.api import hvp as hvp
@@ -57,6 +59,7 @@ __all__ = [
     "optim",
     "picograd",
     "random",
+    "test_util",
     "tree",
     "value_and_grad",
     "vjp",

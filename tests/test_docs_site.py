@@ -28,6 +28,7 @@ MODULE_PAGES = {
     "ftx.io": "io.md",
     "ftx.picograd": "picograd.md",
     "ftx.distributed": "distributed.md",
+    "ftx.test_util": "test_util.md",
 }
 
 
