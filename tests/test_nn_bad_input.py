@@ -46,6 +46,17 @@ VALID: dict[type, dict[str, Any]] = {
     fnn.TransformerDecoderLayer: {"d_model": 4, "nhead": 2},
     fnn.RMSNorm: {"normalized_shape": 4},
     fnn.GroupNorm: {"num_groups": 2, "num_channels": 4},
+    fnn.Conv1d: {"in_channels": 2, "out_channels": 4, "kernel_size": 3},
+    fnn.Conv3d: {"in_channels": 2, "out_channels": 4, "kernel_size": 3},
+    fnn.ConvTranspose2d: {"in_channels": 2, "out_channels": 4, "kernel_size": 3},
+    fnn.AdaptiveAvgPool2d: {"output_size": 2},
+    fnn.Upsample: {"scale_factor": 2},
+    fnn.GRUCell: {"input_size": 3, "hidden_size": 4},
+    fnn.LSTMCell: {"input_size": 3, "hidden_size": 4},
+    fnn.GRU: {"input_size": 3, "hidden_size": 4},
+    fnn.LSTM: {"input_size": 3, "hidden_size": 4},
+    fnn.BatchNorm1d: {"num_features": 3},
+    fnn.BatchNorm2d: {"num_features": 3},
 }
 
 

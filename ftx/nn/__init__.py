@@ -35,7 +35,12 @@ from ._activations import Tanh as Tanh
 from ._attention import MultiheadAttention as MultiheadAttention
 from ._base import Layer as Layer
 from ._base import ParamsError as ParamsError
+from ._batchnorm import BatchNorm1d as BatchNorm1d
+from ._batchnorm import BatchNorm2d as BatchNorm2d
+from ._conv import Conv1d as Conv1d
 from ._conv import Conv2d as Conv2d
+from ._conv import Conv3d as Conv3d
+from ._conv import ConvTranspose2d as ConvTranspose2d
 from ._depthwise import DepthwiseConv2d as DepthwiseConv2d
 from ._dropout import Dropout as Dropout
 from ._embedding import Embedding as Embedding
@@ -43,6 +48,7 @@ from ._flatten import Flatten as Flatten
 from ._interop import from_module as from_module
 from ._interop import load_params as load_params
 from ._interop import params_of as params_of
+from ._interop import state_of as state_of
 from ._interop import to_module as to_module
 from ._linear import Linear as Linear
 from ._losses import binary_cross_entropy_with_logits as binary_cross_entropy_with_logits
@@ -53,23 +59,39 @@ from ._named import NamedTensor as NamedTensor
 from ._norm import GroupNorm as GroupNorm
 from ._norm import LayerNorm as LayerNorm
 from ._norm import RMSNorm as RMSNorm
+from ._pool import AdaptiveAvgPool2d as AdaptiveAvgPool2d
 from ._pool import AvgPool2d as AvgPool2d
 from ._pool import MaxPool2d as MaxPool2d
+from ._recurrent import GRU as GRU
+from ._recurrent import LSTM as LSTM
+from ._recurrent import GRUCell as GRUCell
+from ._recurrent import LSTMCell as LSTMCell
 from ._sequential import Sequential as Sequential
 from ._transformer import TransformerDecoderLayer as TransformerDecoderLayer
 from ._transformer import TransformerEncoderLayer as TransformerEncoderLayer
+from ._upsample import Upsample as Upsample
 
 __all__ = [
     "GELU",
+    "GRU",
+    "LSTM",
     "MLP",
+    "AdaptiveAvgPool2d",
     "AvgPool2d",
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "Conv1d",
     "Conv2d",
+    "Conv3d",
+    "ConvTranspose2d",
     "DepthwiseConv2d",
     "Dropout",
     "Embedding",
     "Flatten",
+    "GRUCell",
     "GroupNorm",
     "Identity",
+    "LSTMCell",
     "Layer",
     "LayerNorm",
     "Linear",
@@ -86,6 +108,7 @@ __all__ = [
     "Tanh",
     "TransformerDecoderLayer",
     "TransformerEncoderLayer",
+    "Upsample",
     "binary_cross_entropy_with_logits",
     "cross_entropy",
     "from_module",
@@ -93,5 +116,6 @@ __all__ = [
     "load_params",
     "mse_loss",
     "params_of",
+    "state_of",
     "to_module",
 ]

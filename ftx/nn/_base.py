@@ -60,15 +60,24 @@ def _walk(params: Any, prefix: str, out: dict[str, Any]) -> None:
                 out[path] = v
 
 
-def check_params(api: str, params: Any, shapes: Mapping[str, Shape]) -> None:
-    """Raise when ``params`` is not a dict holding exactly ``shapes``' paths and shapes."""
+def check_params(
+    api: str, params: Any, shapes: Mapping[str, Shape], what: str = "params"
+) -> None:
+    """Raise when ``params`` is not a dict holding exactly ``shapes``' paths and shapes.
+
+    ``what="state"`` checks a layer's state the same way (its messages say ``state``).
+    """
+    build = ("Build state with layer.init_state() or ftx.nn.state_of(twin_module)."
+             if what == "state" else
+             "Build params with layer.init(key) or ftx.nn.params_of(twin_module).")
     if not isinstance(params, Mapping):
         raise TypeError(
             msg(
                 api,
-                "params must be a dict of tensors (the pytree from init)",
+                f"{what} must be a dict of tensors (the pytree from init"
+                f"{'_state' if what == 'state' else ''})",
                 describe(params),
-                "Build params with layer.init(key) or ftx.nn.params_of(module).",
+                build.replace("(twin_module)", "(module)"),
             )
         )
     flat = _flat_paths(params, api)
@@ -78,24 +87,25 @@ def check_params(api: str, params: Any, shapes: Mapping[str, Shape]) -> None:
         raise ParamsError(
             msg(
                 api,
-                f"params must hold exactly the paths {sorted(shapes)}",
+                f"{what} must hold exactly the paths {sorted(shapes)}",
                 f"missing paths {missing} and extra paths {extra}",
-                "Build params with layer.init(key) or ftx.nn.params_of(twin_module).",
+                build,
             )
         )
     for path, want in shapes.items():
         leaf = flat[path]
         if not isinstance(leaf, Tensor):
             raise TypeError(
-                msg(api, f"params[{path!r}] must be a tensor", describe(leaf))
+                msg(api, f"{what}[{path!r}] must be a tensor", describe(leaf))
             )
         if tuple(leaf.shape) != tuple(want):
             raise ParamsError(
                 msg(
                     api,
-                    f"params[{path!r}] must have shape {tuple(want)}",
+                    f"{what}[{path!r}] must have shape {tuple(want)}",
                     f"shape {tuple(leaf.shape)}",
-                    "The params belong to a layer with other hyper-parameters.",
+                    f"The {what} belong{'s' if what == 'state' else ''} to a layer with other "
+                    "hyper-parameters.",
                 )
             )
 
@@ -171,6 +181,9 @@ def check_key(api: str, key: Any) -> None:
                              f"{describe(key)} on {key.device} with layout {key.layout}",
                              "Make one with ftx.random.key(seed)."))
 
+
+# ``init_state`` takes no key; the shared argument check gets a valid stand-in.
+_STATE_KEY = torch.zeros(2, dtype=torch.int64)
 
 _FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
@@ -277,6 +290,26 @@ def pair(low: int) -> Rule:
             raise TypeError(msg(api, f"{name} must be an int or a pair of ints", describe(value)))
         if min(out) < low:
             raise ValueError(msg(api, f"{name} must be >= {low}", str(out)))
+        if max(out) > MAX_SIZE:
+            raise _too_big(api, name, max(out))
+        return out
+
+    return rule
+
+
+def ntuple(n: int, low: int) -> Rule:
+    """An int or a sequence of ``n`` ints, each ``>= low``, normalised to an ``n``-tuple."""
+
+    def rule(api: str, name: str, value: Any) -> tuple[int, ...]:
+        if _is_int(value):
+            out = (int(value),) * n
+        elif isinstance(value, (tuple, list)) and len(value) == n and all(map(_is_int, value)):
+            out = tuple(int(v) for v in value)
+        else:
+            what = "an int" if n == 1 else f"an int or a tuple of {n} ints"
+            raise TypeError(msg(api, f"{name} must be {what}", describe(value)))
+        if min(out) < low:
+            raise ValueError(msg(api, f"{name} must be >= {low}", str(out if n > 1 else out[0])))
         if max(out) > MAX_SIZE:
             raise _too_big(api, name, max(out))
         return out
@@ -415,6 +448,21 @@ class Layer:
 
     def param_shapes(self) -> dict[str, Shape]:
         """Flattened param paths (state-dict keys) and shapes; ``{}`` without params."""
+        return {}
+
+    def state_shapes(self) -> dict[str, Shape]:
+        """Flattened state paths (the twin's buffer names) and shapes; ``{}`` for the
+        stateless layers (all but ``BatchNorm*`` and containers holding one).
+
+        A layer with state is called ``layer(params, x, state=state, training=...)`` and
+        then returns ``(y, new_state)``; see ``docs/nn.md`` (layers with state).
+        """
+        return {}
+
+    def init_state(self, *, dtype: torch.dtype = torch.float32, device: Any = None) -> Params:
+        """The initial state (a nested dict keyed like the twin's buffers); ``{}`` when
+        the layer has none. Floating leaves take ``dtype``, integer counters stay int64."""
+        check_init(self.api, _STATE_KEY, dtype, device)
         return {}
 
     def twin(self) -> nn.Module:

@@ -1,7 +1,8 @@
 """Interop with ``torch.nn``: params out of modules, params into modules, modules as functions.
 
 * :func:`params_of` -- a module's parameters and persistent buffers as a nested
-  dict keyed like its state dict (tied weights appear once).
+  dict keyed like its state dict (tied weights appear once); :func:`state_of` -- the
+  buffers alone.
 * :func:`load_params` -- copy such a pytree into a module, in place.
 * :func:`to_module` -- the ``nn.Module`` twin of an ftx layer, holding given params.
 * :func:`from_module` -- any module as a pure ``apply(params, *args)`` through
@@ -11,7 +12,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal, overload
 
 import torch
 from torch import Tensor, nn
@@ -19,7 +20,7 @@ from torch import Tensor, nn
 from .._internal.errors import describe, msg
 from ._base import Layer, Params, _flat_paths
 
-__all__ = ["from_module", "load_params", "params_of", "to_module"]
+__all__ = ["from_module", "load_params", "params_of", "state_of", "to_module"]
 
 
 def _check_module(api: str, module: Any) -> None:
@@ -68,7 +69,14 @@ def _named_state(module: nn.Module) -> dict[str, Tensor]:
     return flat
 
 
-def params_of(module: nn.Module) -> Params:
+def _buffer_names(module: nn.Module) -> set[str]:
+    """State-dict keys of the persistent buffers (not tied to an earlier name)."""
+    flat = _named_state(module)
+    params = {name for name, _ in module.named_parameters()}
+    return {name for name in flat if name not in params}
+
+
+def params_of(module: nn.Module, *, buffers: bool = True) -> Params:
     """A module's parameters and persistent buffers as a detached nested dict.
 
     Paths are the module's ``state_dict()`` keys (``"0.weight"`` becomes
@@ -79,6 +87,8 @@ def params_of(module: nn.Module) -> Params:
 
     Args:
         module: any ``nn.Module``.
+        buffers: include the persistent buffers (``BatchNorm``'s running statistics);
+            ``False`` gives the parameters only, the counterpart of :func:`state_of`.
 
     Returns:
         Nested dict of tensors.
@@ -90,7 +100,37 @@ def params_of(module: nn.Module) -> Params:
         {'0': {'weight': (2, 3), 'bias': (2,)}}
     """
     _check_module("nn.params_of", module)
-    return _nest({k: v.detach() for k, v in _named_state(module).items()})
+    if buffers is not True and buffers is not False:
+        raise TypeError(msg("nn.params_of", "buffers must be True or False", describe(buffers)))
+    flat = _named_state(module)
+    if not buffers:
+        skip = _buffer_names(module)
+        flat = {k: v for k, v in flat.items() if k not in skip}
+    return _nest({k: v.detach() for k, v in flat.items()})
+
+
+def state_of(module: nn.Module) -> Params:
+    """A module's persistent buffers (its state) as a detached nested dict.
+
+    The state of the ftx twins with state (``BatchNorm*``): ``running_mean``,
+    ``running_var``, ``num_batches_tracked`` under their state-dict paths. With
+    ``params_of(module, buffers=False)`` it partitions ``params_of(module)``.
+
+    Args:
+        module: any ``nn.Module``.
+
+    Returns:
+        Nested dict of (detached, shared-memory) buffer tensors.
+
+    Example:
+        >>> import torch, ftx
+        >>> module = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+        >>> ftx.tree.map(lambda t: tuple(t.shape), ftx.nn.state_of(module))
+        {'1': {'running_mean': (2,), 'running_var': (2,), 'num_batches_tracked': ()}}
+    """
+    _check_module("nn.state_of", module)
+    names = _buffer_names(module)
+    return _nest({k: v.detach() for k, v in _named_state(module).items() if k in names})
 
 
 def load_params(module: nn.Module, params: Params) -> nn.Module:
@@ -171,15 +211,25 @@ def load_params(module: nn.Module, params: Params) -> nn.Module:
     return module
 
 
-def to_module(layer: Layer, params: Params) -> nn.Module:
-    """The ``nn.Module`` twin of ``layer``, holding ``params`` (copied).
+def _merge(a: Params, b: Params) -> Params:
+    """Deep union of two nested dicts (params and state share the layer-index keys)."""
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = _merge(out[k], v) if isinstance(out.get(k), dict) and isinstance(v, dict) else v
+    return out
+
+
+def to_module(layer: Layer, params: Params, state: Params | None = None) -> nn.Module:
+    """The ``nn.Module`` twin of ``layer``, holding ``params`` (and ``state``) (copied).
 
     The module's dtype and device are those of the params (float32 on CPU for
-    paramless layers).
+    paramless layers). For layers with state (``BatchNorm*``), ``state`` fills the
+    buffers (``running_mean``, ...); ``None`` keeps the twin's fresh buffers.
 
     Args:
         layer: an ftx layer.
         params: its params, e.g. from ``layer.init(key)``.
+        state: its state, e.g. from ``layer.init_state()`` or a training call.
 
     Returns:
         A fresh ``nn.Module`` with the same maths and state-dict keys.
@@ -200,25 +250,62 @@ def to_module(layer: Layer, params: Params) -> nn.Module:
     module = layer.twin()
     if leaves and isinstance(leaves[0], Tensor):
         module = module.to(device=leaves[0].device, dtype=leaves[0].dtype)
-    return load_params(module, params)
+    elif state and isinstance(state, dict):
+        floats = [t for t in _flat_paths(state, api).values()
+                  if isinstance(t, Tensor) and t.is_floating_point()]
+        if floats:
+            module = module.to(device=floats[0].device, dtype=floats[0].dtype)
+    buffers = _buffer_names(module)
+    if not buffers:
+        if state:
+            raise ValueError(msg(api, "state must be None or {} for a layer without state",
+                                 describe(state)))
+        return load_params(module, params)
+    if state is None:
+        state = state_of(module)
+    if not isinstance(state, dict):
+        raise TypeError(msg(api, "state must be a nested dict of tensors", describe(state)))
+    if not isinstance(params, dict):
+        raise TypeError(msg(api, "params must be a nested dict of tensors", describe(params)))
+    return load_params(module, _merge(params, state))
 
 
-def from_module(module: nn.Module) -> tuple[Callable[..., Any], Params]:
+@overload
+def from_module(
+    module: nn.Module, *, split_state: Literal[False] = False
+) -> tuple[Callable[..., Any], Params]: ...
+
+
+@overload
+def from_module(
+    module: nn.Module, *, split_state: Literal[True]
+) -> tuple[Callable[..., Any], Params, Params]: ...
+
+
+def from_module(module: nn.Module, *, split_state: bool = False) -> tuple[Any, ...]:
     """Any ``nn.Module`` as a pure function: ``(apply_fn, params)``.
 
     ``apply_fn(params, *args, **kwargs)`` runs ``module(*args, **kwargs)`` with
     the given params and buffers through ``torch.func.functional_call`` (tied
     weights stay tied), so it works under ``ftx.grad``, ``ftx.vmap`` and
     ``torch.compile``. ``params`` is :func:`params_of(module) <params_of>`, buffers
-    included; the module itself is not changed by ``apply_fn`` (modules that
-    update buffers in ``forward``, like ``BatchNorm`` in training mode, update
-    the passed buffer tensors instead).
+    included. Nothing is mutated: neither the module nor the tensors passed in
+    ``params``. A module that updates buffers in ``forward`` (``BatchNorm`` in
+    training mode) updates copies, which ``apply_fn`` drops; to get them back use
+    ``split_state=True``.
+
+    With ``split_state=True`` the result is ``(apply_fn, params, state)``: ``params``
+    holds the parameters only (``params_of(module, buffers=False)``), ``state`` the
+    buffers (:func:`state_of`), and ``apply_fn(params, state, *args, **kwargs)``
+    returns ``(output, new_state)``, the buffers after the forward (the same tensors
+    values as the module's own would be; the caller's are untouched).
 
     Args:
-        module: any ``nn.Module``.
+        module: any ``nn.Module`` (its ``training`` flag decides what ``forward`` does).
+        split_state: separate the buffers into a state that is passed and returned.
 
     Returns:
-        ``(apply_fn, params)``.
+        ``(apply_fn, params)``, or ``(apply_fn, params, state)`` with ``split_state``.
 
     Example:
         >>> import torch, ftx
@@ -227,31 +314,42 @@ def from_module(module: nn.Module) -> tuple[Callable[..., Any], Params]:
         >>> x = torch.randn(4, 3)
         >>> torch.allclose(apply_fn(params, x), module(x))
         True
+        >>> bn = torch.nn.BatchNorm1d(3)                       # training mode
+        >>> apply_bn, params, state = ftx.nn.from_module(bn, split_state=True)
+        >>> y, new_state = apply_bn(params, state, torch.randn(8, 3))
+        >>> int(new_state["num_batches_tracked"]), int(bn.num_batches_tracked)
+        (1, 0)
     """
     api = "nn.from_module"
     _check_module(api, module)
-    params = params_of(module)
-    expected = frozenset(_named_state(module))
+    if split_state is not True and split_state is not False:
+        raise TypeError(msg(api, "split_state must be True or False", describe(split_state)))
+    buffers = frozenset(_buffer_names(module))
+    everything = frozenset(_named_state(module))
+    expected = everything - buffers if split_state else everything
 
-    def apply_fn(params: Params, *args: Any, **kwargs: Any) -> Any:
-        flat = _flat_paths(params, f"{api}.apply")
-        if flat.keys() != expected:
-            missing = sorted(expected - flat.keys())
-            extra = sorted(flat.keys() - expected)
+    def check(name: str, tree: Any, paths: frozenset[str]) -> dict[str, Any]:
+        flat = _flat_paths(tree, f"{api}.apply")
+        if flat.keys() != paths:
+            missing = sorted(paths - flat.keys())
+            extra = sorted(flat.keys() - paths)
             raise ValueError(
                 msg(
                     f"{api}.apply",
-                    f"params must hold exactly the module's paths {sorted(expected)}",
+                    f"{name} must hold exactly the module's paths {sorted(paths)}",
                     f"missing paths {missing} and extra paths {extra}",
-                    "Use the params from_module returned (or a pytree of that structure).",
+                    f"Use the {name} from_module returned (or a pytree of that structure).",
                 )
             )
+        return flat
+
+    def call(flat: dict[str, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         try:
             return torch.func.functional_call(module, flat, args, kwargs, tie_weights=True)
         except RuntimeError as err:
             _diagnose_devices(f"{api}.apply", flat, args, kwargs, err)
             raise
-        except TypeError as err:  # a non-tensor leaf (else the module's own error)
+        except (TypeError, AttributeError) as err:  # a non-tensor leaf (else the module's own)
             bad = [k for k, v in flat.items() if not isinstance(v, Tensor)]
             if bad:
                 raise TypeError(msg(
@@ -261,5 +359,27 @@ def from_module(module: nn.Module) -> tuple[Callable[..., Any], Params]:
                 )) from err
             raise
 
-    apply_fn.__doc__ = f"Pure forward of {type(module).__name__} (from ftx.nn.from_module)."
-    return apply_fn, params
+    def copies(flat: dict[str, Any]) -> dict[str, Any]:
+        """The buffers cloned, so that a forward updating them in place mutates nothing
+        the caller holds."""
+        return {k: (v.clone() if k in buffers and isinstance(v, Tensor) else v)
+                for k, v in flat.items()}
+
+    def apply_fn(params: Params, *args: Any, **kwargs: Any) -> Any:
+        flat = check("params", params, expected)
+        return call(copies(flat) if buffers else flat, args, kwargs)
+
+    def apply_with_state(params: Params, state: Params, *args: Any, **kwargs: Any) -> Any:
+        flat = check("params", params, expected)
+        flat_state = copies(check("state", state, buffers))
+        out = call({**flat, **flat_state}, args, kwargs)
+        return out, _nest(flat_state)
+
+    name = type(module).__name__
+    if split_state:
+        apply_with_state.__doc__ = (f"Pure forward of {name} (from ftx.nn.from_module): "
+                                    "(params, state, *args) -> (output, new_state).")
+        params = params_of(module, buffers=False)
+        return apply_with_state, params, state_of(module)
+    apply_fn.__doc__ = f"Pure forward of {name} (from ftx.nn.from_module)."
+    return apply_fn, params_of(module)

@@ -1,4 +1,5 @@
-"""``MaxPool2d`` and ``AvgPool2d``: the twins of the ``torch.nn`` pooling modules."""
+"""``MaxPool2d``, ``AvgPool2d`` and ``AdaptiveAvgPool2d``: the twins of the ``torch.nn``
+pooling modules."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from ._base import (
 )
 from ._conv import conv_failure
 
-__all__ = ["AvgPool2d", "MaxPool2d"]
+__all__ = ["AdaptiveAvgPool2d", "AvgPool2d", "MaxPool2d"]
 
 
 def _pool_setup(layer: Layer, **rules: Any) -> None:
@@ -150,3 +151,51 @@ class AvgPool2d(Layer):
             self.count_include_pad,
             self.divisor_override,
         )
+
+
+def _output_size(api: str, name: str, value: Any) -> tuple[int | None, int | None]:
+    """An int, or a pair whose entries are ints >= 1 or ``None`` (keep the input's size)."""
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        out = tuple(None if v is None else POSITIVE(api, f"{name}[{i}]", v)
+                    for i, v in enumerate(value))
+        return out  # type: ignore[return-value]
+    if isinstance(value, (tuple, list)):
+        raise TypeError(msg(api, f"{name} must be an int or a pair of ints (or None)",
+                            f"{type(value).__name__} of length {len(value)}"))
+    v = POSITIVE(api, name, value)
+    return (v, v)
+
+
+@dataclasses.dataclass(frozen=True)
+class AdaptiveAvgPool2d(Layer):
+    """Average pooling to a fixed output size (params ``{}``), as ``nn.AdaptiveAvgPool2d``.
+
+    Args:
+        output_size: int or ``(H_out, W_out)``; an entry ``None`` keeps that input size.
+
+    Call with ``x: (N, C, H, W)`` or ``(C, H, W)``; returns ``(N, C, H_out, W_out)``.
+
+    Example:
+        >>> import torch, ftx
+        >>> ftx.nn.AdaptiveAvgPool2d(1)({}, torch.arange(16.0).reshape(1, 4, 4)).tolist()
+        [[[7.5]]]
+    """
+
+    output_size: int | tuple[int | None, int | None]
+
+    def __post_init__(self) -> None:
+        check_fields(self, output_size=_output_size)
+
+    def __call__(self, params: Params, x: Tensor, *, key: Tensor | None = None) -> Tensor:
+        """``x: (N, C, H, W) -> (N, C, H_out, W_out)``."""
+        if (type(params) is not dict or params or type(x) is not Tensor
+                or not 3 <= x.ndim <= 4 or not x.is_floating_point()):
+            check_empty(self, params, x, floating=True)
+            _check_rank(self, x)
+        try:
+            return F.adaptive_avg_pool2d(x, self.output_size)
+        except RuntimeError as err:
+            raise conv_failure(self.api, x, err) from err
+
+    def twin(self) -> nn.Module:
+        return nn.AdaptiveAvgPool2d(self.output_size)
