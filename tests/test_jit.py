@@ -240,9 +240,8 @@ def test_fullgraph_failure_is_a_value_error() -> None:
         ),
         pytest.param(
             lambda: ftx.jit(torch.sin, fulgraph=True),
-            TypeError,
-            r"ftx\.jit: keyword arguments of torch\.compile \(backend, disable, dynamic, "
-            r"fullgraph, mode, options\), got fulgraph\. Check the spelling",
+            TypeError,  # the keywords are typed parameters: Python names the stray one
+            r"jit\(\) got an unexpected keyword argument 'fulgraph'",
             id="unknown_kwarg",
         ),
         pytest.param(lambda: ftx.jit(torch.sin, mode="bogus"), ValueError,
@@ -518,7 +517,7 @@ def test_a_compile_the_cpu_options_break_is_retried_without_them(
     x = torch.arange(3.0)
     for _ in range(2):
         torch.testing.assert_close(jf(x), 2 * x + 1)
-    assert direct_hits == [False, False, True]  # the first call tries twice
+    assert direct_hits == [False, True]  # the first call compiles twice, the second is direct
 
 
 def test_jitted_step_with_value_and_grad_compiles_once() -> None:

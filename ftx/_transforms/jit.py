@@ -38,13 +38,14 @@ this ``jit``'s own, not shared with other ``torch.compile`` calls of ``fun``.
 
 from __future__ import annotations
 
+import enum
 import functools
 import inspect
 import re
 import types
 import warnings
-from collections.abc import Callable
-from typing import Any, ParamSpec, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, ParamSpec, TypeVar, cast
 
 import torch
 
@@ -52,16 +53,15 @@ from .._internal import torch_compat as _tc
 from .._internal.errors import describe, msg
 from .._internal.torch_compat import peek_interpreter_stack as _peek
 from ..tree import leaves as _leaves
+from .donate import Donation, check_live, donation
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 __all__ = ["jit"]
 
-# Shapes are static by default: like jax.jit, a new shape is a new compile (fast code for the
-# fixed shapes of a training loop, no symbolic-shape guards on every call).
-_DEFAULTS: dict[str, Any] = {"dynamic": False}
-_ALLOWED = {"fullgraph", "dynamic", "backend", "mode", "options", "disable"}
+# A torch.compile backend: a registered name or a callable taking (GraphModule, example inputs).
+Backend = str | Callable[..., Any]
 # Inductor options added when the first call's tensors are all on the CPU (unless ``mode`` or
 # these keys are given): the generated code that allocates buffers and launches the kernels is
 # C++ instead of Python (about 10 us less per call for a small MLP train step).
@@ -280,17 +280,170 @@ def _all_cpu(args: Any, kw: Any) -> bool:
     return all(t.device.type == "cpu" for t in _leaves((args, kw)) if isinstance(t, torch.Tensor))
 
 
-def jit(fun: Callable[P, R], **torch_compile_kwargs: Any) -> Callable[P, R]:
+class _State(enum.Enum):
+    """Where a jitted function stands; each call acts on it and may move it on."""
+
+    FRESH = "fresh"  # never called at top level: the first call picks the CPU options
+    WHOLE = "whole"  # compiled (or to be compiled) as one graph: the direct call path is open
+    SPLIT = "split"  # compiled with graph breaks: every call goes through torch.compile
+    EAGER = "eager"  # torch.compile could not trace it: runs eagerly (warned once)
+
+
+class _Jitted:
+    """The function ``jit`` returns: the call state of one compiled function.
+
+    ``compiled`` is ``torch.compile`` with graph breaks allowed; ``whole`` the same with
+    ``fullgraph=True`` (absent when the user asked for ``fullgraph`` or the direct path is
+    off). ``cpp`` records whether the CPU options are in (a compile they break is retried
+    without them).
+    """
+
+    def __init__(self, fun: Callable[..., Any], kwargs: dict[str, Any],
+                 donate: Donation | None) -> None:
+        self.fun = fun
+        self.kwargs = kwargs
+        self.donate = donate
+        self.fullgraph = bool(kwargs.get("fullgraph", False))
+        self.name = getattr(fun, "__qualname__", type(fun).__name__)
+        target: Callable[..., Any] = donate.target(fun) if donate is not None else fun
+        self.direct = (
+            _Direct(target)
+            if _FAST and isinstance(target, types.FunctionType) and not kwargs.get("disable")
+            else None
+        )
+        self.target = self.direct.copy if self.direct is not None else target
+        self.compiled, self.whole = self.make(True)  # bad keywords fail here, not at a call
+        # Whether make(True) added the CPU options.
+        self.cpp = _compile_kwargs(kwargs, True) != _compile_kwargs(kwargs, False)
+        self.state = _State.FRESH
+        self.fast = self.direct is not None and self.direct.ok
+
+    def make(self, cpu: bool) -> tuple[Callable[..., Any], Callable[..., Any] | None]:
+        split = _build(self.target, _compile_kwargs(self.kwargs, cpu))
+        if self.fullgraph or self.direct is None:
+            return split, None
+        return split, _build(self.target,
+                             _compile_kwargs({**self.kwargs, "fullgraph": True}, cpu))
+
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        """Bind as a method, as the plain function it replaces would."""
+        return self if obj is None else types.MethodType(self, obj)
+
+    def __call__(self, *args: Any, **kw: Any) -> Any:
+        if _peek() is not None:  # inside a torch.func transform: fun runs eagerly
+            return self.fun(*args, **kw)
+        if _is_compiling():  # inside an outer torch.compile: traced into its graph
+            return self.compiled(*args, **kw)
+        if self.fast and not kw and _tc.compile_stance() == "default":
+            assert self.direct is not None
+            hit, out = self.direct.call(args)
+            if hit:
+                if self.donate is not None:
+                    return self.donate.retire(self.donate.pick(args, kw), out)
+                return out
+        if self.donate is None:
+            return self.call(args, kw)
+        donated = self.donate.pick(args, kw)
+        return self.donate.retire(donated, self.call(args, kw))
+
+    def call(self, args: tuple[Any, ...], kw: dict[str, Any]) -> Any:
+        """A top-level call the direct path did not serve."""
+        check_live(_leaves((args, kw)))
+        if self.state is _State.EAGER:
+            return self.fun(*args, **kw)
+        if self.state is _State.FRESH:
+            self.state = _State.WHOLE if self.whole is not None else _State.SPLIT
+            if self.cpp and not _all_cpu(args, kw):
+                self.compiled, self.whole = self.make(False)
+                self.cpp = False
+        if self.state is _State.WHOLE and self.whole is not None:
+            try:
+                return self.whole(*args, **kw)
+            except _tc.TorchDynamoException as err:
+                if self.cpp and isinstance(err, _tc.BackendCompilerFailed):
+                    return self.without_cpu_options(args, kw)
+                # Not one graph (a graph break) or not traceable at all: if torch.compile
+                # with graph breaks runs it (below), every later call goes that way.
+                try:
+                    out = self.compiled(*args, **kw)
+                except _tc.TorchDynamoException as err2:
+                    return self.failed(err2, args, kw)
+                self.state, self.whole, self.fast = _State.SPLIT, None, False
+                return out
+        try:
+            return self.compiled(*args, **kw)
+        except _tc.TorchDynamoException as err:
+            return self.failed(err, args, kw)
+
+    def without_cpu_options(self, args: tuple[Any, ...], kw: dict[str, Any]) -> Any:
+        self.compiled, self.whole = self.make(False)
+        self.fast = self.direct is not None and self.direct.ok
+        self.cpp = False
+        return self.call(args, kw)
+
+    def failed(self, err: Exception, args: tuple[Any, ...], kw: dict[str, Any]) -> Any:
+        """torch.compile raised: retry without the CPU options, raise, or run eagerly."""
+        if self.cpp and isinstance(err, _tc.BackendCompilerFailed):
+            return self.without_cpu_options(args, kw)
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if self.fullgraph:
+            raise ValueError(
+                msg(
+                    "jit",
+                    f"a function torch.compile can trace as one graph (fullgraph=True) for "
+                    f"'{self.name}'",
+                    f"{type(err).__name__}: {reason}",
+                    "Remove the data-dependent shape / Python side effect / .item() call, "
+                    "or drop fullgraph=True to let ftx.jit fall back to Python there.",
+                )
+            ) from err
+        out = self.fun(*args, **kw)  # an error of fun itself surfaces here, from eager code
+        self.state, self.whole, self.fast = _State.EAGER, None, False
+        warnings.warn(
+            msg(
+                "jit",
+                f"a function torch.compile can trace, for '{self.name}'",
+                f"{type(err).__name__}: {reason}",
+                "Running it eagerly from now on (same results, no speed-up).",
+            ),
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return out
+
+
+def jit(
+    fun: Callable[P, R],
+    *,
+    fullgraph: bool = False,
+    dynamic: bool | None = False,
+    backend: Backend = "inductor",
+    mode: str | None = None,
+    options: dict[str, Any] | None = None,
+    disable: bool = False,
+    donate_argnums: int | Sequence[int] = (),
+    donate_argnames: str | Sequence[str] = (),
+) -> Callable[P, R]:
     """Compile ``fun`` with ``torch.compile``; composes with ``grad``, ``vmap`` and the rest.
 
     Args:
         fun: a function of tensors / pytrees of tensors (a transformed function, a whole
             train step, a layer's apply).
-        **torch_compile_kwargs: passed to ``torch.compile``: ``fullgraph``, ``dynamic``
-            (default ``False``: one compile per input shape, as ``jax.jit``), ``backend``
-            (default ``"inductor"``), ``mode``, ``options`` (default, without ``mode``:
-            ``{"cpp_wrapper": True}`` when the first call's tensors are on the CPU),
-            ``disable``.
+        fullgraph: ``torch.compile``'s: a graph break is an error (``ValueError``) instead
+            of a fall-back to Python for that part.
+        dynamic: ``torch.compile``'s; default ``False``: one compile per input shape, as
+            ``jax.jit``.
+        backend: ``torch.compile``'s backend (a name or a callable), default
+            ``"inductor"``.
+        mode: ``torch.compile``'s mode, or ``None``.
+        options: inductor options; default (without ``mode``) ``{"cpp_wrapper": True}``
+            when the first call's tensors are on the CPU.
+        disable: ``torch.compile``'s: run ``fun`` as is.
+        donate_argnums: positions of the arguments whose tensors the call may overwrite
+            (JAX's buffer donation): outputs are computed into donated buffers of the
+            same shape, dtype and device, and every donated tensor is deleted by the call
+            (using it afterwards raises ``ValueError``).
+        donate_argnames: the same by parameter name.
 
     Returns:
         A function with ``fun``'s signature and values. If ``torch.compile`` cannot trace
@@ -306,109 +459,23 @@ def jit(fun: Callable[P, R], **torch_compile_kwargs: Any) -> Callable[P, R]:
         tensor([[2., 0., 0.],
                 [0., 2., 0.],
                 [0., 0., 2.]])
+        >>> step = ftx.jit(lambda w, g: w - 0.1 * g, donate_argnums=0)
+        >>> w = torch.ones(3)
+        >>> w2 = step(w, torch.ones(3))          # computed into w's buffer; w is gone
+        >>> w2
+        tensor([0.9000, 0.9000, 0.9000])
     """
     if not callable(fun):
         raise TypeError(msg("jit", "fun must be callable", describe(fun), "Pass a function."))
-    unknown = sorted(set(torch_compile_kwargs) - _ALLOWED)
-    if unknown:
-        raise TypeError(
-            msg(
-                "jit",
-                f"keyword arguments of torch.compile ({', '.join(sorted(_ALLOWED))})",
-                f"{', '.join(unknown)}",
-                "Check the spelling; see help(torch.compile).",
-            )
-        )
-    _check_compile_kwargs(torch_compile_kwargs)
-    kwargs = {**_DEFAULTS, **torch_compile_kwargs}
-    fullgraph = bool(kwargs.get("fullgraph", False))
-    direct = (
-        _Direct(fun)
-        if _FAST and isinstance(fun, types.FunctionType) and not kwargs.get("disable")
-        else None
-    )
-    target: Callable[..., Any] = direct.copy if direct is not None else fun
-
-    def make(cpu: bool) -> tuple[Callable[..., Any], Callable[..., Any] | None]:
-        split = _build(target, _compile_kwargs(kwargs, cpu))
-        if fullgraph or direct is None:
-            return split, None
-        return split, _build(target, _compile_kwargs({**kwargs, "fullgraph": True}, cpu))
-
-    compiled, whole = make(True)  # built now so that bad keywords fail here, not at a call
-    # Whether make(True) added the CPU options: a compile they break is retried without them.
-    cpp = _compile_kwargs(kwargs, True) != _compile_kwargs(kwargs, False)
-    name = getattr(fun, "__qualname__", type(fun).__name__)
-    eager = False
-    first = True
-    fast = direct is not None and direct.ok
-
-    @functools.wraps(fun)
-    def jitted(*args: P.args, **kw: P.kwargs) -> R:
-        nonlocal eager, first, compiled, whole, fast, cpp
-        if eager or _peek() is not None:
-            return fun(*args, **kw)
-        if fast and not kw and _tc.compile_stance() == "default" and not _is_compiling():
-            assert direct is not None
-            hit, out = direct.call(args)
-            if hit:
-                return out  # type: ignore[no-any-return]
-        compiling = _is_compiling()
-        if first and not compiling:
-            first = False
-            if cpp and not _all_cpu(args, kw):
-                compiled, whole = make(False)
-                cpp = False
-
-        def without_cpu_options() -> R:
-            nonlocal compiled, whole, fast, cpp
-            compiled, whole = make(False)
-            fast, cpp = direct is not None and direct.ok, False
-            return jitted(*args, **kw)
-
-        split_only = False
-        if whole is not None and not compiling:
-            try:
-                return whole(*args, **kw)  # type: ignore[no-any-return]
-            except _tc.TorchDynamoException as err:
-                if cpp and isinstance(err, _tc.BackendCompilerFailed):
-                    return without_cpu_options()
-                # Not one graph (a graph break) or not traceable at all: if torch.compile with
-                # graph breaks runs it (below), every later call goes that way.
-                split_only = True
-        try:
-            out = compiled(*args, **kw)
-            if split_only:
-                whole, fast = None, False
-            return out  # type: ignore[no-any-return]
-        except _tc.TorchDynamoException as err:
-            if cpp and isinstance(err, _tc.BackendCompilerFailed):
-                return without_cpu_options()
-            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            if fullgraph:
-                raise ValueError(
-                    msg(
-                        "jit",
-                        f"a function torch.compile can trace as one graph (fullgraph=True) for "
-                        f"'{name}'",
-                        f"{type(err).__name__}: {reason}",
-                        "Remove the data-dependent shape / Python side effect / .item() call, "
-                        "or drop fullgraph=True to let ftx.jit fall back to Python there.",
-                    )
-                ) from err
-            out = fun(*args, **kw)  # an error of fun itself surfaces here, from eager code
-            eager = True
-            whole, fast = None, False
-            warnings.warn(
-                msg(
-                    "jit",
-                    f"a function torch.compile can trace, for '{name}'",
-                    f"{type(err).__name__}: {reason}",
-                    "Running it eagerly from now on (same results, no speed-up).",
-                ),
-                RuntimeWarning,
-                stacklevel=2,
-            )
-            return out
-
-    return jitted
+    kwargs: dict[str, Any] = {"dynamic": dynamic}
+    for key, value, default in (
+        ("fullgraph", fullgraph, False), ("backend", backend, "inductor"),
+        ("mode", mode, None), ("options", options, None), ("disable", disable, False),
+    ):
+        if value is not default:
+            kwargs[key] = value
+    _check_compile_kwargs(kwargs)
+    name = getattr(fun, "__name__", type(fun).__name__)
+    jitted = _Jitted(fun, kwargs, donation(fun, donate_argnums, donate_argnames, name))
+    functools.update_wrapper(jitted, fun)
+    return cast(Callable[P, R], jitted)
