@@ -116,6 +116,7 @@ class Upsample(Layer):
             return F.interpolate(x, self.size, self.scale_factor, self.mode,
                                  self.align_corners)
         except (RuntimeError, ValueError) as err:
+            self._check_input(x)
             raise ValueError(msg(self.api, "an input the interpolation accepts",
                                  f"input of shape {tuple(x.shape)} "
                                  f"(torch: {str(err).splitlines()[0]})",
