@@ -24,6 +24,7 @@ from torch import Tensor
 
 from .._internal.errors import describe, msg
 from ._activations import GELU, Softplus
+from ._attention import MultiheadAttention
 from ._base import (
     POSITIVE,
     Params,
@@ -37,11 +38,12 @@ from ._conv import Conv2d, Padding, conv_failure
 from ._depthwise import DepthwiseConv2d, unname_nchw
 from ._dropout import PROBABILITY
 from ._dropout import dropout as _dropout
+from ._embedding import Embedding
 from ._flatten import Flatten
 from ._linear import Linear
 from ._losses import binary_cross_entropy_with_logits, cross_entropy, mse_loss
 from ._named import NamedTensor
-from ._norm import LayerNorm
+from ._norm import GroupNorm, LayerNorm, RMSNorm
 from ._pool import AvgPool2d, MaxPool2d
 
 __all__ = [
@@ -51,13 +53,17 @@ __all__ = [
     "cross_entropy",
     "depthwise_conv2d",
     "dropout",
+    "embedding",
     "flatten",
     "gelu",
+    "group_norm",
     "layer_norm",
     "linear",
     "max_pool2d",
     "mse_loss",
+    "multi_head_attention",
     "relu",
+    "rms_norm",
     "sigmoid",
     "silu",
     "softplus",
@@ -393,3 +399,110 @@ def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
         tensor([0.6931])
     """
     return Softplus(beta, threshold)({}, x)
+
+
+def _weight_of(api: str, params: Any, ndim: int | None = None) -> Tensor:
+    w = params.get("weight") if isinstance(params, dict) else None
+    if not isinstance(w, Tensor) or (ndim is not None and w.ndim != ndim):
+        raise ValueError(msg(api, "params with a 'weight' tensor" + (
+            f" of {ndim} dimensions" if ndim else ""), describe(params),
+            "Pass the layer's params (layer.init(key) or ftx.nn.params_of(module))."))
+    return w
+
+
+def embedding(params: Params, idx: Tensor, padding_idx: int | None = None,
+              scale_grad_by_freq: bool = False) -> Tensor:
+    """Look up rows of ``params["weight"] (num_embeddings, dim)``, as ``F.embedding``.
+
+    ``padding_idx``'s row gets no gradient. Returns ``(*idx.shape, dim)``.
+
+    Example:
+        >>> import torch
+        >>> embedding({"weight": torch.eye(3)}, torch.tensor([2, 0]))
+        tensor([[0., 0., 1.],
+                [1., 0., 0.]])
+    """
+    w = _weight_of("nn.functional.embedding", params, 2)
+    layer = Embedding(w.shape[0], w.shape[1], padding_idx, None, scale_grad_by_freq)
+    return layer(params, idx)
+
+
+def rms_norm(params: Params, x: Tensor, normalized_shape: tuple[int, ...] | None = None,
+             eps: float | None = None) -> Tensor:
+    """RMS normalisation over the trailing dimensions, as ``F.rms_norm``.
+
+    Args:
+        params: ``{"weight": S}`` or ``{}``.
+        x: ``(*, *S)``.
+        normalized_shape: ``S``; read from the params when omitted.
+        eps: added to the mean square (``None``: the dtype's machine epsilon).
+
+    Example:
+        >>> import torch
+        >>> rms_norm({}, torch.tensor([3.0, 4.0]), (2,)).round(decimals=4)
+        tensor([0.8485, 1.1314])
+    """
+    if normalized_shape is None:
+        normalized_shape = tuple(_weight_of("nn.functional.rms_norm", params).shape)
+    has_w = isinstance(params, dict) and "weight" in params
+    return RMSNorm(normalized_shape, eps, elementwise_affine=has_w)(params, x)
+
+
+def group_norm(params: Params, x: Tensor, num_groups: int, eps: float = 1e-5) -> Tensor:
+    """Group normalisation of ``x: (N, C, *)``, as ``F.group_norm``.
+
+    Args:
+        params: ``{"weight": (C,), "bias": (C,)}`` or ``{}``.
+        num_groups: divides ``C``.
+
+    Example:
+        >>> import torch
+        >>> group_norm({}, torch.tensor([[[1.0], [3.0]]]), 1).flatten()
+        tensor([-1.0000,  1.0000])
+    """
+    affine = isinstance(params, dict) and bool(params)
+    c = x.shape[1] if isinstance(x, Tensor) and x.ndim >= 2 else 0
+    if affine:
+        c = _weight_of("nn.functional.group_norm", params, 1).shape[0]
+    if c < 1:
+        raise ValueError(msg("nn.functional.group_norm", "input x of shape (N, C, *)",
+                             describe(x), "Put the batch first and the channels second."))
+    return GroupNorm(num_groups, c, eps, affine)(params, x)
+
+
+def multi_head_attention(
+    params: Params,
+    query: Tensor,
+    key_input: Tensor | None = None,
+    value: Tensor | None = None,
+    *,
+    num_heads: int,
+    batch_first: bool = False,
+    key_padding_mask: Tensor | None = None,
+    attn_mask: Tensor | None = None,
+    is_causal: bool = False,
+    need_weights: bool = False,
+    average_attn_weights: bool = True,
+    dropout_p: float = 0.0,
+    key: Tensor | None = None,
+) -> tuple[Tensor, Tensor | None]:
+    """``ftx.nn.MultiheadAttention``'s maths with ``embed_dim`` read off the params
+    (``in_proj_weight (3E, E)``); returns ``(output, weights or None)``.
+
+    Example:
+        >>> import torch, ftx
+        >>> p = ftx.nn.MultiheadAttention(4, 2).init(ftx.random.key(0))
+        >>> out, _ = multi_head_attention(p, torch.randn(3, 4), num_heads=2, is_causal=True)
+        >>> out.shape
+        torch.Size([3, 4])
+    """
+    api = "nn.functional.multi_head_attention"
+    w = params.get("in_proj_weight") if isinstance(params, dict) else None
+    if not isinstance(w, Tensor) or w.ndim != 2:
+        raise ValueError(msg(api, "params with an 'in_proj_weight' tensor (3E, E)",
+                             describe(params), "Pass ftx.nn.MultiheadAttention's params."))
+    layer = MultiheadAttention(w.shape[1], num_heads, dropout_p,
+                               "in_proj_bias" in params, batch_first=batch_first)
+    return layer(params, query, key_input, value, key_padding_mask=key_padding_mask,
+                 need_weights=need_weights, attn_mask=attn_mask,
+                 average_attn_weights=average_attn_weights, is_causal=is_causal, key=key)
