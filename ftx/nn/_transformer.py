@@ -66,6 +66,13 @@ def _act_twin(act: Activation) -> Any:
     return act
 
 
+_MASK_PREFIX = {
+    ("TransformerEncoderLayer", "self_attn"): "src",
+    ("TransformerDecoderLayer", "self_attn"): "tgt",
+    ("TransformerDecoderLayer", "multihead_attn"): "memory",
+}
+
+
 def _drop(x: Tensor, p: float, key: Tensor | None, api: str) -> Tensor:
     return x if key is None or p == 0.0 else _dropout(x, p, key, api)
 
@@ -159,6 +166,10 @@ class _Block(Layer):
         text = str(err)
         if text.startswith("ftx.nn.") and ":" in text:
             text = f"ftx.{self.api} ({part}):{text.split(':', 1)[1]}"
+            prefix = _MASK_PREFIX.get((type(self).__name__, part))
+            if prefix is not None:  # the mask's name in this layer's call
+                text = text.replace("key_padding_mask", f"{prefix}_key_padding_mask").replace(
+                    "attn_mask", f"{prefix}_mask")
         try:
             new = type(err)(text)
         except TypeError:  # an exception class with another constructor: keep it
@@ -280,6 +291,7 @@ class TransformerEncoderLayer(_Block):
                 part = "feed-forward/norm2"
                 x = self._norm(2, params, x + self._ff(params, x, kf1, kf2))
         except (ValueError, TypeError) as err:
+            check_params(self.api, params, self.param_shapes())  # full paths, if that's it
             raise self._rename(err, part) from err
         return x
 
@@ -375,6 +387,7 @@ class TransformerDecoderLayer(_Block):
                 part = "feed-forward"
                 x = self._norm(3, params, x + self._ff(params, x, kf1, kf2))
         except (ValueError, TypeError) as err:
+            check_params(self.api, params, self.param_shapes())  # full paths, if that's it
             raise self._rename(err, part) from err
         return x
 
