@@ -42,7 +42,7 @@ import contextlib
 import functools
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import torch
 import torch.autograd.forward_ad as _fwad
@@ -50,6 +50,7 @@ import torch.func
 
 from .. import tree as _tree
 from .._internal import torch_compat as _tc
+from .._internal.errors import check_callable as _check_callable_or_none
 from .._internal.errors import describe as _describe_one
 from .._internal.errors import msg
 from .fnargs import (
@@ -600,7 +601,69 @@ def _no_rule(api: str, fun: Callable[..., Any], define: str) -> TypeError:
     )
 
 
-class custom_vjp(Generic[R]):
+class _Custom(Generic[R]):
+    """What ``custom_vjp`` and ``custom_jvp`` share: the primal function and the call.
+
+    A call binds keyword arguments to positions, splits the arguments into differentiable
+    leaves and nondiff tensors (:class:`_Args`), runs ``fun`` as is when nothing
+    differentiates it, and otherwise runs the kind's ``autograd.Function`` on a per-call
+    record. A subclass names its API and rule-defining method and supplies the record,
+    the ``autograd.Function`` and the tensors it is applied to.
+    """
+
+    _api: ClassVar[str]
+    _define: ClassVar[str]  # how the rule is defined, for the "no rule" message
+    _function: ClassVar[type[torch.autograd.Function]]
+
+    def __init__(self, fun: Callable[..., R], nondiff_argnums: int | Sequence[int] = ()) -> None:
+        check_callable(self._api, "fun", fun)
+        self.fun = fun
+        self.nondiff_argnums = check_argnums(self._api, nondiff_argnums)
+        self._sig = signature_of(fun)
+        functools.update_wrapper(self, fun)
+
+    def _ready(self) -> bool:
+        """Whether the rule is defined."""
+        raise NotImplementedError
+
+    def _inputs(self, split: _Args) -> Sequence[torch.Tensor]:
+        """The tensors the ``autograd.Function`` is applied to (checked or wrapped)."""
+        raise NotImplementedError
+
+    def _record(self, split: _Args) -> Any:
+        """The per-call record the ``autograd.Function`` gets (``n_out``, ``out_def`` set by it)."""
+        raise NotImplementedError
+
+    def _check_positions(self, n_args: int | None) -> None:
+        """``ValueError`` when ``nondiff_argnums`` names a position ``fun`` does not have."""
+        if n_args is not None and self.nondiff_argnums and max(self.nondiff_argnums) >= n_args:
+            raise ValueError(
+                msg(
+                    self._api,
+                    f"nondiff_argnums to name positions below fun's {n_args} argument(s)",
+                    f"{self.nondiff_argnums}",
+                    "Count the positions of fun's arguments from 0.",
+                )
+            )
+
+    def __call__(self, *args: Any, **kwargs: Any) -> R:
+        if _reentrant(self):
+            return self.fun(*args, **kwargs)
+        if not self._ready():
+            raise _no_rule(self._api, self.fun, self._define)
+        args = _bind(self._api, self.fun, self._sig, args, kwargs)
+        split = _Args(self._api, args, self.nondiff_argnums)
+        if plain_call(split.tensors):
+            return self.fun(*args)
+        tensors = self._inputs(split)
+        rec = self._record(split)
+        flat = _apply(self._function, rec, tensors)
+        assert rec.out_def is not None
+        out: R = _tree.unflatten(rec.out_def, flat[: rec.n_out])
+        return out
+
+
+class custom_vjp(_Custom[R]):
     """Give a function a custom vector-Jacobian product (reverse-mode rule), as ``jax.custom_vjp``.
 
     Args:
@@ -630,14 +693,14 @@ class custom_vjp(Generic[R]):
         tensor([1., 1., 1.])
     """
 
+    _api = "custom_vjp"
+    _define = "defvjp(fwd, bwd)"
+    _function = _CustomVjpFunction
+
     def __init__(self, fun: Callable[..., R], nondiff_argnums: int | Sequence[int] = ()) -> None:
-        check_callable("custom_vjp", "fun", fun)
-        self.fun = fun
-        self.nondiff_argnums = check_argnums("custom_vjp", nondiff_argnums)
+        super().__init__(fun, nondiff_argnums)
         self.fwd: Callable[..., Any] | None = None
         self.bwd: Callable[..., Any] | None = None
-        self._sig = signature_of(fun)
-        functools.update_wrapper(self, fun)
 
     def defvjp(self, fwd: Callable[..., Any], bwd: Callable[..., Any] | None = None) -> None:
         """Define the rule: ``fwd(*args) -> (out, res)``, ``bwd(*nondiff, res, ct) -> tuple``."""
@@ -647,40 +710,27 @@ class custom_vjp(Generic[R]):
         n_args = _n_positional(self._sig)
         if n_args is not None:
             _check_arity("custom_vjp", "fwd", fwd, n_args, "fun's arguments")
-            if self.nondiff_argnums and max(self.nondiff_argnums) >= n_args:
-                raise ValueError(
-                    msg(
-                        "custom_vjp",
-                        f"nondiff_argnums to name positions below fun's {n_args} argument(s)",
-                        f"{self.nondiff_argnums}",
-                        "Count the positions of fun's arguments from 0.",
-                    )
-                )
+        self._check_positions(n_args)
         k = len(self.nondiff_argnums)
         _check_arity(
             "custom_vjp", "bwd", bwd, k + 2, f"the {k} nondiff argument(s), residuals, cotangent"
         )
         self.fwd, self.bwd = fwd, bwd
 
-    def __call__(self, *args: Any, **kwargs: Any) -> R:
-        if _reentrant(self):
-            return self.fun(*args, **kwargs)
-        if self.fwd is None or self.bwd is None:
-            raise _no_rule("custom_vjp", self.fun, "defvjp(fwd, bwd)")
-        args = _bind("custom_vjp", self.fun, self._sig, args, kwargs)
-        split = _Args("custom_vjp", args, self.nondiff_argnums)
-        tensors = split.tensors
+    def _ready(self) -> bool:
+        return self.fwd is not None and self.bwd is not None
+
+    def _inputs(self, split: _Args) -> Sequence[torch.Tensor]:
+        tensors = split.tensors  # a nondiff tensor that needs a gradient: JAX raises too
         if len(tensors) > split.n_diff and torch.is_grad_enabled():
             for k in range(split.n_diff, len(tensors)):
                 if tensors[k].requires_grad:
                     raise split.nondiff_error(k)
-        if plain_call(tensors):
-            return self.fun(*args)
-        rec = _VjpCall(self, self.fwd, self.bwd, split)
-        flat = _apply(_CustomVjpFunction, rec, tensors)
-        assert rec.out_def is not None
-        out: R = _tree.unflatten(rec.out_def, flat[: rec.n_out])
-        return out
+        return tensors
+
+    def _record(self, split: _Args) -> _VjpCall:
+        assert self.fwd is not None and self.bwd is not None
+        return _VjpCall(self, self.fwd, self.bwd, split)
 
 
 # ----------------------------------------------------------------------------- custom_jvp
@@ -904,7 +954,7 @@ class _StopGradient(torch.autograd.Function):
         return torch.zeros_like(tangent)
 
 
-class custom_jvp(Generic[R]):
+class custom_jvp(_Custom[R]):
     """Give a function a custom Jacobian-vector product (forward-mode rule), as ``jax.custom_jvp``.
 
     Args:
@@ -933,14 +983,14 @@ class custom_jvp(Generic[R]):
         tensor(1.)
     """
 
+    _api = "custom_jvp"
+    _define = "defjvp(rule)"
+    _function = _CustomJvpFunction
+
     def __init__(self, fun: Callable[..., R], nondiff_argnums: int | Sequence[int] = ()) -> None:
-        check_callable("custom_jvp", "fun", fun)
-        self.fun = fun
-        self.nondiff_argnums = check_argnums("custom_jvp", nondiff_argnums)
+        super().__init__(fun, nondiff_argnums)
         self.rule: Callable[..., Any] | None = None
-        self._sig = signature_of(fun)
         self._linear_checked: set[Any] = set()
-        functools.update_wrapper(self, fun)
 
     def defjvp(self, rule: Callable[..., Any]) -> Callable[..., Any]:
         """Define ``rule(*nondiff, primals, tangents) -> (out, tangent_out)``; returns it."""
@@ -953,21 +1003,95 @@ class custom_jvp(Generic[R]):
         self._linear_checked = set()
         return rule
 
-    def __call__(self, *args: Any, **kwargs: Any) -> R:
-        if _reentrant(self):
-            return self.fun(*args, **kwargs)
-        if self.rule is None:
-            raise _no_rule("custom_jvp", self.fun, "defjvp(rule)")
-        args = _bind("custom_jvp", self.fun, self._sig, args, kwargs)
-        split = _Args("custom_jvp", args, self.nondiff_argnums)
-        tensors = split.tensors
-        if plain_call(tensors):
-            return self.fun(*args)
-        if len(tensors) > split.n_diff:  # nondiff tensors are constants to every level (JAX)
-            n = split.n_diff
-            tensors = [*tensors[:n], *(_stop(t) for t in tensors[n:])]
-        rec = _JvpCall(self, self.fun, self.rule, split)
-        flat = _apply(_CustomJvpFunction, rec, tensors)
-        assert rec.out_def is not None
-        out: R = _tree.unflatten(rec.out_def, flat)
-        return out
+    def defjvps(self, *jvps: Callable[..., Any] | None) -> None:
+        """Define the rule one argument at a time, as ``jax.custom_jvp.defjvps``.
+
+        ``jvps[i](t_i, out, *args)`` returns argument ``i``'s contribution to the output
+        tangent (``t_i`` is that argument's tangent, ``out`` the primal output, shaped like
+        ``out``); ``None`` marks an argument with no derivative (its contribution is
+        zero). The tangent output is the sum of the contributions. Like JAX, it refuses
+        a function with ``nondiff_argnums`` (use :meth:`defjvp` there).
+
+        Example:
+            >>> import torch, ftx
+            >>> @ftx.custom_jvp
+            ... def f(x, y):
+            ...     return torch.sin(x) * y
+            >>> f.defjvps(lambda tx, out, x, y: torch.cos(x) * tx * y,
+            ...           lambda ty, out, x, y: torch.sin(x) * ty)
+            >>> ftx.grad(f, argnums=(0, 1))(torch.tensor(0.0), torch.tensor(2.0))
+            (tensor(2.), tensor(0.))
+        """
+        api = "custom_jvp"
+        if self.nondiff_argnums:
+            raise TypeError(
+                msg(
+                    api,
+                    "defjvps for a function without nondiff_argnums (as in JAX)",
+                    f"nondiff_argnums={self.nondiff_argnums}",
+                    "Use defjvp(rule): the rule gets the nondiff arguments first.",
+                )
+            )
+        for i, r in enumerate(jvps):
+            _check_callable_or_none(api, f"jvps[{i}]", r, optional=True)
+        n_args = _n_positional(self._sig)
+        if n_args is not None and len(jvps) != n_args:
+            raise ValueError(
+                msg(
+                    api,
+                    f"defjvps takes one rule (or None) per argument of fun ({n_args})",
+                    f"{len(jvps)} rule(s)",
+                    "Pass None for an argument without a derivative.",
+                )
+            )
+        for i, r in enumerate(jvps):
+            if r is not None:
+                _check_arity(api, f"jvps[{i}]", r, 2 + len(jvps), "tangent, out, *args")
+        owner, rules = self, jvps
+
+        def rule(primals: tuple[Any, ...], tangents: tuple[Any, ...]) -> tuple[Any, Any]:
+            if len(primals) != len(rules):
+                raise ValueError(
+                    msg(
+                        api,
+                        f"a call with one argument per defjvps rule ({len(rules)})",
+                        f"{len(primals)} argument(s)",
+                        "Pass the arguments the rules were written for.",
+                    )
+                )
+            out = owner(*primals)  # inside the rule: fun itself
+            out_def = _tree.structure(out)
+            parts = []
+            for i, (t, r) in enumerate(zip(tangents, rules)):
+                if r is None:
+                    continue
+                part = r(t, out, *primals)
+                if _tree.structure(part) != out_def:
+                    raise ValueError(
+                        msg(
+                            api,
+                            f"jvps[{i}] must return a tangent with the output's structure "
+                            f"{_spec(out_def)}",
+                            f"{_describe(part)}",
+                            "Return the argument's contribution shaped like the output.",
+                        )
+                    )
+                parts.append(part)
+            if not parts:
+                return out, _tree.map(torch.zeros_like, out)
+            return out, _tree.map(lambda *ts: functools.reduce(torch.add, ts), *parts)
+
+        self.defjvp(rule)
+
+    def _ready(self) -> bool:
+        return self.rule is not None
+
+    def _inputs(self, split: _Args) -> Sequence[torch.Tensor]:
+        tensors, n = split.tensors, split.n_diff
+        if len(tensors) > n:  # nondiff tensors are constants to every level (JAX)
+            return [*tensors[:n], *(_stop(t) for t in tensors[n:])]
+        return tensors
+
+    def _record(self, split: _Args) -> _JvpCall:
+        assert self.rule is not None
+        return _JvpCall(self, self.fun, self.rule, split)
