@@ -1,4 +1,4 @@
-"""picograd: the seed notebook's scalar autodiff engine, linear-time and verified.
+"""picograd: a scalar autodiff engine for teaching, linear-time and verified.
 
 Contract: a teaching engine on Python floats, separate from the tensor
 transforms. Reverse mode is :class:`Var` (``Var.grad()`` sweeps the graph once
@@ -6,9 +6,10 @@ in topological order, iteratively, so cost is linear in the graph's size and
 any depth works); forward mode is :class:`Dual` (dual numbers). The helpers
 :func:`grad`, :func:`value_and_grad` and :func:`jvp` have the signatures of
 ``ftx.grad`` / ``ftx.value_and_grad`` / ``ftx.jvp`` but take and return pytrees
-of Python numbers. :class:`Linear` redoes the seed's linear-regression exercise
-against ``torch.nn.Linear``. First order only: the local derivatives are plain
-floats, so ``grad(grad(f))`` is not supported. Values follow IEEE float64 as
+of Python numbers. :class:`Linear` is the linear regression of the tutorial's
+Exercise 0 (docs/tutorial_autodiff.md), checked against ``torch.nn.Linear``.
+First order only: the local derivatives are plain floats, so ``grad(grad(f))``
+is not supported. Values follow IEEE float64 as
 torch does (``log(0) = -inf``, ``1/0 = inf``).
 
 Example:
@@ -27,7 +28,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from .. import tree as _tree
-from .._internal.errors import check_bool
+from .._internal.errors import check_bool, msg
 from .._internal.errors import describe as _describe
 from .._transforms.validate import check_callable, normalize_argnums, resolve_argnums, split_aux
 from . import _ops as _ops
@@ -60,10 +61,8 @@ def _unary(name: str, x: Any) -> Any:
         return x._unary(name)
     if _ops.is_number(x):
         return _ops.UNARY[name][0](_ops.num(f"picograd.{name}", x, "x"))
-    raise TypeError(
-        f"ftx.picograd.{name}: x must be a Var, a Dual or a number, got {_describe(x)}. "
-        "Pass a picograd scalar or a Python number."
-    )
+    raise TypeError(msg(f"picograd.{name}", "x must be a Var, a Dual or a number", _describe(x),
+                        "Pass a picograd scalar or a Python number."))
 
 
 def neg(x: S) -> S:
@@ -119,20 +118,18 @@ def value(x: Var | Dual | float) -> float:
         return x.primal
     if _ops.is_number(x):
         return _ops.num("picograd.value", x, "x")
-    raise TypeError(
-        f"ftx.picograd.value: x must be a Var, a Dual or a number, got {_describe(x)}. "
-        "Pass a picograd scalar."
-    )
+    raise TypeError(msg("picograd.value", "x must be a Var, a Dual or a number", _describe(x),
+                        "Pass a picograd scalar."))
 
 
 def _wrap_leaf(api: str, where: str, leaf: Any, make: Callable[[float], Any]) -> Any:
     if isinstance(leaf, Var | Dual):
         leaf = value(leaf)
     if not _ops.is_number(leaf):
-        raise TypeError(
-            f"ftx.picograd.{api}: inputs must be numbers (or pytrees of numbers), got "
-            f"{_describe(leaf)} at {where}. Pass Python floats; use .item() on tensors."
-        )
+        raise TypeError(msg(
+            f"picograd.{api}", "inputs must be numbers (or pytrees of numbers)",
+            f"{_describe(leaf)} at {where}", "Pass Python floats; use .item() on tensors.",
+        ))
     return make(_ops.num(f"picograd.{api}", leaf, f"the input at {where}"))
 
 
@@ -141,10 +138,10 @@ def _output_var(api: str, out: Any) -> Var | None:
         return out
     if _ops.is_number(out):
         return None  # a constant: every gradient is 0
-    raise TypeError(
-        f"ftx.picograd.{api}: fun must return one scalar (a Var or a number), got "
-        f"{_describe(out)}. Reduce the output to one number, e.g. with sum(...)."
-    )
+    raise TypeError(msg(
+        f"picograd.{api}", "fun must return one scalar (a Var or a number)", _describe(out),
+        "Reduce the output to one number, e.g. with sum(...).",
+    ))
 
 
 def _value_and_grad_impl(
@@ -252,17 +249,13 @@ def jvp(
     check_bool("picograd.jvp", "has_aux", has_aux)
     for name, v in (("primals", primals), ("tangents", tangents)):
         if not isinstance(v, tuple | list):
-            raise TypeError(
-                f"ftx.picograd.jvp: {name} must be a tuple of arguments, got {_describe(v)}. "
-                f"Wrap a single argument as ({name[:-1]},)."
-            )
+            raise TypeError(msg("picograd.jvp", f"{name} must be a tuple of arguments",
+                                _describe(v), f"Wrap a single argument as ({name[:-1]},)."))
     p_leaves, p_def = _tree.flatten_with_path(tuple(primals))
     t_leaves, t_def = _tree.flatten(tuple(tangents))
     if p_def != t_def:
-        raise ValueError(
-            f"ftx.picograd.jvp: tangents must have the structure of primals, got {t_def} "
-            f"against {p_def}. Pass one tangent per primal leaf."
-        )
+        raise ValueError(msg("picograd.jvp", "tangents must have the structure of primals",
+                             f"{t_def} against {p_def}", "Pass one tangent per primal leaf."))
     duals = [
         Dual(
             _wrap_leaf("jvp", f"primals path {p!r}", x, float),
@@ -277,10 +270,9 @@ def jvp(
 
     def check(leaf: Any) -> Any:
         if not isinstance(leaf, Dual) and not _ops.is_number(leaf):
-            raise TypeError(
-                f"ftx.picograd.jvp: fun must return numbers or Duals, got {_describe(leaf)}. "
-                "Compute the output with picograd operations only."
-            )
+            raise TypeError(msg("picograd.jvp", "fun must return numbers or Duals",
+                                _describe(leaf),
+                                "Compute the output with picograd operations only."))
         return leaf
 
     out = _tree.map(check, out)

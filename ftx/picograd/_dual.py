@@ -8,6 +8,7 @@ the two modes cannot drift apart.
 
 from __future__ import annotations
 
+from .._internal.errors import msg
 from . import _ops as ops
 
 
@@ -46,10 +47,8 @@ class Dual:
     def __init__(self, primal: float, tangent: float = 0.0) -> None:
         for name, v in (("primal", primal), ("tangent", tangent)):
             if not ops.is_number(v):
-                raise TypeError(
-                    f"ftx.picograd.Dual: {name} must be an int or a float, got "
-                    f"{type(v).__name__} {v!r:.40}. Pass Python numbers."
-                )
+                raise TypeError(msg("picograd.Dual", f"{name} must be an int or a float",
+                                    f"{type(v).__name__} {v!r:.40}", "Pass Python numbers."))
         self.primal = ops.num("picograd.Dual", primal, "primal")
         self.tangent = ops.num("picograd.Dual", tangent, "tangent")
 

@@ -1,4 +1,4 @@
-"""``Linear``: ``y = W x + b`` over lists of picograd scalars, the seed's Exercise 0.
+"""``Linear``: ``y = W x + b`` over lists of picograd scalars (the tutorial's Exercise 0).
 
 A ``Linear`` is a pytree node (children ``weight`` and ``bias``; ``in_features``
 and ``out_features`` are structure), so :func:`ftx.picograd.grad` can
@@ -62,10 +62,8 @@ class Linear:
     ) -> None:
         for name, n in (("in_features", in_features), ("out_features", out_features)):
             if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-                raise ValueError(
-                    f"ftx.picograd.Linear: {name} must be a non-negative int, got {n!r:.40}. "
-                    "Pass a layer size such as 3."
-                )
+                raise ValueError(msg("picograd.Linear", f"{name} must be a non-negative int",
+                                     f"{n!r:.40}", "Pass a layer size such as 3."))
         if (in_features + 1) * out_features > MAX_PARAMS:
             raise ValueError(msg(
                 "picograd.Linear", f"at most {MAX_PARAMS} parameters (a teaching engine on "
@@ -96,10 +94,8 @@ class Linear:
             The layer; float32 weights are widened exactly to Python floats.
         """
         if not isinstance(module, torch.nn.Linear):
-            raise TypeError(
-                f"ftx.picograd.Linear.from_torch: module must be a torch.nn.Linear, got "
-                f"{type(module).__name__}. Pass the nn.Linear itself."
-            )
+            raise TypeError(msg("picograd.Linear.from_torch", "module must be a torch.nn.Linear",
+                                type(module).__name__, "Pass the nn.Linear itself."))
         if module.weight.is_meta or (module.bias is not None and module.bias.is_meta):
             raise ValueError(msg("picograd.Linear.from_torch", "module must hold values",
                                  "a module on the meta device", "Materialise it first "
@@ -151,15 +147,12 @@ class Linear:
             ``(out_features,)`` list, of the same kind as the inputs and weights.
         """
         if isinstance(x, str | bytes) or not isinstance(x, Sequence):
-            raise TypeError(
-                f"ftx.picograd.Linear: x must be a list of scalars, got {type(x).__name__}. "
-                "Pass one sample as a list such as [1.0, 2.0, 3.0]."
-            )
+            raise TypeError(msg("picograd.Linear", "x must be a list of scalars", type(x).__name__,
+                                "Pass one sample as a list such as [1.0, 2.0, 3.0]."))
         if len(x) != self.in_features:
-            raise ValueError(
-                f"ftx.picograd.Linear: x must have in_features={self.in_features} entries, "
-                f"got {len(x)}. Pass one sample of the right length."
-            )
+            raise ValueError(msg("picograd.Linear",
+                                 f"x must have in_features={self.in_features} entries",
+                                 str(len(x)), "Pass one sample of the right length."))
         for j, xi in enumerate(x):
             if isinstance(xi, int) and not isinstance(xi, bool):
                 num("picograd.Linear", xi, f"x[{j}]")

@@ -9,6 +9,7 @@ however much the graph shares subexpressions, and any depth works.
 
 from __future__ import annotations
 
+from .._internal.errors import msg
 from . import _ops as ops
 
 
@@ -35,7 +36,7 @@ def _node(value: float, parents: tuple[Var, ...], partials: tuple[float, ...], o
 
 
 class Var:
-    """A scalar in a reverse-mode autodiff graph (the seed's ``Var``, linear-time).
+    """A scalar in a reverse-mode autodiff graph (linear-time gradients).
 
     Args:
         value: the number (``int`` or ``float``; stored as ``float``).
@@ -62,11 +63,11 @@ class Var:
 
     def __init__(self, value: float) -> None:
         if not ops.is_number(value):
-            raise TypeError(
-                f"ftx.picograd.Var: value must be an int or a float, got "
-                f"{type(value).__name__} {value!r:.40}. Pass a Python number "
-                "(use .item() on a one-element tensor)."
-            )
+            raise TypeError(msg(
+                "picograd.Var", "value must be an int or a float",
+                f"{type(value).__name__} {value!r:.40}",
+                "Pass a Python number (use .item() on a one-element tensor).",
+            ))
         self.value = ops.num("picograd.Var", value, "value")
         self._parents = ()
         self._partials = ()
@@ -234,7 +235,8 @@ class Var:
         the nodes, so ``grad`` can be called again and again.
 
         Args:
-            bp: the seed adjoint of ``self`` (the seed notebook's name).
+            bp: the adjoint of ``self`` the sweep starts from (``d out / d self``; 1.0
+                differentiates ``self`` itself).
 
         Returns:
             A dict ``{var: d self / d var}`` holding ``self`` and every ``Var``
@@ -247,10 +249,9 @@ class Var:
             6.0
         """
         if not ops.is_number(bp):
-            raise TypeError(
-                f"ftx.picograd.Var.grad: bp must be an int or a float, got "
-                f"{type(bp).__name__} {bp!r:.40}. Pass the seed adjoint as a number (1.0)."
-            )
+            raise TypeError(msg("picograd.Var.grad", "bp must be an int or a float",
+                                f"{type(bp).__name__} {bp!r:.40}",
+                                "Pass the starting adjoint as a number (1.0)."))
         adjoint: dict[Var, float] = {self: ops.num("picograd.Var.grad", bp, "bp")}
         for node in reversed(self.topological_order()):
             g = adjoint[node]
