@@ -21,6 +21,8 @@ Example (inside a script launched with ``torchrun --nproc_per_node=2``)::
 
 from __future__ import annotations
 
+from ._checkpoint import load as load
+from ._checkpoint import save as save
 from ._collectives import CollectiveError as CollectiveError
 from ._collectives import all_gather as all_gather
 from ._collectives import all_reduce as all_reduce
@@ -42,7 +44,9 @@ __all__ = [
     "gather_params",
     "grad",
     "initialize",
+    "load",
     "rank",
+    "save",
     "shard",
     "shard_params",
     "value_and_grad",

@@ -87,7 +87,7 @@ def shard_params(params: T, mesh: DeviceMesh | None = None) -> T:
 
 
 def gather_params(tree: T) -> T:
-    """The full (unsharded) tensors of a tree from :func:`shard_params`; other leaves as they are.
+    """The full (unsharded) tensors of a tree's DTensor leaves; other leaves as they are.
 
     Every rank gets the whole tree (an all-gather per bucket of leaves); use it to
     evaluate or export a sharded model. Plain leaves are returned untouched.
@@ -98,8 +98,9 @@ def gather_params(tree: T) -> T:
     if not any(isinstance(x, DTensor) for x in xs):
         return tree
     _require_group("gather_params")
-    out = gather_full(api, pairs)
-    result: T = unflatten(treedef, [o if isinstance(x, DTensor) else x for x, o in zip(xs, out)])
+    dts = [(p, x) for p, x in pairs if isinstance(x, DTensor)]
+    full = iter(gather_full(api, dts))
+    result: T = unflatten(treedef, [next(full) if isinstance(x, DTensor) else x for x in xs])
     return result
 
 
