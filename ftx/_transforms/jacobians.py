@@ -63,7 +63,7 @@ def _check_float_inputs(api: str, args: tuple[Any, ...], argnums: tuple[int, ...
 
     The common case (all good) walks the leaves without paths; paths only for the message.
     """
-    ok = _real_tensor if api in ("jacfwd", "hessian") else _float_tensor
+    ok = _float_tensor if api == "jacrev" else _real_tensor
     for i in argnums:
         arg = args[i]
         if ok(arg) or all(ok(x) or x is None for x in _tc.tree_leaves(arg)):
@@ -72,10 +72,11 @@ def _check_float_inputs(api: str, args: tuple[Any, ...], argnums: tuple[int, ...
             if isinstance(leaf, torch.Tensor) and leaf.is_complex() and not ok(leaf):
                 where = f"argument {i}" + (f" at {keystr(path)!r}" if path else "")
                 raise TypeError(
-                    msg(api, "differentiated inputs must be real in forward mode",
+                    msg(api, "differentiated inputs must be real in forward mode"
+                        if api != "jacobian" else "differentiated inputs must be real",
                         f"{leaf.dtype} for {where}",
-                        "Split it into real and imaginary parts (torch.view_as_real), or "
-                        "use ftx.jacrev.")
+                        "Split it into real and imaginary parts (torch.view_as_real), use "
+                        "ftx.jacrev, or pass holomorphic=True for a holomorphic function.")
                 )
             if isinstance(leaf, torch.Tensor) and not _float_tensor(leaf):
                 where = f"argument {i}" + (f" at {keystr(path)!r}" if path else "")
@@ -159,11 +160,13 @@ def _build(
     fun: Callable[..., Any],
     argnums: Any,
     has_aux: bool,
+    holomorphic: bool = False,
 ) -> Callable[..., Any]:
     """Validate at build time and return the call-time function around ``make``'s transform."""
     check_callable(api, fun)
     nums = normalize_argnums(api, argnums)
     _check_bool(api, "has_aux", has_aux)
+    _check_bool(api, "holomorphic", holomorphic)
     single = isinstance(argnums, int)
     checked = _checked(api, fun, has_aux)
     fixed = make(checked, nums[0] if single else nums) if min(nums) >= 0 else None
@@ -173,8 +176,19 @@ def _build(
         resolved = resolve_argnums(api, nums, len(args))
         if any(has_non_tensor_leaf(args[i]) for i in resolved):  # Python numbers, as in JAX
             args = numbers_to_tensors(args, resolved)
+        if holomorphic:
+            _check_complex_inputs(api, args, resolved)
+            args = dense_inputs(api, args, resolved)
+            return _complex_jacobian(api, make, fun, args, kwargs, resolved, single, has_aux,
+                                     holomorphic=True)
         _check_float_inputs(api, args, resolved)
         args = dense_inputs(api, args, resolved)
+        if api == "jacrev" and any(
+            isinstance(x, torch.Tensor) and x.is_complex()
+            for i in resolved for x in _tc.tree_leaves(args[i])
+        ):  # torch.func.jacrev refuses complex inputs: differentiate their real views
+            return _complex_jacobian(api, make, checked, args, kwargs, resolved, single,
+                                     has_aux, holomorphic=False)
         if kwargs:  # keyword arguments are not differentiated (as in JAX)
             f = functools.partial(checked, **kwargs)
             return make(f, resolved[0] if single else resolved)(*args)
@@ -185,20 +199,127 @@ def _build(
     return call
 
 
+# ----------------------------------------------------------------------------- complex inputs
+def _check_complex_inputs(api: str, args: tuple[Any, ...], argnums: tuple[int, ...]) -> None:
+    """``holomorphic=True``: every differentiated leaf is a complex tensor (JAX's rule)."""
+    for i in argnums:
+        for path, leaf in _tc.tree_leaves_with_path(args[i]):
+            if leaf is None:
+                continue
+            if not (isinstance(leaf, torch.Tensor) and leaf.is_complex()):
+                where = f"argument {i}" + (f" at {keystr(path)!r}" if path else "")
+                got = f"{leaf.dtype}" if isinstance(leaf, torch.Tensor) else describe(leaf)
+                raise TypeError(
+                    msg(api, "differentiated inputs with a complex dtype when holomorphic=True "
+                        "(as in JAX)", f"{got} for {where}",
+                        "Convert it with .to(torch.complex128), or drop holomorphic=True.")
+                )
+
+
+def _check_complex_outputs(api: str, out: Any) -> None:
+    for path, leaf in _tc.tree_leaves_with_path(out):
+        if not (isinstance(leaf, torch.Tensor) and leaf.is_complex()):
+            got = f"{leaf.dtype}" if isinstance(leaf, torch.Tensor) else describe(leaf)
+            raise TypeError(
+                msg(api, "fun must return complex tensors when holomorphic=True (as in JAX)",
+                    f"{got} at output {keystr(path) or '<root>'!r}",
+                    "Return a complex output, or drop holomorphic=True for a real one.")
+            )
+
+
+def _to_real(x: Any) -> Any:
+    """A complex tensor as a real one with a trailing axis of 2 (real, imaginary)."""
+    if isinstance(x, torch.Tensor) and x.is_complex():
+        return torch.stack((x.real, x.imag), dim=-1)
+    return x
+
+
+def _complex_jacobian(
+    api: str,
+    make: Callable[[Callable[..., Any], int | tuple[int, ...]], Callable[..., Any]],
+    fun: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    resolved: tuple[int, ...],
+    single: bool,
+    has_aux: bool,
+    holomorphic: bool,
+) -> Any:
+    """The Jacobian with complex inputs, through their real views ``(re, im)``.
+
+    ``make``'s (real) transform differentiates ``F(re, im) = f(re + i im)`` (with
+    ``holomorphic``, the output split the same way). For a holomorphic ``f``,
+    ``df/dz = dF/d re`` read as a complex number: JAX's ``holomorphic=True`` result.
+    Otherwise (real outputs, ``jacrev``) the entry is ``dF/d re + i dF/d im``, torch's
+    convention, the one ``ftx.grad`` follows (``grad(|z|^2)(z) = 2 z``).
+    """
+    diff = [_tc.tree_leaves(args[i]) for i in resolved]
+    complex_in = [isinstance(x, torch.Tensor) and x.is_complex() for xs in diff for x in xs]
+    in_nd = [x.dim() if isinstance(x, torch.Tensor) else 0 for xs in diff for x in xs]
+    real_args = list(args)
+    for i in resolved:
+        real_args[i] = _tc.tree_map(_to_real, args[i])
+    complex_at = {i: _tc.tree_map(lambda x: isinstance(x, torch.Tensor) and x.is_complex(),
+                                  args[i]) for i in resolved}
+
+    def back(x: Any, was_complex: bool) -> Any:
+        return torch.complex(x.select(-1, 0), x.select(-1, 1)) if was_complex else x
+
+    def real_fun(*a: Any, **kw: Any) -> Any:
+        full = list(a)
+        for i in resolved:
+            full[i] = _tc.tree_map(back, a[i], complex_at[i])
+        out = fun(*full, **kw)
+        if not holomorphic:
+            return out
+        aux = None
+        if has_aux:
+            out, aux = split_aux(api, out)
+        _check_complex_outputs(api, out)
+        out = _tc.tree_map(_to_real, out)
+        return (out, aux) if has_aux else out
+
+    f = functools.partial(real_fun, **kwargs) if kwargs else real_fun
+    result = make(f, resolved[0] if single else resolved)(*real_args)
+    jac, aux = result if has_aux else (result, None)
+    leaves, spec = _tc.tree_flatten(jac)
+    n_in = len(complex_in)
+    out_leaves = []
+    for k, leaf in enumerate(leaves):
+        j = k % n_in
+        if not complex_in[j]:
+            out_leaves.append(leaf)
+            continue
+        if holomorphic:
+            d_re = leaf.select(-1, 0)  # dF/d re, shape out + (2,) + in
+            out_nd = d_re.dim() - in_nd[j] - 1
+            out_leaves.append(torch.complex(d_re.select(out_nd, 0), d_re.select(out_nd, 1)))
+        else:
+            out_leaves.append(torch.complex(leaf.select(-1, 0), leaf.select(-1, 1)))
+    jac = _tc.tree_unflatten(out_leaves, spec)
+    return (jac, aux) if has_aux else jac
+
+
 @overload
 def jacfwd(
-    fun: Callable[P, Any], argnums: int | tuple[int, ...] = 0, has_aux: Literal[False] = False
+    fun: Callable[P, Any], argnums: int | tuple[int, ...] = 0, has_aux: Literal[False] = False,
+    holomorphic: bool = False,
 ) -> Callable[P, Any]: ...
 @overload
 def jacfwd(
-    fun: Callable[P, Any], argnums: int | tuple[int, ...], has_aux: Literal[True]
+    fun: Callable[P, Any], argnums: int | tuple[int, ...], has_aux: Literal[True],
+    holomorphic: bool = False,
 ) -> Callable[P, tuple[Any, Any]]: ...
 @overload
 def jacfwd(
-    fun: Callable[P, Any], argnums: int | tuple[int, ...] = 0, *, has_aux: Literal[True]
+    fun: Callable[P, Any], argnums: int | tuple[int, ...] = 0, *, has_aux: Literal[True],
+    holomorphic: bool = False,
 ) -> Callable[P, tuple[Any, Any]]: ...
 def jacfwd(
-    fun: Callable[P, Any], argnums: int | tuple[int, ...] = 0, has_aux: bool = False
+    fun: Callable[P, Any],
+    argnums: int | tuple[int, ...] = 0,
+    has_aux: bool = False,
+    holomorphic: bool = False,
 ) -> Callable[P, Any]:
     """Jacobian of ``fun`` by forward mode (one JVP per input element, vectorized).
 
@@ -207,6 +328,11 @@ def jacfwd(
             tensors (``(output, aux)`` with ``has_aux``).
         argnums: which positional argument(s) to differentiate.
         has_aux: ``fun`` returns ``(output, aux)``; aux is passed through.
+        holomorphic: ``fun`` is holomorphic (complex differentiable): inputs and
+            outputs must be complex and the result is the complex derivative
+            ``df/dz``, as with JAX's ``holomorphic=True`` (computed through the
+            real views of the inputs: twice the JVPs). Without it, inputs must be
+            real (JAX refuses complex ones too).
 
     Returns:
         A function with ``fun``'s parameters returning the Jacobian: for
@@ -222,28 +348,28 @@ def jacfwd(
     """
     return functools.wraps(fun)(
         _build("jacfwd", lambda f, a: torch.func.jacfwd(f, a, has_aux=has_aux), fun, argnums,
-               has_aux)
+               has_aux, holomorphic)
     )
 
 
 @overload
 def jacrev(
     fun: Callable[P, Any], argnums: int | tuple[int, ...] = 0, has_aux: Literal[False] = False,
-    *, chunk_size: int | None = None,
+    holomorphic: bool = False, *, chunk_size: int | None = None,
 ) -> Callable[P, Any]: ...
 @overload
 def jacrev(
     fun: Callable[P, Any], argnums: int | tuple[int, ...], has_aux: Literal[True],
-    *, chunk_size: int | None = None,
+    holomorphic: bool = False, *, chunk_size: int | None = None,
 ) -> Callable[P, tuple[Any, Any]]: ...
 @overload
 def jacrev(
     fun: Callable[P, Any], argnums: int | tuple[int, ...] = 0, *, has_aux: Literal[True],
-    chunk_size: int | None = None,
+    holomorphic: bool = False, chunk_size: int | None = None,
 ) -> Callable[P, tuple[Any, Any]]: ...
 def jacrev(
     fun: Callable[P, Any], argnums: int | tuple[int, ...] = 0, has_aux: bool = False,
-    *, chunk_size: int | None = None,
+    holomorphic: bool = False, *, chunk_size: int | None = None,
 ) -> Callable[P, Any]:
     """Jacobian of ``fun`` by reverse mode (one VJP per output element, vectorized).
 
@@ -252,6 +378,12 @@ def jacrev(
             tensors (``(output, aux)`` with ``has_aux``).
         argnums: which positional argument(s) to differentiate.
         has_aux: ``fun`` returns ``(output, aux)``; aux is passed through.
+        holomorphic: ``fun`` is holomorphic: inputs and outputs must be complex
+            and the result is ``df/dz``, as with JAX's ``holomorphic=True``.
+            Without it, outputs must be real; a complex input ``z = x + iy`` gets
+            ``df/dx + i df/dy`` (torch's convention, that of ``ftx.grad``: the
+            conjugate of JAX's answer). Complex inputs are differentiated through
+            their real views (``torch.func.jacrev`` refuses complex inputs).
         chunk_size: compute this many VJPs at a time (saves memory); ``None``
             does all at once.
 
@@ -275,7 +407,7 @@ def jacrev(
         _build(
             "jacrev",
             lambda f, a: torch.func.jacrev(f, a, has_aux=has_aux, chunk_size=chunk_size),
-            fun, argnums, has_aux,
+            fun, argnums, has_aux, holomorphic,
         )
     )
 
@@ -331,7 +463,11 @@ def jacobian(
             tuple(x.shape) if isinstance(x, torch.Tensor) else type(x)
             for x in _tc.tree_leaves(args)
         )
-        use_fwd = decisions.get(key)
+        # Under torch.compile the cache is neither read nor written: a dict that changes
+        # after the first trace would fail dynamo's guards and recompile (the probe is dead
+        # code in the graph).
+        compiling = _tc.is_compiling()
+        use_fwd = None if compiling else decisions.get(key)
         if use_fwd is None:
             resolved = resolve_argnums("jacobian", nums, len(args))
             _check_float_inputs("jacobian", args, resolved)
@@ -339,9 +475,10 @@ def jacobian(
                 out = checked(*args, **kwargs)
             n_in = sum(_size(args[i]) for i in resolved)
             use_fwd = n_in < _size(out[0] if has_aux else out)
-            if len(decisions) >= _MAX_DECISIONS:
-                decisions.clear()
-            decisions[key] = use_fwd
+            if not compiling:
+                if len(decisions) >= _MAX_DECISIONS:
+                    decisions.clear()
+                decisions[key] = use_fwd
         return fwd(*args, **kwargs) if use_fwd else rev(*args, **kwargs)
 
     return cast(Callable[P, Any], auto)
