@@ -44,6 +44,23 @@ def test_mlp_digits_plot(tmp_path: Path) -> None:
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+CHAR_TINY = ["--eager", "--d-model", "16", "--heads", "2", "--layers", "1", "--context", "16",
+             "--batch-size", "8", "--eval-every", "10", "--eval-batches", "2",
+             "--max-chars", "60000", "--warmup", "5", "--schedule-steps", "60"]
+
+
+def test_char_transformer_learns_samples_and_plots(tmp_path: Path) -> None:
+    png = tmp_path / "loss.png"
+    out = run("char_transformer", "--steps", "60", "--lr", "1e-2", "--sample", "30",
+              "--plot", str(png), *CHAR_TINY)
+    first, last = out["history"][0][1], out["val_loss"]
+    assert first > 4.0 and last < 3.6 and last < first - 0.8  # uniform: ln 128 = 4.85
+    again = run("char_transformer", "--steps", "60", "--lr", "1e-2", "--sample", "30",
+                *CHAR_TINY)
+    assert again["sample"] == out["sample"] and len(out["sample"]) == 4 + 30
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_depthwise_cnn_digits_accuracy() -> None:
     out = run("depthwise_cnn_digits", "--steps", "600", "--width", "16", "--lr", "3e-3")
     assert out["accuracy"] >= 0.95
@@ -80,6 +97,7 @@ def test_ntk_matches_naive() -> None:
         ("per_sample_grads", ["--batch-size", "16"]),
         ("ensemble", ["--members", "2", "--no-check"]),
         ("maml_sine", ["--meta-batch", "4"]),
+        ("char_transformer", CHAR_TINY),
     ],
 )
 def test_resume_is_bit_for_bit(name: str, extra: list[str], tmp_path: Path) -> None:
