@@ -13,8 +13,9 @@ selected cases, fresh Python processes measure its first call:
   trivial function the same way (``ftx.jit``/``torch.compile``/``jax.jit`` of
   ``x * 2 + 1``; its time is the **start-up** column), then the implementation: the
   function's own compile, broken down by phase from
-  ``torch._dynamo.utils.compilation_time_metrics`` (dynamo's bytecode tracing, guard
-  building, AOT autograd, inductor lowering and code generation, the C++ compiler).
+  dynamo's wall-clock totals (``torch._dynamo.utils.calculate_time_spent``) and
+  per-call records (``compilation_time_metrics``): dynamo's tracing, guard building,
+  AOT autograd, inductor lowering and code generation, the C++ compiler.
 
 The compile time of a call is its wall time minus the time of a later (compiled) call.
 JAX's cache is in memory only by default, so its rows have cold and own columns and
@@ -36,7 +37,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-PHASES = ("dynamo", "guards", "aot_autograd", "inductor", "cpp_compile", "other")
+PHASES = ("dynamo", "guards", "aot_autograd", "cache_load", "inductor", "cpp_compile", "other")
 RESULT_TAG = "COMPILE-LATENCY-RESULT "
 
 
@@ -55,27 +56,44 @@ def metrics_delta(
             if len(v) > len(before.get(k, ()))}
 
 
-def phases(delta: Mapping[str, Sequence[float]], compile_s: float) -> dict[str, float]:
-    """Seconds per compiler phase from dynamo's timing records of one compile.
+def phases(
+    spent: Mapping[str, float], records: Mapping[str, Sequence[float]], compile_s: float
+) -> dict[str, float]:
+    """Seconds per compiler phase of one compile, from dynamo's wall-clock totals.
 
-    ``bytecode_tracing`` is dynamo; ``build_guards`` its guards;
-    ``create_aot_dispatcher_function`` encloses AOT autograd and the inductor calls it
-    makes (``compile_fx_inner``), which enclose the C++ compiler (``compile_file``, or
-    ``async_compile.wait`` when the compiler ran in worker processes). Each phase is its
-    record minus the records nested in it; ``other`` is the rest of ``compile_s``
-    (ftx's and dynamo's Python around the compile, loading the built module, first run).
+    ``spent`` is the change of ``torch._dynamo.utils.calculate_time_spent()`` over the
+    compile: main-thread wall time in nested regions, ``entire_frame_compile`` (dynamo's
+    whole frame compile) > ``backend_compile`` (AOT autograd and what it calls) >
+    ``inductor_compile`` > ``code_gen`` (inductor's code generation and the C++ build).
+    ``records`` is the change of ``compilation_time_metrics`` (per-call durations):
+    ``build_guards``, and ``compile_file`` (the C++ compiler; several may run at once in
+    worker threads, so the C++ phase is the main thread's ``async_compile.wait`` when it
+    waited, else the sum of ``compile_file``, and never more than ``code_gen``).
+
+    When AOT autograd's cache hits, no inductor compile runs: the compiled module is
+    loaded (``AOTAutogradCache.inductor_load``, the ``cache_load`` phase).
+
+    Returns dynamo (tracing, outside guards), guards, AOT autograd, cache load, inductor
+    (lowering, scheduling, code generation), C++ compile and ``other``: the rest of
+    ``compile_s`` (ftx's and dynamo's Python around the compile, the first run).
     """
-    cpp = _sum(delta, "compile_file") or _sum(delta, "async_compile.wait")
-    inductor_all = _sum(delta, "compile_fx_inner")
-    aot_all = _sum(delta, "create_aot_dispatcher_function")
+    frame = spent.get("entire_frame_compile", 0.0)
+    backend = min(spent.get("backend_compile", 0.0), frame) if frame else 0.0
+    ind = min(spent.get("inductor_compile", 0.0), backend) if backend else 0.0
+    code_gen = min(spent.get("code_gen", 0.0), ind) if ind else 0.0
+    wait = spent.get("async_compile.wait", 0.0)
+    cpp = min(wait if wait > 0 else _sum(records, "compile_file"), code_gen)
+    guards = min(_sum(records, "build_guards"), max(0.0, frame - backend))
+    load = min(_sum(records, "AOTAutogradCache.inductor_load"), max(0.0, backend - ind))
     out = {
-        "dynamo": _sum(delta, "bytecode_tracing"),
-        "guards": _sum(delta, "build_guards"),
-        "aot_autograd": max(0.0, aot_all - inductor_all),
-        "inductor": max(0.0, inductor_all - cpp),
+        "dynamo": max(0.0, frame - backend - guards),
+        "guards": guards,
+        "aot_autograd": max(0.0, backend - ind - load),
+        "cache_load": load,
+        "inductor": max(0.0, ind - cpp),
         "cpp_compile": cpp,
     }
-    out["other"] = max(0.0, compile_s - sum(out.values()))
+    out["other"] = max(0.0, compile_s - frame)
     return out
 
 
@@ -92,10 +110,12 @@ def jax_peer(impl: str, jax_impls: Sequence[str]) -> str | None:
 # ---------------------------------------------------------------- child process
 
 
-def _torch_snapshot() -> tuple[dict[str, list[float]], dict[str, int]]:
-    from torch._dynamo.utils import compilation_time_metrics, counters
+def _torch_snapshot() -> tuple[dict[str, list[float]], dict[str, float], dict[str, int]]:
+    """Dynamo's per-call records, its wall-clock totals and its counters, copied."""
+    from torch._dynamo.utils import calculate_time_spent, compilation_time_metrics, counters
 
     metrics = {k: list(v) for k, v in compilation_time_metrics.items()}
+    spent = {k: float(v) for k, v in calculate_time_spent().items()}
     flat = {
         "unique_graphs": int(counters["stats"]["unique_graphs"]),
         "graph_breaks": int(sum(counters["graph_break"].values())),
@@ -104,7 +124,17 @@ def _torch_snapshot() -> tuple[dict[str, list[float]], dict[str, int]]:
         "autograd_cache_hit": int(counters["aot_autograd"]["autograd_cache_hit"]),
         "autograd_cache_miss": int(counters["aot_autograd"]["autograd_cache_miss"]),
     }
-    return metrics, flat
+    return metrics, spent, flat
+
+
+def spent_delta(before: Mapping[str, float], after: Mapping[str, float]) -> dict[str, float]:
+    return {k: v - before.get(k, 0.0) for k, v in after.items() if v - before.get(k, 0.0) > 0}
+
+
+KEY_RECORDS = ("bytecode_tracing", "build_guards", "create_aot_dispatcher_function",
+               "AOTAutogradCache.inductor_load", "PyCodeCache.load_by_key_path",
+               "compile_fx_inner", "compile_file", "async_compile.wait",
+               "_compile.compile_inner")
 
 
 def _primer(kind: str) -> float:
@@ -151,7 +181,7 @@ def child(case_name: str, impl_name: str, mode: str, quick: bool, device: str,
     kind = _kind(impl)
     inputs = c.setup(_harness.Config(device=device, quick=quick))
     start_up = _primer(kind) if mode == "own" else None
-    before, flat0 = _torch_snapshot()
+    before, spent0, flat0 = _torch_snapshot()
     fn = impl.make(inputs)
     if impl.jax:
         fn = _harness._wrap_jax(fn)
@@ -160,17 +190,19 @@ def child(case_name: str, impl_name: str, mode: str, quick: bool, device: str,
     fn()
     _harness._sync(device)
     first_s = time.perf_counter() - t1
-    mid, flat1 = _torch_snapshot()
+    mid, spent1, flat1 = _torch_snapshot()
     steady: list[float] = []
     for _ in range(5):
         t2 = time.perf_counter()
         fn()
         _harness._sync(device)
         steady.append(time.perf_counter() - t2)
-    after, flat2 = _torch_snapshot()
+    after, _, flat2 = _torch_snapshot()
     steady_s = sorted(steady)[len(steady) // 2]
     compile_s = max(0.0, first_s - steady_s)
     later = metrics_delta(mid, after)
+    records = metrics_delta(before, mid)
+    spent = spent_delta(spent0, spent1)
     return {
         "case": case_name,
         "impl": impl_name,
@@ -181,7 +213,9 @@ def child(case_name: str, impl_name: str, mode: str, quick: bool, device: str,
         "first_call_s": first_s,
         "steady_s": steady_s,
         "compile_s": compile_s,
-        "phases": None if kind == "jax" else phases(metrics_delta(before, mid), compile_s),
+        "phases": None if kind == "jax" else phases(spent, records, compile_s),
+        "spent": spent,
+        "records": {k: sum(records[k]) for k in KEY_RECORDS if k in records},
         "counters": {k: flat1[k] - flat0[k] for k in flat0},
         "frames_compiled_on_later_calls": len(later.get("_compile.compile_inner", ())),
         "graphs_on_later_calls": flat2["unique_graphs"] - flat1["unique_graphs"],
@@ -276,8 +310,8 @@ def _missing(req: str) -> str | None:
 
 
 HEADER = ["case", "implementation", "cold process", "warm cache", "start-up", "own compile",
-          "dynamo", "guards", "AOT", "inductor", "C++", "other", "graphs", "recompiles",
-          "own / jax.jit"]
+          "dynamo", "guards", "AOT", "cache load", "inductor", "C++", "other", "graphs",
+          "recompiles", "own / jax.jit"]
 
 
 def _cells(row: Mapping[str, Any]) -> list[str]:

@@ -415,35 +415,48 @@ def test_command_line_run_default_and_tuned_malloc(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- compile latency
 
 
-def test_compile_phases_from_nested_records() -> None:
-    """Each phase is its record minus the records nested in it; the rest is 'other'."""
+def test_compile_phases_from_nested_wall_times() -> None:
+    """Each phase is its region minus the regions nested in it; the rest is 'other'."""
     before = {"bytecode_tracing": [1.0]}
-    after = {"bytecode_tracing": [1.0, 0.5], "build_guards": [0.1],
-             "create_aot_dispatcher_function": [3.0], "compile_fx_inner": [1.0, 1.5],
-             "compile_file": [0.75, 1.0]}
-    delta = CL.metrics_delta(before, after)
-    assert delta["bytecode_tracing"] == [0.5] and delta["compile_fx_inner"] == [1.0, 1.5]
-    got = CL.phases(delta, compile_s=4.0)
-    assert got == pytest.approx({"dynamo": 0.5, "guards": 0.1, "aot_autograd": 0.5,
-                                 "inductor": 0.75, "cpp_compile": 1.75, "other": 0.4})
-    # the C++ compiler ran in worker processes: the wait for it stands in
-    got = CL.phases({"compile_fx_inner": [2.0], "async_compile.wait": [1.5]}, 1.0)
-    assert got["cpp_compile"] == 1.5 and got["inductor"] == 0.5 and got["other"] == 0.0
+    after = {"bytecode_tracing": [1.0, 0.5], "build_guards": [0.1], "compile_file": [0.75, 1.0]}
+    records = CL.metrics_delta(before, after)
+    assert records == {"bytecode_tracing": [0.5], "build_guards": [0.1],
+                       "compile_file": [0.75, 1.0]}
+    spent = CL.spent_delta({"entire_frame_compile": 1.0, "gc": 0.5},
+                           {"entire_frame_compile": 5.0, "backend_compile": 3.5, "gc": 0.5,
+                            "inductor_compile": 3.0, "code_gen": 2.0})
+    assert spent == {"entire_frame_compile": 4.0, "backend_compile": 3.5,
+                     "inductor_compile": 3.0, "code_gen": 2.0}
+    got = CL.phases(spent, records, compile_s=4.25)
+    assert got == pytest.approx({"dynamo": 0.4, "guards": 0.1, "aot_autograd": 0.5,
+                                 "cache_load": 0.0, "inductor": 1.25, "cpp_compile": 1.75,
+                                 "other": 0.25})
+    # AOT autograd's cache hit: no inductor compile, the module is loaded
+    got = CL.phases({"entire_frame_compile": 3.0, "backend_compile": 2.5},
+                    {"AOTAutogradCache.inductor_load": [2.0]}, 3.0)
+    assert got["cache_load"] == 2.0 and got["aot_autograd"] == 0.5 and got["inductor"] == 0
+    # C++ builds in parallel threads: the main thread's wait stands in, capped by code_gen
+    spent = {"entire_frame_compile": 4.0, "backend_compile": 3.5, "inductor_compile": 3.0,
+             "code_gen": 2.0, "async_compile.wait": 1.5}
+    got = CL.phases(spent, {"compile_file": [3.0, 3.0]}, 4.0)
+    assert got["cpp_compile"] == 1.5 and got["inductor"] == 1.5 and got["other"] == 0.0
+    assert CL.phases({}, {"compile_file": [3.0]}, 1.0)["cpp_compile"] == 0.0
 
 
 def test_compile_phases_of_a_real_compile() -> None:
-    """On a real torch.compile the records are there and the phases fit in the first call."""
+    """On a real torch.compile the regions are there and the phases fit in the first call."""
     import time
 
-    before, _ = CL._torch_snapshot()
+    before, spent0, _ = CL._torch_snapshot()
     f = torch.compile(lambda x: torch.sin(x) * 3 + 1)
     t0 = time.perf_counter()
     f(torch.ones(5))
     wall = time.perf_counter() - t0
-    after, counters = CL._torch_snapshot()
-    ph = CL.phases(CL.metrics_delta(before, after), wall)
+    after, spent1, counters = CL._torch_snapshot()
+    ph = CL.phases(CL.spent_delta(spent0, spent1), CL.metrics_delta(before, after), wall)
     assert set(ph) == set(CL.PHASES)
-    assert ph["dynamo"] > 0 and ph["inductor"] > 0
+    assert ph["dynamo"] > 0
+    assert ph["inductor"] + ph["cache_load"] > 0  # compiled, or loaded from inductor's cache
     assert sum(ph.values()) == pytest.approx(wall, rel=0.05)
     assert counters["unique_graphs"] >= 1
 
