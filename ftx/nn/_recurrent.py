@@ -3,7 +3,8 @@
 The twins of the ``torch.nn`` modules, with their parameter names (``weight_ih``,
 ``weight_hh_l0_reverse``, ...) and torch's gate order (GRU: reset, update, new; LSTM:
 input, forget, cell, output). The sequence layers project the whole input once per
-layer and direction, then run the cell's recurrent half step by step.
+layer and direction, then run the cell's recurrent half over time on ``ftx.lax.scan``
+(so they compose with ``grad``, ``vmap`` and ``jit`` like any ftx function).
 """
 
 from __future__ import annotations
@@ -65,16 +66,16 @@ def _scan_loop(
     step: Callable[[Tensor, Carry], Carry], carry: Carry, xs: Tensor, reverse: bool,
     out_of: Callable[[Carry], Tensor],
 ) -> tuple[Tensor, Carry]:
-    """``carry = step(xs[t], carry)`` over ``t`` (backwards when ``reverse``); returns the
-    stacked outputs (in time order) and the final carry."""
-    outs: list[Tensor] = []
-    steps = range(xs.shape[0] - 1, -1, -1) if reverse else range(xs.shape[0])
-    for t in steps:
-        carry = step(xs[t], carry)
-        outs.append(out_of(carry))
-    if reverse:
-        outs.reverse()
-    return torch.stack(outs), carry
+    """``carry = step(xs[t], carry)`` over ``t`` (backwards when ``reverse``) on
+    ``ftx.lax.scan``; returns the stacked outputs (in time order) and the final carry."""
+    from ..lax import scan
+
+    def body(c: Carry, xt: Tensor) -> tuple[Carry, Tensor]:
+        c = step(xt, c)
+        return c, out_of(c)
+
+    carry, ys = scan(body, carry, xs, reverse=reverse)
+    return ys, carry
 
 
 def _hx_error(api: str, name: str, want: tuple[int, ...], got: Any, fix: str = "") -> Exception:
