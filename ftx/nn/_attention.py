@@ -85,7 +85,7 @@ def attention(
     key: Tensor | None = None,
     api: str = "nn.functional.multi_head_attention",
 ) -> tuple[Tensor, Tensor | None]:
-    """The maths of :class:`MultiheadAttention` on checked params and inputs.
+    """The maths of ``MultiheadAttention`` on checked params and inputs.
 
     ``params``: ``in_proj_weight (3E, E)``, ``in_proj_bias (3E,)``, ``out_proj.weight``,
     ``out_proj.bias``. Inputs ``(L, N, E)`` (``(N, L, E)`` with ``batch_first``) or
@@ -189,7 +189,8 @@ class MultiheadAttention(Layer):
         num_heads: heads; must divide ``embed_dim``.
         dropout: dropout on the attention weights, active only when a ``key`` is passed.
         bias: learn the in- and out-projection biases.
-        kdim, vdim: must be ``None`` (keys and values of size ``embed_dim``).
+        kdim: must be ``None`` (keys of size ``embed_dim``).
+        vdim: must be ``None`` (values of size ``embed_dim``).
         batch_first: inputs are ``(N, L, E)`` instead of ``(L, N, E)``.
 
     Call ``layer(params, query, key_input=None, value=None, *, key_padding_mask=None,

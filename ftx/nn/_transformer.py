@@ -214,7 +214,7 @@ class TransformerEncoderLayer(_Block):
 
     ``norm_first=False`` (torch's default): ``x = norm1(x + sa(x)); x = norm2(x + ff(x))``;
     ``norm_first=True``: ``x = x + sa(norm1(x)); x = x + ff(norm2(x))``, where ``sa`` is
-    :class:`MultiheadAttention` and ``ff(x) = linear2(dropout(activation(linear1(x))))``.
+    ``MultiheadAttention`` and ``ff(x) = linear2(dropout(activation(linear1(x))))``.
 
     Params (the twin's state dict): ``self_attn.{in_proj_weight, in_proj_bias,
     out_proj.weight, out_proj.bias}``, ``linear1.{weight, bias}``, ``linear2.{weight,
@@ -235,7 +235,7 @@ class TransformerEncoderLayer(_Block):
 
     Call ``layer(params, src, src_mask=None, src_key_padding_mask=None, is_causal=False,
     *, key=None)`` with ``src: (S, N, E)`` (or unbatched ``(S, E)``) and masks as in
-    :class:`MultiheadAttention`; returns the same shape as ``src``. ``is_causal=True``
+    ``MultiheadAttention``; returns the same shape as ``src``. ``is_causal=True``
     alone masks the future.
 
     Example:
@@ -312,10 +312,10 @@ class TransformerDecoderLayer(_Block):
     mha(norm2(x), memory); x = x + ff(norm3(x))``.
 
     Params (the twin's state dict): ``self_attn.*``, ``multihead_attn.*`` (each as
-    :class:`MultiheadAttention`), ``linear1.*``, ``linear2.*``, ``norm1.*``, ``norm2.*``,
+    ``MultiheadAttention``), ``linear1.*``, ``linear2.*``, ``norm1.*``, ``norm2.*``,
     ``norm3.*``.
 
-    Args: as :class:`TransformerEncoderLayer`.
+    The constructor's arguments are ``TransformerEncoderLayer``'s.
 
     Call ``layer(params, tgt, memory, tgt_mask=None, memory_mask=None,
     tgt_key_padding_mask=None, memory_key_padding_mask=None, tgt_is_causal=False,
