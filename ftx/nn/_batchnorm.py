@@ -130,7 +130,7 @@ class _BatchNorm(Layer):
             return self._normalise(params, x, None, None, True, w, b)
         self._check_state(state, x)
         if not self.track_running_stats:
-            return self._normalise(params, x, None, None, True, w, b), {}
+            return self._normalise(params, x, None, None, True, w, b), state
         if not training:
             y = self._normalise(params, x, state["running_mean"], state["running_var"], False,
                                 w, b)
