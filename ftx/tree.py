@@ -182,20 +182,17 @@ def flatten(
 def unflatten(treedef: TreeDef, leaves: Iterable[Any]) -> PyTree:
     """Inverse of :func:`flatten` (JAX argument order: ``treedef`` first)."""
     if not isinstance(treedef, TreeDef):
-        raise TypeError(
-            f"ftx.tree.unflatten: treedef must be an ftx.tree.TreeDef, got "
-            f"{type(treedef).__name__}. Get one from ftx.tree.flatten or ftx.tree.structure."
-        )
+        raise TypeError(msg("tree.unflatten", "treedef must be an ftx.tree.TreeDef",
+                            type(treedef).__name__,
+                            "Get one from ftx.tree.flatten or ftx.tree.structure."))
     try:
         items = list(leaves)
     except TypeError:
         raise TypeError(msg("tree.unflatten", "leaves must be an iterable of leaves",
                             describe(leaves), "Pass a list with one value per leaf.")) from None
     if len(items) != treedef.num_leaves:
-        raise ValueError(
-            f"ftx.tree.unflatten: treedef has {treedef.num_leaves} leaves, got "
-            f"{len(items)} leaves. Pass exactly one value per leaf."
-        )
+        raise ValueError(msg("tree.unflatten", f"treedef has {treedef.num_leaves} leaves",
+                             f"{len(items)} leaves", "Pass exactly one value per leaf."))
     it = iter(items)
     raw = [None if is_none else next(it) for is_none in treedef.nones]
     return _tc.tree_unflatten(raw, treedef.spec)
@@ -252,11 +249,9 @@ def _check_same_structure(
     for i, other in enumerate(others, start=1):
         raw, other_spec = _raw_flatten(api, f"tree {i}", other, is_leaf)
         if other_spec != spec:
-            raise ValueError(
-                f"ftx.{api}: every tree must have the structure of the first, "
-                f"got tree {i} with {_difference(api, first, other, i)}. "
-                "Pass trees with the same containers and keys."
-            )
+            raise ValueError(msg(api, "every tree must have the structure of the first",
+                                 f"tree {i} with {_difference(api, first, other, i)}",
+                                 "Pass trees with the same containers and keys."))
         out.append(raw)
     return out
 
@@ -342,10 +337,9 @@ def register_dataclass(cls: type[T]) -> type[T]:
         [tensor([1., 1.]), tensor([0., 0.])]
     """
     if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
-        raise TypeError(
-            f"ftx.tree.register_dataclass: needs a dataclass type, got {describe(cls)}. "
-            "Decorate with @dataclasses.dataclass first (below @register_dataclass)."
-        )
+        raise TypeError(msg("tree.register_dataclass", "needs a dataclass type", describe(cls),
+                            "Decorate with @dataclasses.dataclass first (below "
+                            "@register_dataclass)."))
     if cls in _tc.SUPPORTED_NODES:
         raise ValueError(msg("tree.register_dataclass", "a type not yet registered as a "
                              "pytree node", f"{cls.__qualname__}, already registered",

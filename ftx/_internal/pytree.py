@@ -31,6 +31,7 @@ from typing import Any, Final, NoReturn, TypeVar, cast
 import torch
 
 from . import torch_compat as _tc
+from .errors import msg
 
 Tensor = torch.Tensor
 
@@ -222,31 +223,31 @@ def raise_if_cyclic(api: str, exc: RecursionError, **trees: Any) -> NoReturn:
     for name, tree in trees.items():
         where = find_cycle(tree)
         if where is not None:
-            raise ValueError(
-                f"ftx.{api}: {name} must be a tree (no container may hold itself), got a "
-                f"cycle at {where!r}. Break the cycle: store a copy or an index instead."
-            ) from None
+            raise ValueError(msg(
+                api, f"{name} must be a tree (no container may hold itself)",
+                f"a cycle at {where!r}", "Break the cycle: store a copy or an index instead.",
+            )) from None
     for name, tree in trees.items():
         depth, where = _depth(tree, MAX_DEPTH)
         if len(where) > 40:
             where = where[:37] + "..."
         if depth >= MAX_DEPTH:
-            raise ValueError(
-                f"ftx.{api}: {name} must be a tree nested less than {MAX_DEPTH} deep, got "
-                f"containers at least {depth} deep at {where!r}. Flatten the nesting (a dict "
-                "keyed by paths, or a list)."
-            ) from None
+            raise ValueError(msg(
+                api, f"{name} must be a tree nested less than {MAX_DEPTH} deep",
+                f"containers at least {depth} deep at {where!r}",
+                "Flatten the nesting (a dict keyed by paths, or a list).",
+            )) from None
     tb = exc.__traceback__
     files: list[str] = []
     while tb is not None:
         files.append(tb.tb_frame.f_code.co_filename)
         tb = tb.tb_next
     if any(w in f for f in files[-6:] for w in _TREE_WALKERS):
-        raise ValueError(
-            f"ftx.{api}: fun's output and aux must be trees without cycles, nested less than "
-            f"{MAX_DEPTH} deep, got a RecursionError while walking one. Return fresh "
-            "containers that do not hold themselves."
-        ) from None
+        raise ValueError(msg(
+            api, f"fun's output and aux must be trees without cycles, nested less than "
+            f"{MAX_DEPTH} deep", "a RecursionError while walking one",
+            "Return fresh containers that do not hold themselves.",
+        )) from None
     raise exc
 
 
