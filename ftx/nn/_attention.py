@@ -131,9 +131,7 @@ def attention(
     if attn_mask is not None and not (is_causal and key_padding_mask is None
                                       and not need_weights and key is None):
         m = _canonical(api, "attn_mask", attn_mask, dtype)
-        mask = m.view(n, h, tgt, src) if m.ndim == 3 else m
-        if unbatched and m.ndim == 3:
-            mask = m.view(1, h, tgt, src)
+        mask = m.view(n, h, tgt, src) if m.ndim == 3 else m  # n is 1 when unbatched
         is_causal = False
     if key_padding_mask is not None:
         kpm = _canonical(api, "key_padding_mask", key_padding_mask, dtype).view(n, 1, 1, src)
