@@ -169,8 +169,12 @@ class Sequential(Layer):
                 else:
                     x, new_state[sname] = layer(
                         p, x, key=k, state=state[sname], training=training)
-        except (ParamsError, AttributeError):
+        except (ParamsError, AttributeError) as err:
             check_params(self.api, params, self.param_shapes())
+            if state is not None:
+                check_params(self.api, state, self.state_shapes(), what="state")
+            if i >= 0:
+                err.add_note(f"(raised in ftx.{self.api} by layer {i}: {plan[i][0]!r})")
             raise
         except (ValueError, TypeError) as err:
             err.add_note(f"(raised in ftx.{self.api} by layer {i}: {plan[i][0]!r})")
