@@ -25,16 +25,23 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _env(**extra: str) -> dict[str, str]:
+    """The environment of a child process: ftx importable from this checkout, one thread."""
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    return dict(os.environ, PYTHONPATH=path, OMP_NUM_THREADS="1", **extra)
+
+
 def launch(scenario: str, tmp: Path, ranks: tuple[int, ...] = (0, 1), world: int = 2,
-           timeout: float = 20.0, wait: float = 90.0) -> dict[int, Any]:
+           timeout: float = 20.0, wait: float = 90.0, worker: str = "tests._dist_worker"
+           ) -> dict[int, Any]:
     port = _free_port()
     procs = []
     for r in ranks:
-        env = dict(os.environ, RANK=str(r), WORLD_SIZE=str(world), LOCAL_RANK=str(r),
+        env = _env(RANK=str(r), WORLD_SIZE=str(world), LOCAL_RANK=str(r),
                    MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port),
-                   FTX_TEST_TIMEOUT=str(timeout), OMP_NUM_THREADS="1")
+                   FTX_TEST_TIMEOUT=str(timeout))
         procs.append(subprocess.Popen(
-            [sys.executable, "-m", "tests._dist_worker", scenario, str(tmp)],
+            [sys.executable, "-m", worker, scenario, str(tmp)],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
     deadline = time.monotonic() + wait
     try:
@@ -198,8 +205,7 @@ def test_ddp_example_under_torchrun_matches_single_process(tmp_path: Path) -> No
                "--master_addr=127.0.0.1", f"--master_port={_free_port()}",
                str(ROOT / "examples" / "ddp_mlp_digits.py"), "--quiet", "--checkpoint", str(ck),
                *args]
-        env = dict(os.environ, OMP_NUM_THREADS="1")
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=env)
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=_env())
 
     first = torchrun("--steps", "5")
     assert first.returncode == 0, first.stdout + first.stderr
@@ -220,3 +226,4 @@ def test_allreduce_benchmark_quick_run_agrees() -> None:
                           cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "agreement: per-tensor vs ftx 0.0e+00" in proc.stdout
+    assert "ftx overlapped 0.0e+00" in proc.stdout
