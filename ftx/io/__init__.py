@@ -222,7 +222,11 @@ def save(path: str | os.PathLike[str], tree: PyTree) -> None:
 
 
 def _err(file: str, what: str) -> ValueError:
-    return ValueError(f"ftx.io.load: {file!r} must be {what}. Load an intact ftx.io checkpoint.")
+    """The ``ValueError`` for a file that is not an intact checkpoint; ``what`` reads
+    ``"<required>, got <came>"`` (the form of the file-format checks' messages)."""
+    required, _, got = what.partition(", got ")
+    return ValueError(_msg("io.load", f"{file!r} must be {required}", got or "another file",
+                           "Load an intact ftx.io checkpoint."))
 
 
 def _read_tensors(
@@ -390,11 +394,11 @@ def load(
         missing = [p for p, _ in like_flat if p not in by_name]
         extra = sorted(set(by_name) - {p for p, _ in like_flat})
         if missing or extra:
-            raise ValueError(
-                f"ftx.io.load: like's paths must be the tensor names of the plain safetensors "
-                f"file, got like paths not in the file {missing[:5]} and file tensors not in "
-                f"like {extra[:5]}. Pass like= with the file's state-dict paths."
-            )
+            raise ValueError(_msg(
+                "io.load", "like's paths must be the tensor names of the plain safetensors file",
+                f"like paths not in the file {missing[:5]} and file tensors not in like "
+                f"{extra[:5]}", "Pass like= with the file's state-dict paths.",
+            ))
         table = [by_name[p] for p, _ in like_flat]
     if len(like_flat) != len(table):
         first = next(
@@ -403,19 +407,20 @@ def load(
         )
         theirs = like_flat[first][0] if first < len(like_flat) else "(none)"
         ours = table[first]["path"] if first < len(table) else "(none)"
-        raise ValueError(
-            f"ftx.io.load: like must have the file's {len(table)} leaves, got "
+        raise ValueError(_msg(
+            "io.load", f"like must have the file's {len(table)} leaves",
             f"{len(like_flat)}; first difference at leaf {first}: file path {ours!r}, like "
-            f"path {theirs!r}. Pass like= a tree of the saved structure."
-        )
+            f"path {theirs!r}", "Pass like= a tree of the saved structure.",
+        ))
     cache: dict[tuple[str, Any], torch.Tensor] = {}
     out = []
     for (p, want), ent in zip(like_flat, table):
         if p != ent["path"]:
-            raise ValueError(
-                f"ftx.io.load: like must have the file's leaf paths, got like path {p!r} "
-                f"where the file has {ent['path']!r}. Pass like= a tree of the saved structure."
-            )
+            raise ValueError(_msg(
+                "io.load", "like must have the file's leaf paths",
+                f"like path {p!r} where the file has {ent['path']!r}",
+                "Pass like= a tree of the saved structure.",
+            ))
         if isinstance(want, torch.Tensor):
             if ent["kind"] != "tensor":
                 got = f"a Python {ent['kind']}"
@@ -431,22 +436,21 @@ def load(
                     out.append(cache[key])
                     continue
                 got = f"Tensor(shape={tuple(t.shape)}, dtype={t.dtype})"
-            raise ValueError(
-                f"ftx.io.load: the leaf at {_where(p)} must match like's "
-                f"{_describe(want)}, got {got} in the file. Pass like= with the saved "
-                "shapes and dtypes."
-            )
+            raise ValueError(_msg(
+                "io.load", f"the leaf at {_where(p)} must match like's {_describe(want)}",
+                f"{got} in the file", "Pass like= with the saved shapes and dtypes.",
+            ))
         kind = _scalar_kind(want)
         if kind is None:
-            raise TypeError(
-                f"ftx.io.load: like's leaves must be tensors or Python scalars, got "
-                f"{_describe(want)} at {_where(p)}. Build like from real values."
-            )
+            raise TypeError(_msg(
+                "io.load", "like's leaves must be tensors or Python scalars",
+                f"{_describe(want)} at {_where(p)}", "Build like from real values.",
+            ))
         if ent["kind"] != kind:
             got = "a tensor" if ent["kind"] == "tensor" else f"a Python {ent['kind']}"
-            raise ValueError(
-                f"ftx.io.load: the leaf at {_where(p)} must be a Python {kind} like "
-                f"like's, got {got} in the file. Pass like= with the saved leaf types."
-            )
+            raise ValueError(_msg(
+                "io.load", f"the leaf at {_where(p)} must be a Python {kind} like like's",
+                f"{got} in the file", "Pass like= with the saved leaf types.",
+            ))
         out.append(ent["value"])
     return _tree.unflatten(like_def, out)
