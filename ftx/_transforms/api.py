@@ -18,7 +18,9 @@ from typing import Any, Literal, ParamSpec, TypeVar, overload
 import torch
 import torch.func
 
+from .. import tree as _tree
 from .._internal import pytree as _ft
+from .._internal.errors import check_bool, describe, msg
 from .._internal.torch_compat import is_compiling as _is_compiling
 from .._internal.torch_compat import transform_active
 from . import reverse as _reverse
@@ -52,10 +54,13 @@ def _make(
     has_aux: bool,
     allow_int: bool,
     with_value: bool,
+    holomorphic: bool = False,
 ) -> Callable[..., Any]:
     check_callable(api, fun)
     nums = normalize_argnums(api, argnums)
     single = isinstance(argnums, int)
+    if check_bool(api, "holomorphic", holomorphic):
+        return _make_holomorphic(api, fun, nums, single, has_aux, with_value)
     plans: dict[int, _reverse.CallPlan] = {}  # per number of positional arguments
     fast = _reverse.value_and_grad_fast
     slow = _reverse.value_and_grad_func
@@ -121,12 +126,87 @@ def _make(
     return wrapper
 
 
+def _complex_leaves_check(api: str, args: tuple[Any, ...], idx: tuple[int, ...]) -> None:
+    """``holomorphic=True``: every differentiated leaf is a complex tensor (JAX's rule)."""
+    for i in idx:
+        for path, leaf in _tree.leaves_with_path(args[i]):
+            if not (isinstance(leaf, Tensor) and leaf.is_complex()):
+                where = f"argument {i}" + (f" at {path!r}" if path else "")
+                got = f"{leaf.dtype}" if isinstance(leaf, Tensor) else describe(leaf)
+                raise TypeError(
+                    msg(api, "differentiated inputs with a complex dtype when holomorphic=True "
+                        "(as in JAX)", f"{got} for {where}",
+                        "Convert it with .to(torch.complex128), or drop holomorphic=True.")
+                )
+
+
+def _complex_scalar_check(api: str, out: Any) -> None:
+    if isinstance(out, Tensor) and out.dim() == 0 and out.is_complex():
+        return
+    if not isinstance(out, Tensor) or not out.is_complex():
+        got = f"{out.dtype} output" if isinstance(out, Tensor) else describe(out)
+        raise TypeError(
+            msg(api, "fun must return a complex scalar tensor when holomorphic=True (as in JAX)",
+                got, "Return a complex output of shape (), or drop holomorphic=True.")
+        )
+    raise ValueError(
+        msg(api, "fun must return a scalar tensor of shape ()", f"shape {tuple(out.shape)}",
+            "Reduce the output to one complex number, or use ftx.jacrev(holomorphic=True).")
+    )
+
+
+def _conj(x: Tensor) -> Tensor:
+    """The conjugate as a plain tensor (no conj bit; batching rules exist for these ops)."""
+    return torch.complex(x.real, -x.imag)
+
+
+def _make_holomorphic(
+    api: str,
+    fun: Callable[..., Any],
+    nums: tuple[int, ...],
+    single: bool,
+    has_aux: bool,
+    with_value: bool,
+) -> Callable[..., Any]:
+    """``grad``/``value_and_grad`` of a holomorphic ``fun``: ``df/dz``, JAX's answer.
+
+    torch's reverse mode gives ``ct * conj(df/dz)`` for a holomorphic ``f``, so the
+    derivative is the conjugate of the pull-back of ``1``: one reverse pass, as in JAX.
+    """
+
+    @functools.wraps(fun)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        idx = resolve_argnums(api, nums, len(args))
+        if any(has_non_tensor_leaf(args[i]) for i in idx):  # Python complex numbers
+            args = numbers_to_tensors(args, idx)
+        _complex_leaves_check(api, args, idx)
+
+        def at(*diff: Any) -> Any:
+            full = list(args)
+            for i, d in zip(idx, diff):
+                full[i] = d
+            out, aux = split_aux(api, fun(*full, **kwargs)) if has_aux else (
+                fun(*full, **kwargs), None)
+            _complex_scalar_check(api, out)
+            return out, aux
+
+        value, pull, aux = vjp(at, *(args[i] for i in idx), has_aux=True)
+        grads = _tree.map(_conj, pull(torch.ones_like(value)))
+        g = grads[0] if single else grads
+        if with_value:
+            return ((value, aux), g) if has_aux else (value, g)
+        return (g, aux) if has_aux else g
+
+    return wrapper
+
+
 @overload
 def grad(
     fun: Callable[P, Any],
     argnums: Argnums = 0,
     has_aux: Literal[False] = False,
     allow_int: bool = False,
+    holomorphic: bool = False,
 ) -> Callable[P, Any]: ...
 
 
@@ -136,6 +216,7 @@ def grad(
     argnums: Argnums,
     has_aux: Literal[True],
     allow_int: bool = False,
+    holomorphic: bool = False,
 ) -> Callable[P, tuple[Any, A]]: ...
 
 
@@ -146,6 +227,7 @@ def grad(
     *,
     has_aux: Literal[True],
     allow_int: bool = False,
+    holomorphic: bool = False,
 ) -> Callable[P, tuple[Any, A]]: ...
 
 
@@ -154,6 +236,7 @@ def grad(
     argnums: Argnums = 0,
     has_aux: bool = False,
     allow_int: bool = False,
+    holomorphic: bool = False,
 ) -> Callable[P, Any]:
     """Gradient of a real scalar function, as ``jax.grad``.
 
@@ -165,6 +248,12 @@ def grad(
         has_aux: ``fun`` returns ``(output, aux)``; ``aux`` is passed through.
         allow_int: accept integer/bool inputs; their gradient is zeros of the
             input's shape in the default float dtype (JAX gives ``float0``).
+        holomorphic: ``fun`` is holomorphic (complex differentiable): the inputs
+            and the scalar output must be complex and the result is ``df/dz``,
+            JAX's ``holomorphic=True``. Without it a complex input ``z = x + iy``
+            of a real ``fun`` gets ``df/dx + i df/dy`` (torch's convention, the
+            conjugate of JAX's answer; see the complex numbers table in the
+            differentiation guide).
 
     Returns:
         A function with ``fun``'s arguments returning the gradient, shaped like
@@ -179,7 +268,8 @@ def grad(
         >>> ftx.grad(f, argnums=(0, 1))(torch.tensor([1.0, 2.0]), torch.tensor(3.0))[1]
         tensor(5.)
     """
-    return _make("grad", fun, argnums, has_aux, allow_int, with_value=False)
+    return _make("grad", fun, argnums, has_aux, allow_int, with_value=False,
+                 holomorphic=holomorphic)
 
 
 @overload
@@ -188,6 +278,7 @@ def value_and_grad(
     argnums: Argnums = 0,
     has_aux: Literal[False] = False,
     allow_int: bool = False,
+    holomorphic: bool = False,
 ) -> Callable[P, tuple[Tensor, Any]]: ...
 
 
@@ -197,6 +288,7 @@ def value_and_grad(
     argnums: Argnums,
     has_aux: Literal[True],
     allow_int: bool = False,
+    holomorphic: bool = False,
 ) -> Callable[P, tuple[tuple[Tensor, A], Any]]: ...
 
 
@@ -207,6 +299,7 @@ def value_and_grad(
     *,
     has_aux: Literal[True],
     allow_int: bool = False,
+    holomorphic: bool = False,
 ) -> Callable[P, tuple[tuple[Tensor, A], Any]]: ...
 
 
@@ -215,11 +308,12 @@ def value_and_grad(
     argnums: Argnums = 0,
     has_aux: bool = False,
     allow_int: bool = False,
+    holomorphic: bool = False,
 ) -> Callable[P, Any]:
     """Value and gradient of a real scalar function, as ``jax.value_and_grad``.
 
     Args:
-        fun, argnums, has_aux, allow_int: as in :func:`grad`.
+        fun, argnums, has_aux, allow_int, holomorphic: as in :func:`grad`.
 
     Returns:
         A function returning ``(value, grads)``, or ``((value, aux), grads)``
@@ -232,7 +326,8 @@ def value_and_grad(
         >>> value, g
         (tensor(2.), tensor([-2., -2.]))
     """
-    return _make("value_and_grad", fun, argnums, has_aux, allow_int, with_value=True)
+    return _make("value_and_grad", fun, argnums, has_aux, allow_int, with_value=True,
+                 holomorphic=holomorphic)
 
 
 @overload
