@@ -33,6 +33,18 @@ def outside_graph(fn: F) -> F:
     return cast(F, torch.compiler.disable(fn))  # type: ignore[no-untyped-call]
 
 
+def _functorch_active() -> bool:
+    return _tc.peek_interpreter_stack() is not None
+
+
+# While dynamo traces, a Python comparison on the interpreter stack it wraps is never
+# ``is None``; as a constant result it is evaluated at trace time (torch.func transforms
+# being traced push real levels).
+functorch_active: Callable[[], bool] = torch.compiler.assume_constant_result(  # type: ignore[no-untyped-call]
+    _functorch_active
+)
+
+
 def flatten(tree: Any) -> tuple[list[Any], Any]:
     """``(leaves, spec)`` with ftx's one flattener (``None`` is an empty subtree)."""
     return _pt.flatten(tree)

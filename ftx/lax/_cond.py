@@ -16,12 +16,12 @@ from typing import Any
 
 import torch
 
-from .._internal import torch_compat as _tc
 from .._internal.errors import check_callable, describe, msg
 from ._common import (
     check_pred,
     check_same,
     flatten,
+    functorch_active,
     is_batched,
     outside_graph,
     select,
@@ -102,7 +102,7 @@ def cond(pred: Any, true_fun: Callable[..., Any], false_fun: Callable[..., Any],
     if not isinstance(pred, torch.Tensor):
         return (true_fun if pred else false_fun)(*operands)
     if _is_compiling():
-        if _tc.peek_interpreter_stack() is None:
+        if not functorch_active():
             return _hop_cond(pred, true_fun, false_fun, operands)
         return _cond_outside(pred, true_fun, false_fun, operands)
     return _cond_eager(pred, true_fun, false_fun, operands)
@@ -168,7 +168,7 @@ def switch(index: Any, branches: Sequence[Callable[..., Any]], *operands: Any) -
     if not isinstance(index, torch.Tensor):
         return branches[min(max(int(index), 0), n - 1)](*operands)
     if _is_compiling():
-        if _tc.peek_interpreter_stack() is None:
+        if not functorch_active():
             return _hop_switch(index.clamp(0, n - 1), list(branches), operands)
         return _switch_outside(index, branches, operands)
     return _switch_eager(index, branches, operands)

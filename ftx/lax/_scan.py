@@ -24,7 +24,14 @@ import torch
 
 from .._internal import torch_compat as _tc
 from .._internal.errors import check_bool, check_callable, check_int, describe, msg
-from ._common import check_same, flatten, outside_graph, tensor_leaves, unflatten
+from ._common import (
+    check_same,
+    flatten,
+    functorch_active,
+    outside_graph,
+    tensor_leaves,
+    unflatten,
+)
 
 __all__ = ["map", "scan"]
 
@@ -81,20 +88,32 @@ _scan_outside = outside_graph(_scan_eager)
 
 def _scan_hop(f: Callable[[Any, Any], Any], init_leaves: list[torch.Tensor], init_spec: Any,
               x_leaves: list[torch.Tensor], x_spec: Any, n: int, reverse: bool) -> tuple[Any, Any]:
-    """torch's higher-order scan: the body traced once, whatever ``n``."""
-    has_xs = bool(x_leaves)
-    xs = x_leaves if has_xs else [init_leaves[0].new_zeros((n, 0)) if init_leaves
-                                  else torch.zeros((n, 0))]
+    """torch's higher-order scan: the body traced once, whatever ``n``.
+
+    The operator wants at least one carry and one ``xs`` leaf, tensor leaves only (no
+    ``None`` in ``ys``), and outputs that alias neither its inputs nor each other: empty
+    placeholders fill the first need, ``y`` travels flattened, and every output is a copy
+    (inductor removes the copies). The structure of ``y`` comes from one traced call of
+    ``f`` on the first step, whose operations are dead code in the graph.
+    """
+    like = init_leaves[0] if init_leaves else x_leaves[0] if x_leaves else torch.zeros(())
+    xs = list(x_leaves) or [like.new_zeros((n, 0))]
+    init = list(init_leaves) or [like.new_zeros((0,))]
+    first = unflatten(x_spec, [x[0] for x in x_leaves])
+    _, y0 = _split(f(unflatten(init_spec, init_leaves), first))
+    _, y_spec = tensor_leaves(_API, "f's y output", y0)
 
     def combine(carry: list[torch.Tensor], x: list[torch.Tensor]) -> Any:
-        c, y = _split(f(unflatten(init_spec, carry), unflatten(x_spec, x) if has_xs else None))
+        c_in = unflatten(init_spec, carry if init_leaves else [])
+        c, y = _split(f(c_in, unflatten(x_spec, x if x_leaves else [])))
         c_leaves, _ = flatten(c)
-        # the operator refuses outputs that alias its inputs or each other
-        return [t.clone() for t in c_leaves], _tc.tree_map(
-            lambda t: t.clone() if isinstance(t, torch.Tensor) else t, y)
+        c_out = [t.clone() for t in c_leaves] if init_leaves else [carry[0].clone()]
+        y_leaves, _ = tensor_leaves(_API, "f's y output", y)
+        # (a placeholder made from the slice: a closure over `like` would alias an input)
+        return c_out, [x[0].new_zeros((0,)), *(t.clone() for t in y_leaves)]
 
-    carry, ys = _tc.hop_scan(combine, list(init_leaves), xs, reverse=reverse)
-    return unflatten(init_spec, carry), ys
+    carry, ys = _tc.hop_scan(combine, init, xs, reverse=reverse)
+    return unflatten(init_spec, carry if init_leaves else []), unflatten(y_spec, ys[1:])
 
 
 def _check_unroll(unroll: Any) -> None:
@@ -166,7 +185,7 @@ def scan(f: Callable[[Any, Any], Any], init: Any, xs: Any = None, length: int | 
         n = int(length)
     init_leaves, init_spec = tensor_leaves(_API, "init", init)
     if _is_compiling():
-        if _tc.hop_scan is not None and _tc.peek_interpreter_stack() is None and n > 0:
+        if _tc.hop_scan is not None and not functorch_active() and n > 0:
             return _scan_hop(f, init_leaves, init_spec, x_leaves, x_spec, n, reverse)
         return _scan_outside(f, init_leaves, init_spec, x_leaves, x_spec, n, reverse)
     return _scan_eager(f, init_leaves, init_spec, x_leaves, x_spec, n, reverse)
