@@ -63,6 +63,8 @@ def fmt_time(seconds: float | None) -> str:
     """Seconds in the most readable unit: ``12.3 us``, ``4.56 ms``, ``1.23 s``."""
     if seconds is None:
         return "-"
+    if seconds == 0:
+        return "0"
     for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6), ("ns", 1e-9)):
         if seconds >= scale:
             return f"{seconds / scale:.3g} {unit}"

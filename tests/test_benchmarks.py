@@ -282,8 +282,9 @@ def test_tuned_rows_are_labelled() -> None:
 
 @pytest.mark.parametrize(
     "seconds, text",
-    [(2.5, "2.5 s"), (0.0123, "12.3 ms"), (4.56e-5, "45.6 us"), (3e-9, "3 ns"), (None, "-")],
-    ids=["s", "ms", "us", "ns", "none"],
+    [(2.5, "2.5 s"), (0.0123, "12.3 ms"), (4.56e-5, "45.6 us"), (3e-9, "3 ns"), (None, "-"),
+     (0.0, "0")],
+    ids=["s", "ms", "us", "ns", "none", "zero"],
 )
 def test_time_format(seconds: float | None, text: str) -> None:
     assert R.fmt_time(seconds) == text
@@ -441,6 +442,13 @@ def test_compile_phases_from_nested_wall_times() -> None:
     got = CL.phases(spent, {"compile_file": [3.0, 3.0]}, 4.0)
     assert got["cpp_compile"] == 1.5 and got["inductor"] == 1.5 and got["other"] == 0.0
     assert CL.phases({}, {"compile_file": [3.0]}, 1.0)["cpp_compile"] == 0.0
+    # a lazily compiled backward graph: AOT autograd and inductor outside the frame compile
+    spent = {"entire_frame_compile": 30.9, "backend_compile": 26.2, "entire_backward_compile": 16.3,
+             "inductor_compile": 38.6, "code_gen": 34.8, "async_compile.wait": 26.5}
+    got = CL.phases(spent, {"build_guards": [0.6]}, 47.5)
+    assert got == pytest.approx({"dynamo": 4.1, "guards": 0.6, "aot_autograd": 3.9,
+                                 "cache_load": 0.0, "inductor": 12.1, "cpp_compile": 26.5,
+                                 "other": 0.3})
 
 
 def test_compile_phases_of_a_real_compile() -> None:
