@@ -264,7 +264,8 @@ BAD: list[Any] = [
     (lambda: fnn.BatchNorm1d(3, momentum=1.5), ValueError,
      r"ftx\.nn\.BatchNorm1d: momentum must be in \[0, 1\], got 1\.5"),
     (lambda: fnn.BatchNorm2d(3, eps=-1.0), ValueError,
-     r"ftx\.nn\.BatchNorm2d: eps must be >= 0, got -1\.0"),
+     r"ftx\.nn\.BatchNorm2d: eps must be > 0, got -1\.0"),
+    (lambda: fnn.BatchNorm2d(3, eps=0.0), ValueError, r"ftx\.nn\.BatchNorm2d: eps must be > 0"),
     (lambda: fnn.BatchNorm2d(0), ValueError, r"ftx\.nn\.BatchNorm2d: num_features must be >= 1"),
     (lambda: B1.init_state(dtype=torch.int64), ValueError,
      r"ftx\.nn\.BatchNorm1d: dtype must be float16, bfloat16, float32 or float64"),
@@ -275,3 +276,19 @@ BAD: list[Any] = [
 def test_bad_input(fn: Callable[[], Any], exc: type[Exception], match: str) -> None:
     with pytest.raises(exc, match=match):
         fn()
+
+
+def test_functional_batch_norm_is_the_layer() -> None:
+    x = torch.randn(6, 3, 4, 4, dtype=torch.float64)
+    layer = fnn.BatchNorm2d(3, momentum=0.2, eps=1e-3)
+    params, state = layer.init(ftx.random.key(0), dtype=torch.float64), layer.init_state(
+        dtype=torch.float64)
+    y, s = fnn.functional.batch_norm(params, x, state, momentum=0.2, eps=1e-3)
+    y2, s2 = layer(params, x, state=state, training=True)
+    assert torch.equal(y, y2) and ftx.tree.allclose(s, s2, 0, 0)
+    torch.testing.assert_close(fnn.functional.batch_norm({}, x[:, :, 0, 0]),
+                               torch.nn.functional.batch_norm(x[:, :, 0, 0], None, None,
+                                                              training=True))
+    with pytest.raises(ValueError, match=r"ftx\.nn\.functional\.batch_norm: input x of shape "
+                       r"\(N, C, \*\)"):
+        fnn.functional.batch_norm({}, torch.randn(3))

@@ -227,3 +227,38 @@ BUILD: list[Any] = [
 def test_bad_input(fn: Callable[[], Any], exc: type[Exception], match: str) -> None:
     with pytest.raises(exc, match=match):
         fn()
+
+
+# ---------------------------------------------------------------------------
+# ftx.nn.functional forms: the same maths as torch.nn.functional, sizes read off params.
+
+fnf = fnn.functional
+TF = torch.nn.functional
+
+
+def test_functional_forms_equal_torch_functional() -> None:
+    g = torch.Generator().manual_seed(0)
+
+    def r(*shape: int) -> torch.Tensor:
+        return torch.randn(shape, generator=g, dtype=torch.float64)
+
+    w1, b1, x1 = r(4, 2, 3), r(4), r(2, 4, 9)
+    torch.testing.assert_close(fnf.conv1d({"weight": w1, "bias": b1}, x1, 2, 1, 2, 2),
+                               TF.conv1d(x1, w1, b1, 2, 1, 2, 2))
+    w3, x3 = r(3, 2, 3, 3, 1), r(1, 2, 4, 5, 3)
+    torch.testing.assert_close(fnf.conv3d({"weight": w3}, x3, padding="same"),
+                               TF.conv3d(x3, w3, None, padding="same"))
+    wt, bt, xt = r(4, 3, 3, 2), r(6), r(2, 4, 3, 3)
+    torch.testing.assert_close(
+        fnf.conv_transpose2d({"weight": wt, "bias": bt}, xt, 2, 1, 1, 2, 1),
+        TF.conv_transpose2d(xt, wt, bt, 2, 1, 1, 2, 1))
+    x = r(2, 3, 5, 7)
+    torch.testing.assert_close(fnf.adaptive_avg_pool2d(x, (2, None)),
+                               TF.adaptive_avg_pool2d(x, (2, None)))
+    torch.testing.assert_close(fnf.interpolate(x, scale_factor=1.5, mode="bicubic"),
+                               TF.interpolate(x, scale_factor=1.5, mode="bicubic"))
+    with pytest.raises(ValueError, match=r"ftx\.nn\.functional\.conv1d: params\['weight'\] must "
+                       r"be 3-d"):
+        fnf.conv1d({"weight": r(1, 1, 1, 1)}, x1)
+    with pytest.raises(ValueError, match=r"ftx\.nn\.Conv1d: input x must have shape \(N, C, L\)"):
+        fnf.conv1d({"weight": w1}, r(2, 3, 9), groups=2)

@@ -55,7 +55,7 @@ class _BatchNorm(Layer):
     track_running_stats: bool
 
     def __post_init__(self) -> None:
-        check_fields(self, num_features=POSITIVE, eps=real(0.0),
+        check_fields(self, num_features=POSITIVE, eps=real(0.0, low_open=True),
                      momentum=optional(real(0.0, 1.0)), affine=FLAG,
                      track_running_stats=FLAG)
 
@@ -216,7 +216,7 @@ class BatchNorm1d(_BatchNorm):
 
     Args:
         num_features: channels ``C``.
-        eps: added to the variance, ``>= 0``.
+        eps: added to the variance, ``> 0`` (torch refuses 0 in training).
         momentum: weight of the new batch in the running statistics; ``None`` for the
             cumulative average ``1 / num_batches_tracked``.
         affine: learn ``weight`` and ``bias``.

@@ -34,7 +34,8 @@ from ._base import (
     check_params,
     kernel_error,
 )
-from ._conv import Conv2d, Padding, conv_failure
+from ._batchnorm import BatchNorm1d, BatchNorm2d
+from ._conv import Conv1d, Conv2d, Conv3d, ConvTranspose2d, Padding, conv_failure
 from ._depthwise import DepthwiseConv2d, unname_nchw
 from ._dropout import PROBABILITY
 from ._dropout import dropout as _dropout
@@ -44,12 +45,18 @@ from ._linear import Linear
 from ._losses import binary_cross_entropy_with_logits, cross_entropy, mse_loss
 from ._named import NamedTensor
 from ._norm import GroupNorm, LayerNorm, RMSNorm
-from ._pool import AvgPool2d, MaxPool2d
+from ._pool import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from ._upsample import Upsample
 
 __all__ = [
+    "adaptive_avg_pool2d",
     "avg_pool2d",
+    "batch_norm",
     "binary_cross_entropy_with_logits",
+    "conv1d",
     "conv2d",
+    "conv3d",
+    "conv_transpose2d",
     "cross_entropy",
     "depthwise_conv2d",
     "dropout",
@@ -57,6 +64,7 @@ __all__ = [
     "flatten",
     "gelu",
     "group_norm",
+    "interpolate",
     "layer_norm",
     "linear",
     "max_pool2d",
@@ -506,3 +514,125 @@ def multi_head_attention(
     return layer(params, query, key_input, value, key_padding_mask=key_padding_mask,
                  need_weights=need_weights, attn_mask=attn_mask,
                  average_attn_weights=average_attn_weights, is_causal=is_causal, key=key)
+
+
+# ---------------------------------------------------------------------------
+# Conv1d/Conv3d/ConvTranspose2d, adaptive pooling, interpolation, batch norm: the layers'
+# maths with the sizes read off the params (each call builds the small frozen layer).
+
+
+def _conv_nd(api: str, cls: Any, params: Params, x: Tensor, n: int, **hyper: Any) -> Tensor:
+    w, b = _weight_bias(api, params, n + 2)
+    groups = hyper.get("groups", 1)
+    POSITIVE(api, "groups", groups)
+    kernel: Any = tuple(w.shape[2:])
+    if cls is ConvTranspose2d:
+        layer = cls(w.shape[0], w.shape[1] * groups, kernel, bias=b is not None, **hyper)
+    else:
+        layer = cls(w.shape[1] * groups, w.shape[0], kernel, bias=b is not None, **hyper)
+    out: Tensor = layer(params, x)
+    return out
+
+
+def conv1d(params: Params, x: Tensor, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
+           groups: int = 1) -> Tensor:
+    """1-D convolution as ``F.conv1d`` (``ftx.nn.Conv1d``'s maths and checks).
+
+    Args:
+        params: ``{"weight": (out, in // groups, k), "bias": (out,)}`` (bias optional).
+        x: ``(N, in, L)`` or ``(in, L)``.
+
+    Example:
+        >>> import torch
+        >>> conv1d({"weight": torch.ones(1, 1, 2)}, torch.arange(4.0).reshape(1, 4))
+        tensor([[1., 3., 5.]])
+    """
+    return _conv_nd("nn.functional.conv1d", Conv1d, params, x, 1, stride=stride,
+                    padding=padding, dilation=dilation, groups=groups)
+
+
+def conv3d(params: Params, x: Tensor, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
+           groups: int = 1) -> Tensor:
+    """3-D convolution as ``F.conv3d`` (``ftx.nn.Conv3d``'s maths and checks).
+
+    Example:
+        >>> import torch
+        >>> conv3d({"weight": torch.ones(2, 1, 2, 2, 2)}, torch.ones(1, 1, 3, 3, 3)).shape
+        torch.Size([1, 2, 2, 2, 2])
+    """
+    return _conv_nd("nn.functional.conv3d", Conv3d, params, x, 3, stride=stride,
+                    padding=padding, dilation=dilation, groups=groups)
+
+
+def conv_transpose2d(params: Params, x: Tensor, stride: Any = 1, padding: Any = 0,
+                     output_padding: Any = 0, groups: int = 1, dilation: Any = 1) -> Tensor:
+    """2-D transposed convolution as ``F.conv_transpose2d`` (``ConvTranspose2d``'s maths).
+
+    Args:
+        params: ``{"weight": (in, out // groups, kh, kw), "bias": (out,)}`` (bias optional).
+        x: ``(N, in, H, W)`` or ``(in, H, W)``.
+
+    Example:
+        >>> import torch
+        >>> conv_transpose2d({"weight": torch.ones(1, 1, 2, 2)}, torch.ones(1, 1, 2, 2),
+        ...                  stride=2).shape
+        torch.Size([1, 1, 4, 4])
+    """
+    return _conv_nd("nn.functional.conv_transpose2d", ConvTranspose2d, params, x, 2,
+                    stride=stride, padding=padding, output_padding=output_padding,
+                    groups=groups, dilation=dilation)
+
+
+def adaptive_avg_pool2d(x: Tensor, output_size: Any) -> Tensor:
+    """Average pooling to ``output_size``, as ``F.adaptive_avg_pool2d``.
+
+    Example:
+        >>> import torch
+        >>> adaptive_avg_pool2d(torch.arange(4.0).reshape(1, 2, 2), 1)
+        tensor([[[1.5000]]])
+    """
+    return AdaptiveAvgPool2d(output_size)({}, x)
+
+
+def interpolate(x: Tensor, size: Any = None, scale_factor: Any = None, mode: str = "nearest",
+                align_corners: bool | None = None) -> Tensor:
+    """Resize ``x: (N, C, *spatial)``, as ``F.interpolate`` (``ftx.nn.Upsample``'s checks).
+
+    Example:
+        >>> import torch
+        >>> interpolate(torch.tensor([[[1.0, 2.0]]]), scale_factor=2)
+        tensor([[[1., 1., 2., 2.]]])
+    """
+    return Upsample(size, scale_factor, mode, align_corners)({}, x)
+
+
+def batch_norm(params: Params, x: Tensor, state: Params | None = None, *,
+               training: bool = True, momentum: float | None = 0.1,
+               eps: float = 1e-5) -> Any:
+    """Batch normalisation of ``x: (N, C, *)`` with explicit state (``BatchNorm1d/2d``).
+
+    Args:
+        params: ``{"weight": (C,), "bias": (C,)}`` or ``{}`` (no affine).
+        x: ``(N, C)``, ``(N, C, L)`` or ``(N, C, H, W)``.
+        state: ``{"running_mean", "running_var", "num_batches_tracked"}`` or ``None``.
+        training, momentum, eps: as the layers.
+
+    Returns:
+        ``y`` without ``state``; ``(y, new_state)`` with it.
+
+    Example:
+        >>> import torch
+        >>> batch_norm({}, torch.tensor([[1.0], [3.0]]), eps=1e-12).flatten()
+        tensor([-1.,  1.])
+    """
+    api = "nn.functional.batch_norm"
+    check_input(api, x)
+    if x.ndim < 2:
+        raise ValueError(msg(api, "input x of shape (N, C, *)", f"input of shape "
+                             f"{tuple(x.shape)}", "Put the batch first and the channels "
+                             "second."))
+    cls = BatchNorm2d if x.ndim == 4 else BatchNorm1d
+    affine = isinstance(params, dict) and bool(params)
+    tracked = isinstance(state, dict) and bool(state)
+    layer = cls(x.shape[1], eps, momentum, affine, tracked)
+    return layer(params, x, state=state, training=training)
