@@ -202,6 +202,16 @@ BAD: list[Any] = [
      r"'bias_ih_l1', 'weight_hh_l1', 'weight_ih_l1'\]"),
     (lambda: G({**GP, "weight_hh_l1": torch.zeros(12, 5)}, X), ValueError,
      r"ftx\.nn\.GRU: params\['weight_hh_l1'\] must have shape \(12, 4\), got shape \(12, 5\)"),
+    (lambda: G({**GP, "bias_ih_l0": torch.zeros(5)}, X), ValueError,
+     r"ftx\.nn\.GRU: params\['bias_ih_l0'\] must have shape \(12,\), got shape \(5,\)"),
+    (lambda: G({**GP, "bias_hh_l1": GP["bias_hh_l1"].double()}, X), TypeError,
+     r"ftx\.nn\.GRU: input and params must share one dtype, got input torch\.float32 and "
+     r"params\['bias_hh_l1'\] torch\.float64"),
+    (lambda: G({**GP, "bias_hh_l1": GP["bias_hh_l1"].to("meta")}, X), ValueError,
+     r"ftx\.nn\.GRU: input and params must be on one device, got input on cpu and "
+     r"params\['bias_hh_l1'\] on meta"),
+    (lambda: LC({**LCP, "bias_hh": torch.zeros(3)}, torch.randn(2, 3)), ValueError,
+     r"ftx\.nn\.LSTMCell: params\['bias_hh'\] must have shape \(16,\), got shape \(3,\)"),
     (lambda: G(GP, X, key=torch.zeros(2)), TypeError, r"ftx\.nn\.GRU: key must be an "
      r"ftx\.random key"),
     (lambda: L(LP, torch.randn(2, 5, 3), torch.zeros(1, 2, 4)), TypeError,

@@ -78,6 +78,16 @@ def _scan_loop(
     return ys, carry
 
 
+def _all_match(params: Params, shapes: tuple[tuple[str, Shape], ...], x: Tensor) -> bool:
+    """Every param has its shape and ``x``'s dtype and device (the inline check)."""
+    dtype, device = x.dtype, x.device
+    for name, shape in shapes:
+        t = params[name]
+        if t.shape != shape or t.dtype != dtype or t.device != device:
+            return False
+    return True
+
+
 def _hx_error(api: str, name: str, want: tuple[int, ...], got: Any, fix: str = "") -> Exception:
     if not isinstance(got, Tensor):
         return TypeError(msg(api, f"{name} must be a tensor of shape {want}", describe(got),
@@ -111,6 +121,7 @@ class _Cell(Layer):
 
     def __post_init__(self) -> None:
         check_fields(self, input_size=POSITIVE, hidden_size=POSITIVE, bias=FLAG)
+        object.__setattr__(self, "_shapes", tuple(self.param_shapes().items()))
 
     def param_shapes(self) -> dict[str, Shape]:
         g, h = self._GATES * self.hidden_size, self.hidden_size
@@ -139,11 +150,9 @@ class _Cell(Layer):
             w_ih, w_hh = params["weight_ih"], params["weight_hh"]
             b_ih = params["bias_ih"] if self.bias else None
             b_hh = params["bias_hh"] if self.bias else None
-            g = self._GATES * self.hidden_size
-            ok = (len(params) == 2 + 2 * self.bias and x.dtype == w_ih.dtype
-                  and 1 <= x.ndim <= 2 and x.shape[-1] == self.input_size
-                  and w_ih.shape == (g, self.input_size)
-                  and w_hh.shape == (g, self.hidden_size))
+            ok = (len(params) == 2 + 2 * self.bias and 1 <= x.ndim <= 2
+                  and x.shape[-1] == self.input_size
+                  and _all_match(params, self._shapes, x))  # type: ignore[attr-defined]
         except (KeyError, TypeError, AttributeError, IndexError):
             ok = False
         if not ok:
@@ -281,6 +290,7 @@ class _RNN(Layer):
                 names.append(tuple(f"{w}_l{layer}{sfx}" for w in
                                    ("weight_ih", "weight_hh", "bias_ih", "bias_hh")))
         object.__setattr__(self, "_names", tuple(names))
+        object.__setattr__(self, "_shapes", tuple(self.param_shapes().items()))
 
     @property
     def _dirs(self) -> int:
@@ -332,10 +342,9 @@ class _RNN(Layer):
             for w_ih, w_hh, b_ih, b_hh in self._names:  # type: ignore[attr-defined]
                 out.append((params[w_ih], params[w_hh], params[b_ih] if self.bias else None,
                             params[b_hh] if self.bias else None))
-            ok = (ok and x.dtype == out[0][0].dtype and 2 <= x.ndim <= 3
+            ok = (ok and 2 <= x.ndim <= 3
                   and x.shape[-1] == self.input_size and x.shape[self._time_dim(x)] > 0
-                  and all(w.shape == (self._GATES * self.hidden_size, self.hidden_size)
-                          for _, w, _, _ in out))
+                  and _all_match(params, self._shapes, x))  # type: ignore[attr-defined]
         except (KeyError, TypeError, AttributeError, IndexError):
             ok = False
         if not ok:
