@@ -190,15 +190,21 @@ COMPILED = [c for c in CASE_PARAMS
 
 
 def test_large_tree_fast_path_agrees(dtype: torch.dtype) -> None:
-    """Trees of >= 2**20 elements take the leaf-by-leaf kernels of the fast path (CPU); same
-    numbers as the per-leaf reference, for every branch of it."""
+    """Trees of >= 2**20 elements take the leaf-by-leaf kernels of the fast path (CPU), every
+    optimizer's formula; same numbers as the out-of-place reference, for every branch."""
     g = torch.Generator().manual_seed(5)
     params = {f"p{i}": torch.randn(300_000, generator=g, dtype=dtype) for i in range(4)}
     grads_seq = [ftx.tree.map(lambda p: torch.randn(p.shape, generator=g, dtype=dtype), params)
                  for _ in range(3)]
     for opt in (ftx.optim.adam(lr=0.01, weight_decay=0.1), ftx.optim.adamw(lr=0.01),
                 ftx.optim.adam(lr=0.01, amsgrad=True), ftx.optim.adam(lr=0.0),
-                ftx.optim.scale_by_adam()):
+                ftx.optim.scale_by_adam(),
+                ftx.optim.sgd(lr=0.01, momentum=0.9, nesterov=True, weight_decay=0.1,
+                              maximize=True),
+                ftx.optim.rmsprop(lr=0.01, momentum=0.5, centered=True, weight_decay=0.1),
+                ftx.optim.adagrad(lr=0.1, lr_decay=0.1, weight_decay=0.1),
+                ftx.optim.chain(ftx.optim.clip_by_global_norm(1.0),
+                                ftx.optim.sgd(lr=ftx.optim.cosine_decay(0.1, 3)))):
         fast = _run(opt, params, grads_seq, "fast")
         leafwise = _run(opt, params, grads_seq, "leafwise")
         # rounding only: the fast path evaluates Adam's denominator in another (equal) form;

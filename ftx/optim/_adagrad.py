@@ -11,23 +11,19 @@ from typing import Any, NamedTuple
 
 import torch
 
-from .._internal import torch_compat as _tc
 from ._base import (
     GradientTransformation,
     PyTree,
     ScalarOrSchedule,
-    _Ctx,
-    _Spec,
-    addcmul,
-    chain,
-    check_flag,
+    _Elementwise,
     check_hparam,
     check_lr,
     from_spec,
     lr_at,
 )
-from ._scale import negate, scale_by_learning_rate
-from ._weight_decay import add_decayed_weights
+from ._kernels import Route
+from ._scale import scale_by_learning_rate
+from ._twin import torch_twin
 
 __all__ = ["ScaleByAdagradState", "adagrad", "scale_by_adagrad"]
 
@@ -38,7 +34,7 @@ class ScaleByAdagradState(NamedTuple):
     sum: PyTree
 
 
-class _AdagradSpec(_Spec):
+class _AdagradSpec(_Elementwise):
     state_type = ScaleByAdagradState
     per_param = ("sum",)
 
@@ -52,20 +48,11 @@ class _AdagradSpec(_Spec):
     def init_leaves(self, params: list[torch.Tensor]) -> Any:
         return ScaleByAdagradState([torch.full_like(p, self.init_value) for p in params])
 
-    def update_leaves(
-        self, grads: list[torch.Tensor], state: Any, params: list[torch.Tensor] | None, ctx: _Ctx
-    ) -> tuple[list[torch.Tensor], Any]:
-        if not grads:
-            return grads, state
-        if ctx.fast:
-            acc = list(_tc.foreach_addcmul(state.sum, grads, grads, 1))
-            std = list(_tc.foreach_sqrt(acc))
-            _tc.foreach_add_(std, self.eps)
-            out = list(_tc.foreach_div(grads, std))
-        else:
-            acc = [addcmul(s, g, g, 1, ctx) for s, g in zip(state.sum, grads)]
-            out = [g / (torch.sqrt(s) + self.eps) for g, s in zip(grads, acc)]
-        return out, ScaleByAdagradState(acc)
+    def leaf(self, route: Route, co: Any, g: Any, bufs: tuple[Any, ...], p: Any, own: bool
+             ) -> tuple[Any, tuple[Any, ...], bool]:
+        k = route
+        acc = k.addcmul(bufs[0], g, g, 1, k.donate)
+        return k.div_into(g, k.adds(k.sqrt(acc), self.eps, True)), (acc,), True
 
 
 def scale_by_adagrad(
@@ -116,14 +103,10 @@ def adagrad(
     api = "optim.adagrad"
     rate = check_lr(api, lr)
     decay = check_hparam(api, "lr_decay", lr_decay)
-    check_hparam(api, "weight_decay", weight_decay)
-    check_flag(api, "maximize", maximize)
     core = from_spec(_AdagradSpec(api, initial_accumulator_value, eps))
-    parts: list[GradientTransformation] = [negate(api)] if maximize else []
-    if weight_decay:
-        parts.append(add_decayed_weights(weight_decay, api=api))
 
     def clr(step: Any) -> Any:
         return lr_at(rate, step, api) / (1 + step * decay)
 
-    return chain(*parts, core, scale_by_learning_rate(clr if decay else rate), api=api)
+    return torch_twin(api, [core, scale_by_learning_rate(clr if decay else rate)],
+                      weight_decay=weight_decay, maximize=maximize)

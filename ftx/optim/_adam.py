@@ -15,17 +15,12 @@ from typing import Any, NamedTuple
 
 import torch
 
-from .._internal import torch_compat as _tc
+from .._internal.errors import msg
 from ._base import (
     GradientTransformation,
     PyTree,
     ScalarOrSchedule,
-    _count_value,
-    _Ctx,
-    _Spec,
-    add,
-    addcmul,
-    chain,
+    _Elementwise,
     check_flag,
     check_hparam,
     check_lr,
@@ -33,8 +28,8 @@ from ._base import (
     lr_at,
     new_count,
 )
-from ._scale import negate
-from ._weight_decay import add_decayed_weights
+from ._kernels import Route
+from ._twin import torch_twin
 
 __all__ = ["ScaleByAdamState", "adam", "adamw", "scale_by_adam"]
 
@@ -48,7 +43,15 @@ class ScaleByAdamState(NamedTuple):
     max_exp_avg_sq: PyTree
 
 
-class _AdamSpec(_Spec):
+class _AdamCoeffs(NamedTuple):
+    c: Any  # -lr / bc1 (1 / bc1 without a learning rate)
+    s: Any  # denominator: sqrt(v) / s + e
+    e: Any
+    exact: bool  # c != 0 is known: u = m / (sqrt(v) / (sqrt(bc2) c) + eps / c), torch's form
+    decay: Any  # -lr * weight_decay (decoupled; used when weight_decay != 0)
+
+
+class _AdamSpec(_Elementwise):
     state_type = ScaleByAdamState
     per_param = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
 
@@ -63,10 +66,8 @@ class _AdamSpec(_Spec):
     ) -> None:
         self.api = api
         if not (isinstance(betas, tuple | list) and len(betas) == 2):  # torch accepts lists too
-            raise TypeError(
-                f"ftx.{api}: betas must be a pair of floats, got {betas!r}. "
-                "Pass e.g. betas=(0.9, 0.999)."
-            )
+            raise TypeError(msg(api, "betas must be a pair of floats", repr(betas),
+                                "Pass e.g. betas=(0.9, 0.999)."))
         self.b1 = check_hparam(api, "betas[0]", betas[0], high=1.0)
         self.b2 = check_hparam(api, "betas[1]", betas[1], high=1.0)
         self.eps = check_hparam(api, "eps", eps)
@@ -84,119 +85,36 @@ class _AdamSpec(_Spec):
             [torch.zeros_like(p) for p in params] if self.amsgrad else None,
         )
 
-    def update_leaves(
-        self, grads: list[torch.Tensor], state: Any, params: list[torch.Tensor] | None, ctx: _Ctx
-    ) -> tuple[list[torch.Tensor], Any]:
-        b1, b2, eps = self.b1, self.b2, self.eps
-        count = state.step
-        k = _count_value(count, ctx)  # updates done before this one
+    def coeffs(self, state: Any, route: Route) -> _AdamCoeffs:
+        k = route.count(state.step)  # updates done before this one
         n = k + 1
-        new_count = count + 1
-        if not grads:
-            return grads, ScaleByAdamState(new_count, [], [], [] if self.amsgrad else None)
-        bc1 = 1 - b1**n
-        bc2 = 1 - b2**n
-        bc2_sqrt = bc2**0.5
-        lr = None if self.lr is None else lr_at(self.lr, k, ctx.api)
-        # u = c * exp_avg / (sqrt(v) / sqrt(bc2) + eps), c = -lr / bc1 (or 1 / bc1 without lr)
+        bc1 = 1 - self.b1**n
+        bc2_sqrt = (1 - self.b2**n) ** 0.5
+        lr = None if self.lr is None else lr_at(self.lr, k, route.api)
         c = 1 / bc1 if lr is None else -lr / bc1
-        m, v, vmax = state.exp_avg, state.exp_avg_sq, state.max_exp_avg_sq
-        if ctx.fast:
-            m, v, vmax, out = _fast_update(self, grads, m, v, vmax, params, c, bc2_sqrt, lr)
-        else:
-            m = [torch.lerp(a, g, 1 - b1) for a, g in zip(m, grads)]
-            v = [addcmul(s * b2, g, g, 1 - b2, ctx) for s, g in zip(v, grads)]
-            if self.amsgrad:
-                vmax = [torch.maximum(a, b) for a, b in zip(vmax, v)]
-            roots = [torch.sqrt(s) for s in (vmax if self.amsgrad else v)]
-            if ctx.scalars and c != 0:
-                out = [a / (r / (bc2_sqrt * c) + eps / c) for a, r in zip(m, roots)]
-            else:
-                out = [(a / (r / bc2_sqrt + eps)) * c for a, r in zip(m, roots)]
-            if self.wd:
-                assert params is not None and lr is not None
-                out = [
-                    add(u, p, -lr * self.wd, ctx) for u, p in zip(out, params)
-                ]
-        return out, ScaleByAdamState(new_count, m, v, vmax)
+        decay = 0.0
+        if self.wd:
+            assert lr is not None
+            decay = -lr * self.wd
+        if route.scalars and c != 0:
+            return _AdamCoeffs(c, bc2_sqrt * c, self.eps / c, True, decay)
+        return _AdamCoeffs(c, bc2_sqrt, self.eps, False, decay)
 
-
-# On CPU a large tree is updated leaf by leaf: each leaf's buffers (param, grad, both
-# moments, their new versions, the update) stay in the processor's caches from one kernel
-# to the next, where whole-tree foreach kernels stream the model through memory once per
-# kernel. Small trees (launch-bound) and GPUs use one foreach kernel per step instead.
-_BIG = 1 << 20
-
-
-def _fast_update(
-    spec: _AdamSpec,
-    grads: list[torch.Tensor],
-    m: list[torch.Tensor],
-    v: list[torch.Tensor],
-    vmax: list[torch.Tensor] | None,
-    params: list[torch.Tensor] | None,
-    c: float,
-    bc2_sqrt: float,
-    lr: float | None,
-) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor] | None, list[torch.Tensor]]:
-    """The eager update: ``(m, v, vmax, updates)``, all fresh buffers."""
-    b1, b2, eps = spec.b1, spec.b2, spec.eps
-    decay = 0.0
-    if spec.wd:
-        assert lr is not None
-        decay = -lr * spec.wd
-    if grads[0].device.type == "cpu" and sum(g.numel() for g in grads) >= _BIG:
-        new_m: list[torch.Tensor] = []
-        new_v: list[torch.Tensor] = []
-        new_vmax: list[torch.Tensor] | None = [] if spec.amsgrad else None
-        updates: list[torch.Tensor] = []
-        shift: dict[tuple[torch.dtype, torch.device], torch.Tensor] = {}
-        for k, g in enumerate(grads):
-            mk = torch.lerp(m[k], g, 1 - b1)
-            vk = torch.mul(v[k], b2)
-            vk.addcmul_(g, g, value=1 - b2)
-            base = vk
-            if new_vmax is not None:
-                assert vmax is not None
-                base = torch.maximum(vmax[k], vk)
-                new_vmax.append(base)
-            d = torch.sqrt(base)
-            if c != 0:  # torch's capturable form, in one pass: eps / c + sqrt(v) / (sqrt(bc2) c)
-                key = (d.dtype, d.device)
-                if key not in shift:
-                    shift[key] = torch.full((), eps / c, dtype=d.dtype, device=d.device)
-                torch.add(shift[key], d, alpha=1 / (bc2_sqrt * c), out=d)
-                torch.div(mk, d, out=d)
-            else:
-                d.div_(bc2_sqrt).add_(eps)
-                torch.div(mk, d, out=d)
-                d.mul_(c)
-            if decay:
-                assert params is not None
-                d.add_(params[k], alpha=decay)
-            new_m.append(mk)
-            new_v.append(vk)
-            updates.append(d)
-        return new_m, new_v, new_vmax, updates
-    m = list(_tc.foreach_lerp(m, grads, 1 - b1))
-    v = list(_tc.foreach_mul(v, b2))
-    _tc.foreach_addcmul_(v, grads, grads, 1 - b2)
-    if vmax is not None and spec.amsgrad:
-        vmax = list(_tc.foreach_maximum(vmax, v))
-    out = list(_tc.foreach_sqrt(vmax if vmax is not None and spec.amsgrad else v))
-    if c != 0:  # torch's capturable form: den = sqrt(v) / (sqrt(bc2) * c) + eps / c, u = m / den
-        _tc.foreach_div_(out, bc2_sqrt * c)
-        _tc.foreach_add_(out, eps / c)
-        out = list(_tc.foreach_div(m, out))
-    else:
-        _tc.foreach_div_(out, bc2_sqrt)
-        _tc.foreach_add_(out, eps)
-        out = list(_tc.foreach_div(m, out))
-        _tc.foreach_mul_(out, c)
-    if decay:
-        assert params is not None
-        _tc.foreach_add_(out, params, alpha=decay)
-    return m, v, vmax, out
+    def leaf(self, route: Route, co: _AdamCoeffs, g: Any, bufs: tuple[Any, ...], p: Any,
+             own: bool) -> tuple[Any, tuple[Any, ...], bool]:
+        k, mine = route, route.donate
+        m, v, vmax = bufs
+        m = k.lerp(m, g, 1 - self.b1, mine)
+        v = k.addcmul(k.mul(v, self.b2, mine), g, g, 1 - self.b2, True)
+        if vmax is not None:
+            vmax = k.maximum(vmax, v, mine)
+        d = k.shift(k.sqrt(v if vmax is None else vmax), co.s, co.e, True)
+        u = k.div_into(m, d)
+        if not co.exact:
+            u = k.mul(u, co.c, True)
+        if self.wd:
+            u = k.add(u, p, co.decay, True)
+        return u, (m, v, vmax), True
 
 
 def scale_by_adam(
@@ -255,14 +173,8 @@ def adam(
         {'w': tensor([0.9000])}
     """
     api = "optim.adam"
-    rate = check_lr(api, lr)
-    core = from_spec(_AdamSpec(api, betas, eps, amsgrad, rate))
-    check_hparam(api, "weight_decay", weight_decay)
-    check_flag(api, "maximize", maximize)
-    parts: list[GradientTransformation] = [negate(api)] if maximize else []
-    if weight_decay:
-        parts.append(add_decayed_weights(weight_decay, api=api))
-    return chain(*parts, core, api=api)
+    core = from_spec(_AdamSpec(api, betas, eps, amsgrad, check_lr(api, lr)))
+    return torch_twin(api, [core], weight_decay=weight_decay, maximize=maximize)
 
 
 def adamw(
@@ -300,8 +212,5 @@ def adamw(
         {'w': tensor([0.8500])}
     """
     api = "optim.adamw"
-    rate = check_lr(api, lr)
-    core = from_spec(_AdamSpec(api, betas, eps, amsgrad, rate, weight_decay))
-    check_flag(api, "maximize", maximize)
-    parts: list[GradientTransformation] = [negate(api)] if maximize else []
-    return chain(*parts, core, api=api)
+    core = from_spec(_AdamSpec(api, betas, eps, amsgrad, check_lr(api, lr), weight_decay))
+    return torch_twin(api, [core], maximize=maximize)

@@ -7,15 +7,20 @@ is a 0-dim ``int64`` tensor), so it can be ``vmap``-ed, saved and compiled.
 
 Built-in transforms are written once over flat lists of leaves (a ``_Spec``)
 and wrapped here; :func:`chain` of built-ins flattens the trees once per update.
-Each update picks one of three routes, all giving the same numbers:
+Each optimizer's formula is written once over the operations of a kernel route
+(:mod:`._kernels`), picked once per update, all giving the same numbers:
 
-* eager fast path (no transform active, no functorch-wrapped leaf, no leaf that
-  needs gradients): torch's foreach kernels, hyper-parameter arithmetic in
-  Python floats exactly as ``torch.optim`` does it;
+* eager, no leaf that needs gradients: torch's foreach kernels (small trees, GPUs)
+  or torch's in-place ops leaf by leaf (large CPU trees), hyper-parameter
+  arithmetic in Python floats exactly as ``torch.optim`` does it;
 * eager differentiable path (some leaf requires grad and grad mode is on, as in
   MAML): the same ops out of place, leaf by leaf;
 * under a transform (``vmap``, ``grad``, ``torch.compile``): leaf by leaf, the
   step count stays a tensor (float64 arithmetic, never ``.item()``).
+
+``update(..., donate=True)`` lets the eager fast routes write the new state into
+the old state's buffers; ``apply_updates(..., donate=True)`` writes the new params
+into the old params' buffers. Both are opt-ins; the default never mutates.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from __future__ import annotations
 import math
 import numbers
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, NoReturn
 
 import torch
@@ -32,6 +37,7 @@ from .._internal import torch_compat as _tc
 from .._internal.errors import describe, msg
 from .._internal.torch_compat import is_wrapped, transform_active
 from . import _tree
+from ._kernels import Route, pick
 
 PyTree = Any
 Schedule = Callable[[Any], Any]
@@ -54,9 +60,11 @@ class GradientTransformation(NamedTuple):
 
     Attributes:
         init: ``init(params) -> state``, a pytree of tensors.
-        update: ``update(grads, state, params=None) -> (updates, state)``;
-            ``updates`` has the structure of ``grads`` and is added to the
-            params by :func:`apply_updates`.
+        update: ``update(grads, state, params=None, *, donate=False) -> (updates,
+            state)``; ``updates`` has the structure of ``grads`` and is added to the
+            params by :func:`apply_updates`. ``donate=True`` (built-in transforms) lets
+            the update write the new state into the old state's buffers, which the
+            caller must not use again (see docs/optim.md, "Reusing buffers").
 
     Example:
         >>> import torch, ftx
@@ -76,50 +84,71 @@ class EmptyState(NamedTuple):
     """The state of a stateless transform (an empty pytree)."""
 
 
-class _Ctx(NamedTuple):
-    fast: bool  # foreach kernels, in-place on fresh buffers
-    scalars: bool  # the step count may be read with .item()
-    api: str = "optim"  # the public name for errors raised while updating
-
-
-def _count_value(count: torch.Tensor, ctx: _Ctx) -> Any:
-    """The step count as a Python int (eager) or a float64 tensor (under transforms)."""
-    if ctx.scalars:
-        return int(count.item())
-    dtype = torch.float32 if count.device.type == "mps" else torch.float64
-    return count.to(dtype)
+Leaves = list[torch.Tensor]
+Update = tuple[Leaves, Any, bool]
+"""``(updates, new_state, owned)``: ``owned`` when the updates are fresh buffers that the
+next transform of a chain may overwrite (never the user's grads nor a state buffer)."""
 
 
 class _Spec:
-    """A transform written over flat lists of leaves. Subclasses set ``api`` and override."""
+    """A transform written over flat lists of leaves. Subclasses set ``api`` and override.
+
+    ``update_leaves(grads, state, params, route, own)`` returns ``(updates, state, owned)``;
+    ``own`` says that ``grads`` are fresh buffers of the chain's (see :data:`Update`).
+    """
 
     api: str = "optim"
     needs_params: bool = False
     state_type: type = EmptyState
     per_param: tuple[str, ...] = ()
 
-    def init_leaves(self, params: list[torch.Tensor]) -> Any:
+    def init_leaves(self, params: Leaves) -> Any:
         return EmptyState()
 
     def update_leaves(
-        self, grads: list[torch.Tensor], state: Any, params: list[torch.Tensor] | None, ctx: _Ctx
-    ) -> tuple[list[torch.Tensor], Any]:
+        self, grads: Leaves, state: Any, params: Leaves | None, route: Route, own: bool
+    ) -> Update:
         raise NotImplementedError
 
 
-def add(a: torch.Tensor, b: torch.Tensor, alpha: Any, ctx: _Ctx) -> torch.Tensor:
-    """``a + alpha * b``: torch's fused op in eager (its rounding), plain ops under transforms.
+class _Elementwise(_Spec):
+    """A transform whose update is one formula applied leaf by leaf (or list by list).
 
-    Under ``torch.compile`` (inductor, torch 2.13) ``torch.add(..., alpha=)`` applied to a
-    ``torch.func.grad`` output loses ``alpha``; the plain form compiles correctly.
+    Subclasses define ``coeffs`` (the update's hyper-parameters from the state's step
+    count, computed once) and ``leaf`` (the formula, over vectors of ``route``: single
+    tensors or, on the foreach route, lists). The per-parameter buffers named in
+    ``per_param`` reach ``leaf`` as a tuple in that order and come back updated; a
+    ``step`` field counts the update.
     """
-    return torch.add(a, b, alpha=alpha) if ctx.scalars else a + b * alpha
 
+    def coeffs(self, state: Any, route: Route) -> Any:
+        return None
 
-def addcmul(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, value: Any, ctx: _Ctx
-            ) -> torch.Tensor:
-    """``a + value * b * c`` (see :func:`add` for why there are two forms)."""
-    return torch.addcmul(a, b, c, value=value) if ctx.scalars else a + b * c * value
+    def leaf(self, route: Route, co: Any, g: Any, bufs: tuple[Any, ...], p: Any, own: bool
+             ) -> tuple[Any, tuple[Any, ...], bool]:
+        raise NotImplementedError
+
+    def update_leaves(
+        self, grads: Leaves, state: Any, params: Leaves | None, route: Route, own: bool
+    ) -> Update:
+        bufs = tuple(getattr(state, f) for f in self.per_param)
+        if grads:
+            co = self.coeffs(state, route)
+
+            def formula(g: Any, b: tuple[Any, ...], p: Any, o: bool
+                        ) -> tuple[Any, tuple[Any, ...], bool]:
+                return self.leaf(route, co, g, b, p, o)
+
+            grads, bufs, own = route.run(formula, grads, bufs, params, own)
+        if self.state_type is EmptyState:
+            return grads, state, own
+        new = iter(bufs)
+        fields = [
+            next(new) if name in self.per_param
+            else route.next_count(value) if name == "step" else value
+            for name, value in zip(state._fields, state)
+        ]
+        return grads, type(state)(*fields), own
 
 
 def new_count(params: list[torch.Tensor]) -> torch.Tensor:
@@ -189,26 +218,69 @@ def _from_tree(api: str, state: Any, spec: _Spec, sig: Any, ref: PyTree,
 
 
 def _bad_state(api: str, state: Any) -> TypeError:
-    return TypeError(
-        f"ftx.{api}.update: state must be what this optimizer's init returned, "
-        f"got {describe(state)}. Call state = opt.init(params) and pass the state it returns."
-    )
+    return TypeError(msg(
+        f"{api}.update", "state must be what this optimizer's init returned", describe(state),
+        "Call state = opt.init(params) and pass the state it returns.",
+    ))
+
+
+def _counts(state: Any, out: list[torch.Tensor]) -> None:
+    """Collect the step counts (the tensors outside per-parameter lists) of a leaf-form state."""
+    if isinstance(state, torch.Tensor):
+        out.append(state)
+    elif isinstance(state, tuple):
+        for s in state:
+            _counts(s, out)
+
+
+_Named = tuple[str, PyTree, Leaves]
+
+
+def _check_donated(api: str, donated: list[_Named], others: list[_Named]) -> None:
+    """Raise ``ValueError`` when a donated buffer shares memory with another input tensor.
+
+    Writing into such a buffer would change the other tensor (or a buffer updated twice
+    would be wrong). One storage lookup per tensor; empty tensors hold no memory.
+    """
+    owner: dict[int, tuple[str, PyTree, int]] = {}
+    for k, (name, tree, leaves) in enumerate(donated + others):
+        for i, t in enumerate(leaves):
+            if not t.numel():
+                continue
+            key = t.untyped_storage().data_ptr()
+            first = owner.get(key)
+            if first is None:
+                if k < len(donated):
+                    owner[key] = (name, tree, i)
+                continue
+            raise ValueError(msg(
+                f"{api}.update",
+                "with donate=True no buffer of state may share memory with grads, params "
+                "or another state buffer (it is overwritten)",
+                f"{first[0]} at path {_where(first[1], first[2])!r} sharing memory with "
+                f"{name} at path {_where(tree, i)!r}",
+                "Pass the state opt.init or the last update returned, or donate=False.",
+            ))
+
+
+def _where(tree: PyTree, i: int) -> str:
+    return "step" if tree is None else _tree.path_at(tree, i)
 
 
 _REQUIRES_GRAD = operator.attrgetter("requires_grad")
 
 
-def _route(tensors: list[torch.Tensor]) -> tuple[bool, bool]:
+def _route(tensors: Leaves) -> tuple[bool, bool]:
     """``(scalars, fast)`` for checked tensor leaves (see the module docstring).
 
     ``scalars``: no transform is active and no leaf is functorch-wrapped (the step
     count may be read with ``.item()``); ``fast``: also no leaf needs gradients
-    (foreach kernels). The scans run in C (``map``), every leaf being a tensor.
+    (torch's eager kernels, in place on fresh or donated buffers). The scans run in C
+    (``map``), every leaf being a tensor.
     """
     if transform_active() or any(map(is_wrapped, tensors)):
         return False, False
-    fast = _tc.FOREACH and not (torch.is_grad_enabled() and any(map(_REQUIRES_GRAD, tensors)))
-    return True, fast
+    return True, not (torch.is_grad_enabled() and any(map(_REQUIRES_GRAD, tensors)))
 
 
 _LIKE_FIX = ("Pass grads computed for these params (e.g. ftx.grad(loss)(params)) and the "
@@ -223,7 +295,7 @@ def _same_metas(leaves: list[Any], ref: list[Any] | None) -> bool:
 
 
 def _update_impl(
-    spec: _Spec, grads: PyTree, state: PyTree, params: PyTree | None
+    spec: _Spec, grads: PyTree, state: PyTree, params: PyTree | None, donate: bool = False
 ) -> tuple[PyTree, PyTree]:
     """One update: check every leaf (one pass per tree), pick a route, run the spec.
 
@@ -249,10 +321,10 @@ def _update_impl(
     elif not g:
         p = []  # an empty tree needs no params
     elif spec.needs_params:
-        raise ValueError(
-            f"ftx.{api}.update: params are required by this transform (weight decay), "
-            "got None. Call update(grads, state, params)."
-        )
+        raise ValueError(msg(
+            f"{api}.update", "params are required by this transform (weight decay)", "None",
+            "Call update(grads, state, params).",
+        ))
     ref, ref_name = (grads, "grads") if params is None else (params, "params")
     bufs: list[tuple[str, PyTree, list[torch.Tensor]]] = []
     st = _from_tree(api, state, spec, sig, ref, bufs)
@@ -263,8 +335,14 @@ def _update_impl(
     everything = list(g) if p is None else g + p
     _state_leaves(st, everything)
     scalars, fast = _route(everything)
+    route = pick(scalars, fast, api, g, donate)
+    if route.donate:
+        counts: list[torch.Tensor] = []
+        _counts(st, counts)
+        _check_donated(api, [(n, t, x) for n, t, x in bufs] + [("state.step", None, counts)],
+                       [("grads", grads, g)] + ([] if p is None else [("params", params, p)]))
     try:
-        out, new_st = spec.update_leaves(g, st, p, _Ctx(fast, scalars, api))
+        out, new_st, _ = spec.update_leaves(g, st, p, route, False)
     except RuntimeError:  # a kernel refused: say which leaf sits on another device
         names = ["grads"] + (["params"] if p is not None else []) + [b[0] for b in bufs]
         trees = [grads] + ([params] if p is not None else []) + [b[1] for b in bufs]
@@ -287,12 +365,17 @@ class _LeafTransformation(GradientTransformation):
             return _to_tree(spec.init_leaves(leaves), sig)
 
         def update(
-            grads: PyTree, state: PyTree, params: PyTree | None = None
+            grads: PyTree, state: PyTree, params: PyTree | None = None, *, donate: bool = False
         ) -> tuple[PyTree, PyTree]:
-            return _update_impl(spec, grads, state, params)
+            if donate is not False:
+                check_flag(f"{spec.api}.update", "donate", donate)
+            return _update_impl(spec, grads, state, params, donate)
 
         init.__doc__ = f"Initial state of ftx.{spec.api} for ``params``."
-        update.__doc__ = f"``(updates, new_state)`` of ftx.{spec.api}; pure."
+        update.__doc__ = (
+            f"``(updates, new_state)`` of ftx.{spec.api}; pure unless ``donate=True`` (then "
+            "the old state's buffers may hold the new state: do not use the old state again)."
+        )
         self = super().__new__(cls, init, update)
         self.spec = spec
         return self
@@ -312,25 +395,24 @@ class _ChainSpec(_Spec):
         self.api = api
         self.needs_params = any(s.needs_params for s in specs)
 
-    def init_leaves(self, params: list[torch.Tensor]) -> Any:
+    def init_leaves(self, params: Leaves) -> Any:
         return tuple(s.init_leaves(params) for s in self.specs)
 
     def update_leaves(
-        self, grads: list[torch.Tensor], state: Any, params: list[torch.Tensor] | None, ctx: _Ctx
-    ) -> tuple[list[torch.Tensor], Any]:
+        self, grads: Leaves, state: Any, params: Leaves | None, route: Route, own: bool
+    ) -> Update:
         new = []
         for s, st in zip(self.specs, state):
-            grads, st = s.update_leaves(grads, st, params, ctx)
+            grads, st, own = s.update_leaves(grads, st, params, route, own)
             new.append(st)
-        return grads, tuple(new)
+        return grads, tuple(new), own
 
 
-def chain(*transforms: GradientTransformation, api: str = "optim.chain") -> GradientTransformation:
+def chain(*transforms: GradientTransformation) -> GradientTransformation:
     """Compose transformations: each one's updates feed the next; the state is a tuple.
 
     Args:
         *transforms: ``GradientTransformation`` s, applied left to right.
-        api: the name used in error messages (aliases pass their own).
 
     Returns:
         A ``GradientTransformation`` whose state is the tuple of the parts' states.
@@ -343,12 +425,17 @@ def chain(*transforms: GradientTransformation, api: str = "optim.chain") -> Grad
         >>> [round(v, 4) for v in updates["w"].tolist()]
         [-0.6, -0.8]
     """
+    return chain_as("optim.chain", transforms)
+
+
+def chain_as(api: str, transforms: Sequence[GradientTransformation]) -> GradientTransformation:
+    """:func:`chain`, naming ``api`` in its errors (the optimizer aliases are chains)."""
     for i, t in enumerate(transforms):
         if not (isinstance(t, GradientTransformation) and all(callable(f) for f in t)):
-            raise TypeError(
-                f"ftx.{api}: every argument must be a GradientTransformation, got "
-                f"{describe(t)} at position {i}. Build one with ftx.optim.sgd(...) etc."
-            )
+            raise TypeError(msg(
+                api, "every argument must be a GradientTransformation",
+                f"{describe(t)} at position {i}", "Build one with ftx.optim.sgd(...) etc.",
+            ))
     if all(isinstance(t, _LeafTransformation) for t in transforms):
         specs: list[_Spec] = []
         for t in transforms:
@@ -360,13 +447,18 @@ def chain(*transforms: GradientTransformation, api: str = "optim.chain") -> Grad
         return tuple(t.init(params) for t in transforms)
 
     def update(
-        grads: PyTree, state: PyTree, params: PyTree | None = None
+        grads: PyTree, state: PyTree, params: PyTree | None = None, *, donate: bool = False
     ) -> tuple[PyTree, PyTree]:
+        if donate is not False:
+            check_flag(f"{api}.update", "donate", donate)
         if type(state) is not tuple or len(state) != len(transforms):
             raise _bad_state(api, state)
         new = []
-        for t, s in zip(transforms, state):
-            grads, s = t.update(grads, s, params)
+        for t, s in zip(transforms, state):  # transforms of the user's never see donate
+            if donate and isinstance(t, _LeafTransformation):
+                grads, s = t.update(grads, s, params, donate=True)
+            else:
+                grads, s = t.update(grads, s, params)
             new.append(s)
         return grads, tuple(new)
 
@@ -377,9 +469,9 @@ class _IdentitySpec(_Spec):
     api = "optim.identity"
 
     def update_leaves(
-        self, grads: list[torch.Tensor], state: Any, params: list[torch.Tensor] | None, ctx: _Ctx
-    ) -> tuple[list[torch.Tensor], Any]:
-        return grads, state
+        self, grads: Leaves, state: Any, params: Leaves | None, route: Route, own: bool
+    ) -> Update:
+        return grads, state, own
 
 
 def identity() -> GradientTransformation:
@@ -393,8 +485,8 @@ def identity() -> GradientTransformation:
     return from_spec(_IdentitySpec())
 
 
-def apply_updates(params: PyTree, updates: PyTree) -> PyTree:
-    """``params + updates`` leaf by leaf, as a new tree (nothing is mutated).
+def apply_updates(params: PyTree, updates: PyTree, *, donate: bool = False) -> PyTree:
+    """``params + updates`` leaf by leaf, as a new tree (nothing is mutated by default).
 
     The rule for kinds: params and updates must be real floating tensors (float16,
     bfloat16, float32, float64) of the same shapes; an update of another floating
@@ -407,6 +499,10 @@ def apply_updates(params: PyTree, updates: PyTree) -> PyTree:
         params: a pytree of floating tensors.
         updates: a pytree with the structure and shapes of ``params`` (``None``
             where ``params`` has ``None``).
+        donate: write the new params into the old params' buffers (``p.add_(u)``, the
+            same numbers) and return a tree of those tensors; the caller must not use
+            the old params again. Honoured in eager code when no leaf needs gradients;
+            otherwise the result is computed out of place, as without ``donate``.
 
     Returns:
         The new params, each leaf ``p + u`` (dtype of ``p``).
@@ -417,6 +513,8 @@ def apply_updates(params: PyTree, updates: PyTree) -> PyTree:
         {'w': tensor([1.5000, 0.0000])}
     """
     api = "optim.apply_updates"
+    if donate is not False:
+        check_flag(api, "donate", donate)
     p, sig = _tree.flatten(params, api, "params")
     u, usig = _tree.flatten(updates, api, "updates")
     if usig != sig:
@@ -443,8 +541,18 @@ def apply_updates(params: PyTree, updates: PyTree) -> PyTree:
                     "Pass the updates opt.update returned for these params; ftx never "
                     "broadcasts an update.",
                 ))
+    fast = _route(p + u)[1]
+    if donate and fast:
+        _check_params_donated(api, params, p, updates, u)
     try:
-        if same and _route(p + u)[1]:
+        if donate and fast:
+            if same and _tc.FOREACH:
+                _tc.foreach_add_(p, u)
+            else:
+                for a, b in zip(p, u):
+                    a.add_(b.to(a.dtype))
+            out = p
+        elif same and fast and _tc.FOREACH:
             out = list(_tc.foreach_add(p, u))
         else:
             out = [a + b.to(a.dtype) for a, b in zip(p, u)]
@@ -452,6 +560,32 @@ def apply_updates(params: PyTree, updates: PyTree) -> PyTree:
         _tree.check_devices(api, ["params", "updates"], [params, updates], [p, u])
         raise
     return _tree.unflatten(sig, out)
+
+
+def _check_params_donated(api: str, params: PyTree, p: Leaves, updates: PyTree, u: Leaves
+                          ) -> None:
+    """``ValueError`` unless every donated param owns its memory: tied or viewed leaves
+    would be updated twice, an update sharing a param's memory would change while added."""
+    owner: dict[int, int] = {}
+    for i, t in enumerate(p):
+        if t.numel():
+            j = owner.setdefault(t.untyped_storage().data_ptr(), i)
+            if j != i:
+                raise ValueError(msg(
+                    api, "with donate=True every leaf of params must own its memory",
+                    f"the leaves at paths {_tree.path_at(params, j)!r} and "
+                    f"{_tree.path_at(params, i)!r} sharing memory",
+                    "Untie the leaves (clone one), or pass donate=False.",
+                ))
+    for i, t in enumerate(u):
+        k = owner.get(t.untyped_storage().data_ptr()) if t.numel() else None
+        if k is not None:
+            raise ValueError(msg(
+                api, "with donate=True no leaf of updates may share memory with params",
+                f"updates at path {_tree.path_at(updates, i)!r} sharing memory with params "
+                f"at path {_tree.path_at(params, k)!r}",
+                "Pass the updates opt.update returned, or donate=False.",
+            ))
 
 
 # ---------------------------------------------------------------------------
@@ -466,17 +600,16 @@ def check_hparam(api: str, name: str, value: Any, *, low: float = 0.0, high: flo
     for a value out of range or not finite.
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(
-            f"ftx.{api}: {name} must be a real number, got {describe(value)}. "
-            f"Pass a Python float, e.g. {name}=0.1."
-        )
+        raise TypeError(msg(api, f"{name} must be a real number", describe(value),
+                            f"Pass a Python float, e.g. {name}=0.1."))
     try:
         v = float(value)
     except OverflowError:  # an int too large for a float64 (10**400)
-        raise ValueError(
-            f"ftx.{api}: {name} must be a number a float64 can hold, got a number of about "
-            f"2**{int(math.log2(abs(value)))}. Pass {name} as torch.optim accepts it."
-        ) from None
+        raise ValueError(msg(
+            api, f"{name} must be a number a float64 can hold",
+            f"a number of about 2**{int(math.log2(abs(value)))}",
+            f"Pass {name} as torch.optim accepts it.",
+        )) from None
     ok = math.isfinite(v) and (v > low if low_open else v >= low)
     if high is not None:
         ok = ok and (v < high if high_open else v <= high)
@@ -488,10 +621,8 @@ def check_hparam(api: str, name: str, value: Any, *, low: float = 0.0, high: flo
             rng = first
         else:
             rng = f"in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-        raise ValueError(
-            f"ftx.{api}: {name} must be {rng}, got {value!r}. "
-            f"Pass {name} as torch.optim accepts it."
-        )
+        raise ValueError(msg(api, f"{name} must be {rng}", repr(value),
+                             f"Pass {name} as torch.optim accepts it."))
     return v
 
 

@@ -12,22 +12,19 @@ from typing import Any, NamedTuple
 
 import torch
 
-from .._internal import torch_compat as _tc
 from ._base import (
     GradientTransformation,
     PyTree,
     ScalarOrSchedule,
-    _Ctx,
-    _Spec,
-    addcmul,
-    chain,
+    _Elementwise,
     check_flag,
     check_hparam,
     check_lr,
     from_spec,
 )
-from ._scale import negate, scale_by_learning_rate
-from ._weight_decay import add_decayed_weights
+from ._kernels import Route
+from ._scale import scale_by_learning_rate
+from ._twin import torch_twin
 
 __all__ = ["ScaleByRmsState", "rmsprop", "scale_by_rms"]
 
@@ -40,7 +37,7 @@ class ScaleByRmsState(NamedTuple):
     momentum_buffer: PyTree
 
 
-class _RmsSpec(_Spec):
+class _RmsSpec(_Elementwise):
     state_type = ScaleByRmsState
     per_param = ("square_avg", "grad_avg", "momentum_buffer")
 
@@ -59,46 +56,21 @@ class _RmsSpec(_Spec):
             zeros(), zeros() if self.centered else None, zeros() if self.momentum > 0 else None
         )
 
-    def update_leaves(
-        self, grads: list[torch.Tensor], state: Any, params: list[torch.Tensor] | None, ctx: _Ctx
-    ) -> tuple[list[torch.Tensor], Any]:
-        a, eps, mom = self.alpha, self.eps, self.momentum
-        sq, ga, buf = state
-        if not grads:
-            return grads, state
-        if ctx.fast:
-            sq = list(_tc.foreach_mul(sq, a))
-            _tc.foreach_addcmul_(sq, grads, grads, 1 - a)
-            if self.centered:
-                ga = list(_tc.foreach_lerp(ga, grads, 1 - a))
-                avg = list(_tc.foreach_addcmul(sq, ga, ga, -1))
-                _tc.foreach_sqrt_(avg)
-            else:
-                avg = list(_tc.foreach_sqrt(sq))
-            _tc.foreach_add_(avg, eps)
-            if mom > 0:
-                buf = list(_tc.foreach_mul(buf, mom))
-                _tc.foreach_addcdiv_(buf, grads, avg)
-                out = buf
-            else:
-                out = list(_tc.foreach_div(grads, avg))
+    def leaf(self, route: Route, co: Any, g: Any, bufs: tuple[Any, ...], p: Any, own: bool
+             ) -> tuple[Any, tuple[Any, ...], bool]:
+        k, mine, a, mom = route, route.donate, self.alpha, self.momentum
+        sq, ga, buf = bufs
+        sq = k.addcmul(k.mul(sq, a, mine), g, g, 1 - a, True)
+        if self.centered:
+            ga = k.lerp(ga, g, 1 - a, mine)
+            avg = k.sqrt(k.addcmul(sq, ga, ga, -1), True)
         else:
-            sq = [addcmul(s * a, g, g, 1 - a, ctx) for s, g in zip(sq, grads)]
-            if self.centered:
-                ga = [torch.lerp(x, g, 1 - a) for x, g in zip(ga, grads)]
-                avg = [torch.sqrt(addcmul(s, x, x, -1, ctx)) for s, x in zip(sq, ga)]
-            else:
-                avg = [torch.sqrt(s) for s in sq]
-            avg = [x + eps for x in avg]
-            if mom > 0:
-                buf = [
-                    torch.addcdiv(b * mom, g, d) if ctx.scalars else b * mom + g / d
-                    for b, g, d in zip(buf, grads, avg)
-                ]
-                out = buf
-            else:
-                out = [g / d for g, d in zip(grads, avg)]
-        return out, ScaleByRmsState(sq, ga, buf)
+            avg = k.sqrt(sq)
+        avg = k.adds(avg, self.eps, True)
+        if mom > 0:
+            buf = k.addcdiv(k.mul(buf, mom, mine), g, avg, True)
+            return buf, (sq, ga, buf), False  # the updates are the new buffer
+        return k.div_into(g, avg), (sq, ga, buf), True
 
 
 def scale_by_rms(
@@ -150,9 +122,5 @@ def rmsprop(
     api = "optim.rmsprop"
     rate = check_lr(api, lr)
     core = from_spec(_RmsSpec(api, alpha, eps, centered, momentum))
-    check_hparam(api, "weight_decay", weight_decay)
-    check_flag(api, "maximize", maximize)
-    parts: list[GradientTransformation] = [negate(api)] if maximize else []
-    if weight_decay:
-        parts.append(add_decayed_weights(weight_decay, api=api))
-    return chain(*parts, core, scale_by_learning_rate(rate), api=api)
+    return torch_twin(api, [core, scale_by_learning_rate(rate)], weight_decay=weight_decay,
+                      maximize=maximize)

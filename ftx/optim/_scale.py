@@ -14,21 +14,20 @@ from typing import Any, NamedTuple
 
 import torch
 
-from .._internal import torch_compat as _tc
+from .._internal.errors import describe, msg
 from ._base import (
     EmptyState,
     GradientTransformation,
     ScalarOrSchedule,
     Schedule,
-    _count_value,
-    _Ctx,
-    _Spec,
+    _Elementwise,
     check_hparam,
     check_lr,
     from_spec,
     new_count,
     scheduled,
 )
+from ._kernels import Route
 
 __all__ = ["ScaleByScheduleState", "scale", "scale_by_learning_rate", "scale_by_schedule"]
 
@@ -39,16 +38,7 @@ class ScaleByScheduleState(NamedTuple):
     step: torch.Tensor
 
 
-def mul(xs: list[torch.Tensor], factor: Any, ctx: _Ctx) -> list[torch.Tensor]:
-    """``[x * factor]``: foreach on the fast path, leaf by leaf otherwise."""
-    if not xs:
-        return xs
-    if ctx.fast and not isinstance(factor, torch.Tensor):
-        return list(_tc.foreach_mul(xs, factor))
-    return [x * factor for x in xs]
-
-
-class _ScaleSpec(_Spec):
+class _ScaleSpec(_Elementwise):
     def __init__(self, api: str, factor: ScalarOrSchedule, sign: float) -> None:
         self.api = api
         self.what = "lr" if sign < 0 else "scale"
@@ -61,15 +51,15 @@ class _ScaleSpec(_Spec):
             return ScaleByScheduleState(new_count(params))
         return EmptyState()
 
-    def update_leaves(
-        self, grads: list[torch.Tensor], state: Any, params: list[torch.Tensor] | None, ctx: _Ctx
-    ) -> tuple[list[torch.Tensor], Any]:
+    def coeffs(self, state: Any, route: Route) -> Any:
         if not callable(self.factor):
-            return mul(grads, self.sign * self.factor, ctx), state
-        count = state.step
-        k = _count_value(count, ctx)
-        value = scheduled(ctx.api, self.what, self.factor(k), k, self.sign < 0)
-        return mul(grads, value * self.sign, ctx), ScaleByScheduleState(count + 1)
+            return self.sign * self.factor
+        k = route.count(state.step)
+        return scheduled(route.api, self.what, self.factor(k), k, self.sign < 0) * self.sign
+
+    def leaf(self, route: Route, co: Any, g: Any, bufs: tuple[Any, ...], p: Any, own: bool
+             ) -> tuple[Any, tuple[Any, ...], bool]:
+        return route.mul(g, co, own), bufs, True
 
 
 def scale(step_size: float) -> GradientTransformation:
@@ -115,25 +105,22 @@ def scale_by_schedule(schedule: Schedule) -> GradientTransformation:
         ({'w': tensor([0.5000])}, 2)
     """
     if not callable(schedule):
-        raise TypeError(
-            f"ftx.optim.scale_by_schedule: schedule must be callable step -> value, got "
-            f"{schedule!r}. Use e.g. ftx.optim.cosine_decay(0.1, 1000) or ftx.optim.scale."
-        )
+        raise TypeError(msg(
+            "optim.scale_by_schedule", "schedule must be callable step -> value",
+            describe(schedule), "Use e.g. ftx.optim.cosine_decay(0.1, 1000) or ftx.optim.scale.",
+        ))
     return from_spec(_ScaleSpec("optim.scale_by_schedule", schedule, 1.0))
 
 
-class _NegateSpec(_Spec):
+class _NegateSpec(_Elementwise):
     """``-g``: torch.optim's ``maximize=True``."""
 
     def __init__(self, api: str) -> None:
         self.api = api
 
-    def update_leaves(
-        self, grads: list[torch.Tensor], state: Any, params: list[torch.Tensor] | None, ctx: _Ctx
-    ) -> tuple[list[torch.Tensor], Any]:
-        if ctx.fast and grads:
-            return list(_tc.foreach_neg(grads)), state
-        return [torch.neg(g) for g in grads], state
+    def leaf(self, route: Route, co: Any, g: Any, bufs: tuple[Any, ...], p: Any, own: bool
+             ) -> tuple[Any, tuple[Any, ...], bool]:
+        return route.neg(g, own), bufs, True
 
 
 def negate(api: str) -> GradientTransformation:

@@ -69,19 +69,14 @@ def _frac(step: Any, steps: int) -> Any:
 def _check_steps(api: str, name: str, value: Any) -> int:
     """A positive int (``TypeError`` for other kinds, ``ValueError`` for ``<= 0``)."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(
-            f"ftx.{api}: {name} must be a positive int, got {describe(value)}. "
-            f"Pass e.g. {name}=100."
-        )
+        raise TypeError(msg(api, f"{name} must be a positive int", describe(value),
+                            f"Pass e.g. {name}=100."))
     if value <= 0:
-        raise ValueError(
-            f"ftx.{api}: {name} must be a positive int, got {value!r}. Pass e.g. {name}=100."
-        )
+        raise ValueError(msg(api, f"{name} must be a positive int", repr(value),
+                             f"Pass e.g. {name}=100."))
     if value >= 2**62:  # beyond torch's int64 arithmetic on tensor steps
-        raise ValueError(
-            f"ftx.{api}: {name} must be a positive int below 2**62, got an int of "
-            f"{value.bit_length()} bits. Pass e.g. {name}=100."
-        )
+        raise ValueError(msg(api, f"{name} must be a positive int below 2**62",
+                             f"an int of {value.bit_length()} bits", f"Pass e.g. {name}=100."))
     return value
 
 
@@ -221,10 +216,9 @@ def warmup_cosine(
     w = _check_steps(api, "warmup_steps", warmup_steps)
     d = _check_steps(api, "decay_steps", decay_steps)
     if d <= w:
-        raise ValueError(
-            f"ftx.{api}: decay_steps must be greater than warmup_steps, got decay_steps={d} "
-            f"and warmup_steps={w}. decay_steps counts the warm-up too."
-        )
+        raise ValueError(msg(api, "decay_steps must be greater than warmup_steps",
+                             f"decay_steps={d} and warmup_steps={w}",
+                             "decay_steps counts the warm-up too."))
     up = linear(init_value, peak_value, w)
     down = cosine_decay(peak_value, d - w, end_value)
 

@@ -14,24 +14,21 @@ from typing import Any, NamedTuple
 
 import torch
 
-from .._internal import torch_compat as _tc
+from .._internal.errors import msg
 from ._base import (
     GradientTransformation,
     PyTree,
     ScalarOrSchedule,
-    _count_value,
-    _Ctx,
-    _Spec,
-    add,
-    chain,
+    _Elementwise,
     check_flag,
     check_hparam,
     check_lr,
     from_spec,
     new_count,
 )
-from ._scale import negate, scale_by_learning_rate
-from ._weight_decay import add_decayed_weights
+from ._kernels import Route
+from ._scale import scale_by_learning_rate
+from ._twin import torch_twin
 
 __all__ = ["TraceState", "sgd", "trace"]
 
@@ -43,7 +40,7 @@ class TraceState(NamedTuple):
     momentum_buffer: PyTree
 
 
-class _TraceSpec(_Spec):
+class _TraceSpec(_Elementwise):
     state_type = TraceState
     per_param = ("momentum_buffer",)
 
@@ -56,34 +53,25 @@ class _TraceSpec(_Spec):
     def init_leaves(self, params: list[torch.Tensor]) -> Any:
         return TraceState(new_count(params), [torch.zeros_like(p) for p in params])
 
-    def update_leaves(
-        self, grads: list[torch.Tensor], state: Any, params: list[torch.Tensor] | None, ctx: _Ctx
-    ) -> tuple[list[torch.Tensor], Any]:
-        m, keep = self.momentum, 1.0 - self.dampening
-        count, bufs = state.step, state.momentum_buffer
-        if not grads:
-            return grads, TraceState(count + 1, bufs)
-        if ctx.scalars:
-            if _count_value(count, ctx) == 0:
-                new = [g.clone() for g in grads]
-            elif ctx.fast:
-                new = list(_tc.foreach_mul(bufs, m))
-                _tc.foreach_add_(new, grads, alpha=keep)
-            else:
-                new = [add(b * m, g, keep, ctx) for b, g in zip(bufs, grads)]
+    def coeffs(self, state: Any, route: Route) -> Any:
+        """Whether this is the first update: a bool (eager) or a 0-d bool tensor."""
+        if route.scalars:
+            return route.count(state.step) == 0
+        return state.step == 0
+
+    def leaf(self, route: Route, first: Any, g: Any, bufs: tuple[Any, ...], p: Any, own: bool
+             ) -> tuple[Any, tuple[Any, ...], bool]:
+        k, m, keep = route, self.momentum, 1.0 - self.dampening
+        (buf,) = bufs
+        if first is True:  # torch: the buffer starts as a copy of the gradient
+            new = k.copy(buf, g, k.donate)
+        elif first is False:
+            new = k.add(k.mul(buf, m, k.donate), g, keep, True)
         else:
-            first = count == 0
-            new = [
-                torch.where(first, g, add(b * m, g, keep, ctx))
-                for b, g in zip(bufs, grads)
-            ]
-        if not self.nesterov:
-            out = new
-        elif ctx.fast:
-            out = list(_tc.foreach_add(grads, new, alpha=m))
-        else:
-            out = [add(g, b, m, ctx) for g, b in zip(grads, new)]
-        return out, TraceState(count + 1, new)
+            new = k.where(first, g, k.add(k.mul(buf, m), g, keep))
+        if self.nesterov:
+            return k.add(g, new, m, own), (new,), True
+        return new, (new,), False  # the updates are the new buffer: not the chain's to overwrite
 
 
 def trace(
@@ -117,11 +105,11 @@ def _build_trace(api: str, momentum: float, dampening: float, nesterov: bool) ->
     d = check_hparam(api, "dampening", dampening, low=-float("inf"))
     check_flag(api, "nesterov", nesterov)
     if nesterov and (m <= 0 or d != 0):
-        raise ValueError(
-            f"ftx.{api}: nesterov=True requires momentum > 0 and dampening == 0, got "
-            f"momentum={momentum!r} and dampening={dampening!r}. Set e.g. momentum=0.9, "
-            "dampening=0, or nesterov=False."
-        )
+        raise ValueError(msg(
+            api, "nesterov=True requires momentum > 0 and dampening == 0",
+            f"momentum={momentum!r} and dampening={dampening!r}",
+            "Set e.g. momentum=0.9, dampening=0, or nesterov=False.",
+        ))
     return _TraceSpec(api, m, d, bool(nesterov))
 
 
@@ -161,16 +149,10 @@ def sgd(
     api = "optim.sgd"
     rate = check_lr(api, lr)
     check_hparam(api, "momentum", momentum)
-    check_hparam(api, "weight_decay", weight_decay)
     check_hparam(api, "dampening", dampening, low=-float("inf"))
     check_flag(api, "nesterov", nesterov)
-    check_flag(api, "maximize", maximize)
-    parts: list[GradientTransformation] = []
-    if maximize:
-        parts.append(negate(api))
-    if weight_decay:
-        parts.append(add_decayed_weights(weight_decay, api=api))
+    core: list[GradientTransformation] = []
     if momentum or nesterov:
-        parts.append(from_spec(_build_trace(api, momentum, dampening, nesterov)))
-    parts.append(scale_by_learning_rate(rate))
-    return chain(*parts, api=api)
+        core.append(from_spec(_build_trace(api, momentum, dampening, nesterov)))
+    core.append(scale_by_learning_rate(rate))
+    return torch_twin(api, core, weight_decay=weight_decay, maximize=maximize)

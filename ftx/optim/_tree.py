@@ -78,10 +78,10 @@ def mismatch(api: str, name: str, tree: Any, ref_name: str, ref: Any) -> ValueEr
             f"the same leaf paths in different containers ({name}: "
             f"{_ftree.structure(tree).spec}, {ref_name}: {_ftree.structure(ref).spec})"
         )
-    return ValueError(
-        f"ftx.{api}: {name} must have the structure of {ref_name}, got {got}. "
-        f"Pass {name} with the same containers, keys and None entries as {ref_name}."
-    )
+    return ValueError(msg(
+        api, f"{name} must have the structure of {ref_name}", got,
+        f"Pass {name} with the same containers, keys and None entries as {ref_name}.",
+    ))
 
 
 def check_tensors(api: str, name: str, tree: Any, leaves: list[Any]) -> None:
@@ -91,10 +91,9 @@ def check_tensors(api: str, name: str, tree: Any, leaves: list[Any]) -> None:
             path = next(
                 (p for p, v in _ftree.leaves_with_path(tree) if v is x), "?"
             )
-            raise TypeError(
-                f"ftx.{api}: every leaf of {name} must be a tensor, got {describe(x)} "
-                f"at path {path!r}. Convert numbers with torch.as_tensor."
-            )
+            raise TypeError(msg(api, f"every leaf of {name} must be a tensor",
+                                f"{describe(x)} at path {path!r}",
+                                "Convert numbers with torch.as_tensor."))
 
 
 

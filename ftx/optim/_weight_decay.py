@@ -4,33 +4,30 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
+from ._base import GradientTransformation, _Elementwise, check_hparam, from_spec
+from ._kernels import Route
 
-from .._internal import torch_compat as _tc
-from ._base import GradientTransformation, _Ctx, _Spec, add, check_hparam, from_spec
-
-__all__ = ["add_decayed_weights"]
+__all__ = ["add_decayed_weights", "decayed_weights"]
 
 
-class _DecaySpec(_Spec):
+class _DecaySpec(_Elementwise):
     needs_params = True
 
     def __init__(self, api: str, weight_decay: float) -> None:
         self.api = api
         self.weight_decay = weight_decay
 
-    def update_leaves(
-        self, grads: list[torch.Tensor], state: Any, params: list[torch.Tensor] | None, ctx: _Ctx
-    ) -> tuple[list[torch.Tensor], Any]:
-        assert params is not None
-        wd = self.weight_decay
-        if ctx.fast and grads:
-            return list(_tc.foreach_add(grads, params, alpha=wd)), state
-        return [add(g, p, wd, ctx) for g, p in zip(grads, params)], state
+    def leaf(self, route: Route, co: Any, g: Any, bufs: tuple[Any, ...], p: Any, own: bool
+             ) -> tuple[Any, tuple[Any, ...], bool]:
+        return route.add(g, p, self.weight_decay, own), bufs, True
 
 
-def add_decayed_weights(weight_decay: float = 0.0, *, api: str = "optim.add_decayed_weights"
-                        ) -> GradientTransformation:
+def decayed_weights(api: str, weight_decay: float) -> GradientTransformation:
+    """:func:`add_decayed_weights` for an alias (``weight_decay`` checked; errors name ``api``)."""
+    return from_spec(_DecaySpec(api, weight_decay))
+
+
+def add_decayed_weights(weight_decay: float = 0.0) -> GradientTransformation:
     """Add ``weight_decay * params`` to the updates (``grad.add(param, alpha=weight_decay)``).
 
     Args:
@@ -46,4 +43,5 @@ def add_decayed_weights(weight_decay: float = 0.0, *, api: str = "optim.add_deca
         >>> tx.update({"w": torch.tensor([1.0])}, tx.init(params), params)[0]
         {'w': tensor([2.])}
     """
-    return from_spec(_DecaySpec(api, check_hparam(api, "weight_decay", weight_decay)))
+    api = "optim.add_decayed_weights"
+    return decayed_weights(api, check_hparam(api, "weight_decay", weight_decay))
