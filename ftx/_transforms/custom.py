@@ -6,7 +6,9 @@ Contract: ``f = custom_vjp(fun, nondiff_argnums=())`` then
 differentiable argument (``None`` means zero). ``f = custom_jvp(fun,
 nondiff_argnums=())`` then ``f.defjvp(rule)``;
 ``rule(*nondiff_args, primals, tangents) -> (primal_out, tangent_out)`` where
-``primals`` and ``tangents`` are tuples of the differentiable arguments.
+``primals`` and ``tangents`` are tuples of the differentiable arguments; or
+``f.defjvps(*per_argument_rules)`` (JAX's: ``rule_i(t_i, out, *args)``, ``None``
+for an argument without a derivative, the contributions summed).
 
 Both are built on one ``torch.autograd.Function`` per kind, with
 ``setup_context``, a ``jvp`` staticmethod and ``generate_vmap_rule=True``, so
