@@ -14,7 +14,10 @@ saved and compiled. Each alias (``sgd``, ``adam``, ``adamw``, ``rmsprop``,
 ``adagrad``) is a :func:`chain` of small transforms whose trajectory equals its
 ``torch.optim`` twin step for step. ``lr`` is a number or a schedule
 (``step -> lr``). Updates are differentiable (MAML) and ``vmap``-able
-(ensembles); in plain eager code they run on torch's foreach kernels.
+(ensembles); in plain eager code they run on torch's foreach kernels (small
+trees, GPUs) or leaf by leaf (large CPU trees). ``update(..., donate=True)`` and
+``apply_updates(..., donate=True)`` opt in to writing into the old state's and
+params' buffers (same numbers, no fresh allocations).
 """
 
 from ._adagrad import ScaleByAdagradState as ScaleByAdagradState
