@@ -230,6 +230,8 @@ def check_jvp(
         AssertionError: when the tangent (or the primal output) differs.
     """
     args = _check_args("test_util.check_jvp", args)
+    atol = _check_tol("test_util.check_jvp", "atol", atol)
+    rtol = _check_tol("test_util.check_jvp", "rtol", rtol)
     err_msg = err_msg or "JVP"
     gen = torch.Generator().manual_seed(0)
     tangent = _tree.map(functools.partial(_rand_like, gen), args)
@@ -262,6 +264,8 @@ def check_vjp(
         AssertionError: when the projections (or the primal outputs) differ.
     """
     args = _check_args("test_util.check_vjp", args)
+    atol = _check_tol("test_util.check_vjp", "atol", atol)
+    rtol = _check_tol("test_util.check_vjp", "rtol", rtol)
     err_msg = err_msg or "VJP"
     gen = torch.Generator().manual_seed(0)
     v_out, vjp_fn = f_vjp(*args)

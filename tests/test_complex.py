@@ -212,3 +212,15 @@ def test_holomorphic_must_be_a_bool_and_grad_needs_a_scalar() -> None:
     with pytest.raises(ValueError, match=r"ftx.grad: fun must return a scalar tensor of shape "
                        r"\(\), got shape \(3,\)"):
         ftx.grad(lambda z: z * z, holomorphic=True)(_t(Z))
+
+
+def test_jacrev_complex_input_composes_and_jacobian_refuses() -> None:
+    abs2 = lambda z: (z * z.conj()).real  # noqa: E731
+    zs = _t(np.stack([Z, CT]))
+    got = ftx.vmap(ftx.jacrev(abs2))(zs)  # per row: diag(2 z), torch's convention
+    torch.testing.assert_close(got, torch.diag_embed(2 * zs), rtol=0, atol=1e-15)
+    _close(_conj(got), jax.jit(jax.vmap(jax.jacrev(lambda z: (z * jnp.conj(z)).real)))(
+        np.stack([Z, CT])))
+    with pytest.raises(TypeError, match=r"ftx.jacobian: differentiated inputs must be real, "
+                       r"got torch.complex128 for argument 0"):
+        ftx.jacobian(abs2, mode="rev")(_t(Z))
