@@ -49,20 +49,26 @@ def find_cycle(
 ) -> str | None:
     """The path of the first container that holds itself or one of its ancestors, or None.
 
-    Iterative, so safe on any input (a cyclic tree is what makes recursive walkers fail).
-    ``children(node)`` gives a container's ``(key, child)`` pairs, ``None`` for a leaf.
+    Iterative depth-first walk (linear in the tree's size), so safe on any input (a cyclic
+    tree is what makes recursive walkers fail). ``children(node)`` gives a container's
+    ``(key, child)`` pairs, ``None`` (or nothing) for a leaf.
     """
-    stack: list[tuple[Any, str, frozenset[int]]] = [(tree, "", frozenset())]
+    on_path: set[int] = set()
+    stack: list[tuple[Any, str, bool]] = [(tree, "", False)]
     while stack:
-        node, path, above = stack.pop()
-        kids = children(node)
-        if kids is None:
+        node, path, leaving = stack.pop()
+        if leaving:
+            on_path.discard(id(node))
             continue
-        if id(node) in above:
+        kids = children(node)
+        if not kids:
+            continue
+        if id(node) in on_path:
             return path or "<root>"
-        inner = above | {id(node)}
+        on_path.add(id(node))
+        stack.append((node, path, True))
         for key, child in reversed(kids):
-            stack.append((child, f"{path}.{key}" if path else key, inner))
+            stack.append((child, f"{path}.{key}" if path else key, False))
     return None
 
 

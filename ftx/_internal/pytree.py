@@ -30,6 +30,7 @@ from typing import Any, Final, NoReturn, TypeVar, cast
 
 import torch
 
+from . import errors
 from . import torch_compat as _tc
 from .errors import msg
 
@@ -168,27 +169,8 @@ def children_of(node: Any) -> list[tuple[str, Any]] | None:
 
 
 def find_cycle(tree: Any) -> str | None:
-    """The path (``"a.0"`` form) of a container that holds itself, or ``None``.
-
-    Iterative depth-first walk, so it cannot itself hit the recursion limit.
-    """
-    on_path: set[int] = set()
-    stack: list[tuple[Any, str, bool]] = [(tree, "", False)]
-    while stack:
-        node, path, leaving = stack.pop()
-        if leaving:
-            on_path.discard(id(node))
-            continue
-        kids = children_of(node)
-        if not kids:
-            continue
-        if id(node) in on_path:
-            return path or "<root>"
-        on_path.add(id(node))
-        stack.append((node, path, True))
-        for key, child in reversed(kids):
-            stack.append((child, f"{path}.{key}" if path else key, False))
-    return None
+    """The path (``"a.0"`` form) of a container that holds itself, or ``None`` (iterative)."""
+    return errors.find_cycle(tree, children_of)
 
 
 def _depth(tree: Any, limit: int) -> tuple[int, str]:
