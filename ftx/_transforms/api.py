@@ -28,6 +28,7 @@ from .forward import jvp_flat
 from .validate import (
     Argnums,
     check_callable,
+    check_complex_inputs,
     check_flat_diff_leaves,
     check_float_primals,
     check_matching,
@@ -126,20 +127,6 @@ def _make(
     return wrapper
 
 
-def _complex_leaves_check(api: str, args: tuple[Any, ...], idx: tuple[int, ...]) -> None:
-    """``holomorphic=True``: every differentiated leaf is a complex tensor (JAX's rule)."""
-    for i in idx:
-        for path, leaf in _tree.leaves_with_path(args[i]):
-            if not (isinstance(leaf, Tensor) and leaf.is_complex()):
-                where = f"argument {i}" + (f" at {path!r}" if path else "")
-                got = f"{leaf.dtype}" if isinstance(leaf, Tensor) else describe(leaf)
-                raise TypeError(
-                    msg(api, "differentiated inputs with a complex dtype when holomorphic=True "
-                        "(as in JAX)", f"{got} for {where}",
-                        "Convert it with .to(torch.complex128), or drop holomorphic=True.")
-                )
-
-
 def _complex_scalar_check(api: str, out: Any) -> None:
     if isinstance(out, Tensor) and out.dim() == 0 and out.is_complex():
         return
@@ -179,7 +166,7 @@ def _make_holomorphic(
         idx = resolve_argnums(api, nums, len(args))
         if any(has_non_tensor_leaf(args[i]) for i in idx):  # Python complex numbers
             args = numbers_to_tensors(args, idx)
-        _complex_leaves_check(api, args, idx)
+        check_complex_inputs(api, args, idx)
 
         def at(*diff: Any) -> Any:
             full = list(args)

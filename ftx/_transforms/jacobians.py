@@ -28,6 +28,7 @@ from .._internal.errors import describe, msg
 from ..tree import keystr
 from .validate import (
     check_callable,
+    check_complex_inputs,
     check_diff_leaves,
     dense_inputs,
     has_non_tensor_leaf,
@@ -177,7 +178,7 @@ def _build(
         if any(has_non_tensor_leaf(args[i]) for i in resolved):  # Python numbers, as in JAX
             args = numbers_to_tensors(args, resolved)
         if holomorphic:
-            _check_complex_inputs(api, args, resolved)
+            check_complex_inputs(api, args, resolved)
             args = dense_inputs(api, args, resolved)
             return _complex_jacobian(api, make, fun, args, kwargs, resolved, single, has_aux,
                                      holomorphic=True)
@@ -200,22 +201,6 @@ def _build(
 
 
 # ----------------------------------------------------------------------------- complex inputs
-def _check_complex_inputs(api: str, args: tuple[Any, ...], argnums: tuple[int, ...]) -> None:
-    """``holomorphic=True``: every differentiated leaf is a complex tensor (JAX's rule)."""
-    for i in argnums:
-        for path, leaf in _tc.tree_leaves_with_path(args[i]):
-            if leaf is None:
-                continue
-            if not (isinstance(leaf, torch.Tensor) and leaf.is_complex()):
-                where = f"argument {i}" + (f" at {keystr(path)!r}" if path else "")
-                got = f"{leaf.dtype}" if isinstance(leaf, torch.Tensor) else describe(leaf)
-                raise TypeError(
-                    msg(api, "differentiated inputs with a complex dtype when holomorphic=True "
-                        "(as in JAX)", f"{got} for {where}",
-                        "Convert it with .to(torch.complex128), or drop holomorphic=True.")
-                )
-
-
 def _check_complex_outputs(api: str, out: Any) -> None:
     for path, leaf in _tc.tree_leaves_with_path(out):
         if not (isinstance(leaf, torch.Tensor) and leaf.is_complex()):

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from .._internal import torch_compat as _tc
-from .._internal.errors import describe
+from .._internal.errors import describe, msg
 from ..tree import keystr
 
 Argnums = int | tuple[int, ...]
@@ -343,3 +343,19 @@ def check_float_primals(api: str, primals: Any) -> None:
                 f"ftx.{api}: primals must have a floating dtype, got {leaf.dtype} for {where}. "
                 "Cast it to a float dtype, or close over it with functools.partial."
             )
+
+
+def check_complex_inputs(api: str, args: tuple[Any, ...], idx: Sequence[int]) -> None:
+    """``holomorphic=True``: every differentiated leaf is a complex tensor (JAX's rule)."""
+    for i in idx:
+        for path, leaf in _tc.tree_leaves_with_path(args[i]):
+            if leaf is None:
+                continue
+            if not (isinstance(leaf, torch.Tensor) and leaf.is_complex()):
+                where = f"argument {i}" + (f" at {keystr(path)!r}" if path else "")
+                got = f"{leaf.dtype}" if isinstance(leaf, torch.Tensor) else describe(leaf)
+                raise TypeError(
+                    msg(api, "differentiated inputs with a complex dtype when holomorphic=True "
+                        "(as in JAX)", f"{got} for {where}",
+                        "Convert it with .to(torch.complex128), or drop holomorphic=True.")
+                )
