@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -99,8 +98,7 @@ def test_checkpoints_reshard_2_to_4_to_1_to_2_bit_for_bit(
     full = ftx.io.load(str(tmp / "fullA.safetensors"))
     back = ftx.distributed.load(tmp / "ckB", like=_zeros_like(full))
     assert ftx.tree.structure(back) == ftx.tree.structure(full)
-    for a, b in zip(ftx.tree.leaves(back), ftx.tree.leaves(full)):
-        assert torch.equal(a, b)
+    assert _same(back, full)
     # 4 -> 1 on a 1-rank group (DTensors), saved again; 1 -> 2: resumed to step 50, the
     # run ends bit for bit where the uninterrupted 2-rank run ended.
     res = run("reshard1", tmp, 1)
@@ -113,11 +111,11 @@ def test_checkpoints_reshard_2_to_4_to_1_to_2_bit_for_bit(
 
 def test_a_rank_that_dies_mid_step_fails_the_others_and_the_checkpoint_survives(
         tmp_path: Path) -> None:
-    t0 = time.monotonic()
     res = run("dies", tmp_path, 2, timeout=10.0)
     assert res[0]["error"] == "CollectiveError", res
     assert "every rank must take part" in res[0]["message"]
-    assert time.monotonic() - t0 < 60
+    # raised in the step where rank 1 died, within the 10 s timeout (+ slack for a busy machine)
+    assert res[0]["step"] == 7 and res[0]["seconds"] < 10.0 + 20.0, res
     _check_intact(tmp_path / "ck", tmp_path / "full5.safetensors", step=5)
 
 
@@ -130,6 +128,15 @@ def test_a_rank_that_dies_mid_save_leaves_the_previous_checkpoint(tmp_path: Path
     _check_intact(tmp_path / "ck", tmp_path / "full3.safetensors", step=3)
 
 
+def _same(a: Any, b: Any) -> bool:
+    """Bit for bit: the same paths, tensors equal (dtype included), Python values equal."""
+    la, lb = ftx.tree.leaves_with_path(a), ftx.tree.leaves_with_path(b)
+    return len(la) == len(lb) and all(
+        pa == pb and type(u) is type(v) and (
+            u.dtype == v.dtype and torch.equal(u, v) if isinstance(u, torch.Tensor) else u == v)
+        for (pa, u), (pb, v) in zip(la, lb))
+
+
 def _zeros_like(tree: Any) -> Any:
     return ftx.tree.map(lambda x: torch.zeros_like(x) if isinstance(x, torch.Tensor) else x, tree)
 
@@ -138,8 +145,7 @@ def _check_intact(ck: Path, full_file: Path, step: int) -> None:
     full = ftx.io.load(str(full_file))
     back = ftx.distributed.load(ck, like=_zeros_like(full))
     assert int(back["step"]) == step
-    for a, b in zip(ftx.tree.leaves(back), ftx.tree.leaves(full)):
-        assert torch.equal(a, b)
+    assert _same(back, full)
 
 
 def test_errors_without_a_group_and_bad_arguments(tmp_path: Path) -> None:
