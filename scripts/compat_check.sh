@@ -8,7 +8,8 @@
 # The venv lives in ${COMPAT_DIR:-/tmp/ftx-compat}/torch-<version>; PyPI's newer torch
 # releases are CUDA builds of several GB (they run on the CPU too). A pip constraint
 # file that caps torch (PIP_CONSTRAINT, /etc/xdg/pip) is ignored for this venv only.
-# Extra arguments after the version go to pytest. The log is written next to the venv.
+# Extra arguments after the version go to pytest (e.g. -rfE, or test paths). The full log
+# is written next to the venv, as the run goes.
 set -euo pipefail
 ver=${1:?usage: compat_check.sh TORCH_VERSION [--setup-only] [pytest args...]}
 shift
@@ -28,8 +29,12 @@ if [ ! -x "$dir/bin/python" ] || ! "$dir/bin/python" -c "import torch, ftx" 2>/d
 fi
 if [ "$setup_only" = 1 ]; then echo "venv ready: $dir"; exit 0; fi
 cd "$root"
+# The whole output goes to the log as it comes (a run stopped early keeps what it did);
+# the terminal gets its last 40 lines.
 {
   echo "torch $("$dir/bin/python" -c 'import torch; print(torch.__version__)') on $(uname -m)," \
-       "FTX_SLOW_ROUTES=${FTX_SLOW_ROUTES:-0}"
-  "$dir/bin/python" -m pytest -q -n 2 -p no:cacheprovider "$@" 2>&1 | tail -40
-} | tee "$log"
+       "FTX_SLOW_ROUTES=${FTX_SLOW_ROUTES:-0}, ftx $(git rev-parse --short HEAD)," \
+       "started $(date -u +%FT%TZ)"
+  "$dir/bin/python" -m pytest -q -n 2 -p no:cacheprovider "$@" 2>&1
+  echo "finished $(date -u +%FT%TZ)"
+} | tee "$log" | tail -40
