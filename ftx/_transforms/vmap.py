@@ -91,13 +91,23 @@ class _Batched:
             chunk_size=chunk_size,
         )
 
-    def direct_ok(self, args: tuple[Any, ...], leaves: list[Any], spec: Any) -> bool:
-        """Would torch.func.vmap map these arguments exactly as JAX's rules say?"""
+    def direct_ok(self, args: tuple[Any, ...]) -> bool:
+        """Would torch.func.vmap map these arguments exactly as JAX's rules say?
+
+        Decided once per argument structure (the fast flattener's spec, hashable for
+        dict/list/tuple trees); torch raises for non-tensor leaves in mapped positions, and
+        ``fallback`` turns that into the ftx error.
+        """
         assert self.direct is not None
-        ok = self.direct.get(spec)
+        key = _ft.flatten(args)[1]
+        try:
+            ok = self.direct.get(key)
+        except TypeError:  # an unhashable spec (a registered node's context): decide now
+            key, ok = None, None
         if ok is None:
             ok = False
             if len(self.in_axes) == len(args):
+                leaves, spec = _tc.tree_flatten(args)
                 mine = broadcast(self.in_axes, args)
                 theirs = _tc.broadcast_prefix(self.in_axes, spec)
                 ok = (
@@ -106,15 +116,17 @@ class _Batched:
                     and any(d is not None for d in mine)
                     and all(d is None or isinstance(x, torch.Tensor) for x, d in zip(leaves, mine))
                 )
-            if len(self.direct) >= _MAX_PLANS:
-                self.direct.clear()
-            self.direct[spec] = ok
+            if key is not None:
+                if len(self.direct) >= _MAX_PLANS:
+                    self.direct.clear()
+                self.direct[key] = ok
         return ok
 
     def fallback(self, exc: BaseException, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """After the fast route raised: blame the inputs, re-route, or translate the error."""
-        self._plan(args, kwargs)  # raises the ftx error when the inputs are at fault
-        if from_torch_output(exc):
+        leaves = self._plan(args, kwargs)[0]  # raises the ftx error when inputs are at fault
+        if from_torch_output(exc) or any(x is None for x in leaves):
+            # None leaves in a mapped argument are empty subtrees (JAX), an error to torch.
             # None or non-tensor outputs, unbatched outputs with out_axes != 0, bad out_axes:
             # the general route applies JAX's rules (or raises the ftx error).
             return self.general(args, kwargs)
@@ -437,30 +449,23 @@ def vmap(
         )
     batched = _Batched(fun, in_axes, out_axes, axis_size, chunk_size, randomness)
     n, torch_fn, direct = batched.fast_n, batched.torch_fn, batched.direct is not None
-    tensor = torch.Tensor
-    flatten = _tc.tree_flatten
 
-    # Unmapped (None) positions may hold any pytree: torch.func passes them through as is.
-    unmapped = tuple(a is None for a in in_axes) if n > 0 and isinstance(in_axes, tuple) else ()
+    # The fast route hands any arguments to torch.func.vmap: with one int/None per argument
+    # it maps every leaf of an argument along that axis, as JAX does. What torch refuses
+    # (None or non-tensor leaves in a mapped argument, mismatched sizes) raises there and
+    # goes to ``fallback``, which raises the ftx error or takes the general route.
 
     @functools.wraps(fun)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        if (
-            n >= 0
-            and not kwargs
-            and (len(args) == n if n else len(args) > 0)
-            and (
-                all(isinstance(a, tensor) or u for a, u in zip(args, unmapped))
-                if n
-                else all(isinstance(a, tensor) for a in args)
-            )
-        ):
-            try:
-                return torch_fn(*args)  # type: ignore[no-any-return]
-            except (RuntimeError, ValueError, IndexError) as exc:
-                return batched.fallback(exc, args, kwargs)  # type: ignore[no-any-return]
         try:
-            if direct and not kwargs and batched.direct_ok(args, *flatten(args)):
+            if n >= 0 and not kwargs and (len(args) == n if n else len(args) > 0):
+                try:
+                    return torch_fn(*args)  # type: ignore[no-any-return]
+                except RecursionError:
+                    raise
+                except (RuntimeError, ValueError, IndexError) as exc:
+                    return batched.fallback(exc, args, kwargs)  # type: ignore[no-any-return]
+            if direct and not kwargs and batched.direct_ok(args):
                 try:
                     return torch_fn(*args)  # type: ignore[no-any-return]
                 except (RuntimeError, ValueError, IndexError) as exc:
