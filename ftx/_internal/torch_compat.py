@@ -166,19 +166,6 @@ def top_level(leaves: Iterable[Any]) -> bool:
     return not transform_active() and not any_wrapped(leaves)
 
 
-# ------------------------------------------------------------------ control flow (ftx.lax)
-# torch's higher-order scan, used by ftx.lax.scan while torch.compile traces with no functorch
-# transform active (it is not differentiable under torch.func transforms on torch 2.13);
-# None where this torch lacks it (ftx.lax then runs its Python loop outside the graph).
-hop_scan: Any
-try:
-    from torch._higher_order_ops.scan import scan as hop_scan
-except ImportError:  # pragma: no cover - torch without the scan operator
-    hop_scan = None
-if SLOW_ROUTES:
-    hop_scan = None
-
-
 # ------------------------------------------------------------------ autograd engine
 _run_backward: Any
 try:  # the engine entry point torch.autograd.grad calls (torch >= 2.3)
