@@ -24,7 +24,7 @@ from .._internal.errors import check_bool, describe, msg
 from .._internal.torch_compat import is_compiling as _is_compiling
 from .._internal.torch_compat import transform_active
 from . import reverse as _reverse
-from .forward import jvp_flat
+from .forward import args_ok, jvp_flat
 from .validate import (
     Argnums,
     check_callable,
@@ -370,6 +370,8 @@ def vjp(fun: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple[
 
 
 def _check_jvp_args(api: str, primals: Any, tangents: Any) -> tuple[tuple[Any, ...], ...]:
+    if args_ok(primals, tangents):  # the common case in one pass; else the naming checks
+        return tuple(primals), tuple(tangents)
     check_primal_list(api, "primals", primals)
     check_primal_list(api, "tangents", tangents)
     if has_non_tensor_leaf(primals) or has_non_tensor_leaf(tangents):  # Python numbers

@@ -20,6 +20,40 @@ from .reverse import AuxCarrier
 from .validate import output_leaves_check, split_aux
 
 _FIX = "Return a tensor or a pytree of tensors."
+_Tensor = torch.Tensor
+_STRIDED = torch.strided
+
+
+def args_ok(primals: Any, tangents: Any) -> bool:
+    """The common case of ``jvp``'s arguments, checked in one pass over the leaves.
+
+    True when ``primals`` and ``tangents`` are tuples/lists of one structure whose leaves
+    are plain dense floating (or complex) tensors, pairwise of one shape, dtype and
+    device. Anything else (numbers, mismatches, subclasses) is for the full checks, which
+    name the offending leaf.
+    """
+    tp, tt = type(primals), type(tangents)
+    if (tp is not tuple and tp is not list) or (tt is not tuple and tt is not list):
+        return False
+    if len(primals) != len(tangents):
+        return False
+    pl, ps = _ft.flatten(tuple(primals))
+    tl, ts = _ft.flatten(tuple(tangents))
+    if ps != ts:
+        return False
+    for p, t in zip(pl, tl):
+        if (
+            type(p) is not _Tensor
+            or type(t) is not _Tensor
+            or p.layout != _STRIDED
+            or t.layout != _STRIDED
+            or not (p.is_floating_point() or p.is_complex())
+            or p.dtype != t.dtype
+            or p.shape != t.shape
+            or p.device != t.device
+        ):
+            return False
+    return True
 
 
 def jvp_flat(
