@@ -107,6 +107,18 @@ def is_batched(x: Any) -> bool:
     return False
 
 
+def needs_grad(x: Any) -> bool:
+    """Whether ``x`` takes part in reverse mode at any level (a ``vmap`` wrapper reports
+    ``requires_grad=False`` over a tensor that a ``grad`` level outside tracks)."""
+    while isinstance(x, Tensor):
+        if x.requires_grad:
+            return True
+        if not _wrapped(x):
+            return False
+        x = _unwrap(x)
+    return False
+
+
 def any_lane(pred: Tensor) -> bool:
     """Whether any lane of a batched boolean predicate is true (all vmap levels at once)."""
     x = pred

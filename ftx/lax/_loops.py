@@ -29,6 +29,7 @@ from ._common import (
     check_same,
     flatten,
     is_batched,
+    needs_grad,
     outside_graph,
     select,
     tensor_leaves,
@@ -77,7 +78,7 @@ class _NoReverse(torch.autograd.Function):
 def _guard_reverse(api: str, spec: Any, leaves: list[Any]) -> Any:
     """The loop's output, wrapped so that reverse mode through it raises JAX's error."""
     if torch.is_grad_enabled():
-        idx = [k for k, x in enumerate(leaves) if isinstance(x, torch.Tensor) and x.requires_grad]
+        idx = [k for k, x in enumerate(leaves) if needs_grad(x)]
         if idx:
             outs = _NoReverse.apply(api, *(leaves[k] for k in idx))  # type: ignore[no-untyped-call]
             leaves = list(leaves)
