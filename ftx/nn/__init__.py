@@ -9,6 +9,10 @@ Contract: a layer is a frozen dataclass of hyper-parameters (never tensors) with
   leaves gaps for paramless layers, as ``nn.Sequential`` does);
 * ``y = layer(params, x, *, key=None)``: pure; ``key`` only feeds randomness
   (``Dropout``).
+* Layers with state (``BatchNorm1d``/``BatchNorm2d`` and ``Sequential``s holding one)
+  also have ``state = layer.init_state(*, dtype, device)`` (a pytree under the twin's
+  buffer names) and return ``(y, new_state)`` when called with ``state=`` (and
+  ``training=``); nothing is mutated.
 
 ``ftx.nn.functional`` holds the same maths as plain functions. ``params_of``,
 ``load_params``, ``to_module`` and ``from_module`` move between ftx params and
