@@ -204,8 +204,9 @@ def _lm_module(device: str) -> nn.Module:
 _lm = case(GROUP, f"lm-train-step-{16 * CONTEXT}tok", _lm_setup,
            baseline="nn.Module+torch.compile+AdamW", rtol=1e-4, atol=LR / 10,
            description=f"one AdamW step of the example's GPT (d=128, {LM_LAYERS} blocks, "
-                       f"context {CONTEXT}), 16 x {CONTEXT} tokens; checked: loss and params "
-                       "after the first step",
+                       f"context {CONTEXT}), 16 x {CONTEXT} tokens; every implementation "
+                       "carries its params and optimizer state from call to call (a training "
+                       "loop); checked: loss and params after the first step",
            requires=("ftx.nn.TransformerEncoderLayer", "ftx.optim.adamw"))
 
 
@@ -244,21 +245,28 @@ def _ftx_lm_step() -> tuple[Any, Any]:
     return opt, step
 
 
+def _advancing(step: Any, i: dict[str, Any]) -> Any:
+    """Each call takes the previous call's params and optimizer state, as a training loop
+    does (and as the module baselines do in place), so the step count moves on."""
+    p = ftx.nn.params_of(_lm_module(i["device"]))
+    opt, _ = _ftx_lm_step()
+    box = {"p": p, "state": opt.init(p)}
+
+    def run() -> tuple[torch.Tensor, Any]:
+        loss, box["p"], box["state"] = step(box["p"], box["state"], i["x"], i["y"])
+        return loss, box["p"]
+
+    return run
+
+
 @_lm.impl("ftx eager")
 def _lm_ftx(i: dict[str, Any]) -> Any:
-    p = ftx.nn.params_of(_lm_module(i["device"]))
-    opt, step = _ftx_lm_step()
-    state = opt.init(p)
-    return lambda: step(p, state, i["x"], i["y"])[:2]
+    return _advancing(_ftx_lm_step()[1], i)
 
 
 @_lm.impl("ftx.jit", compiled=True)
 def _lm_ftx_jit(i: dict[str, Any]) -> Any:
-    p = ftx.nn.params_of(_lm_module(i["device"]))
-    opt, step = _ftx_lm_step()
-    jstep = ftx.jit(step)
-    state = opt.init(p)
-    return lambda: jstep(p, state, i["x"], i["y"])[:2]
+    return _advancing(ftx.jit(_ftx_lm_step()[1]), i)
 
 
 @_lm.impl("nn.Module+AdamW (eager)")
