@@ -88,13 +88,12 @@ def _worker(rank: int, world: int, port: int, sizes: list[int], batch: int, call
     sharded["opt"] = opt.init(sharded["params"])
     plain = {"params": ftx.tree.map(lambda t: t.clone(), init)}
     plain["opt"] = opt.init(plain["params"])
-    last: dict[str, Any] = {}
 
     def ftx_step(st: dict[str, Any]) -> None:
         _, grads = vg(st["params"], xb, yb)
         updates, st["opt"] = opt.update(grads, st["opt"], st["params"])
         st["params"] = ftx.optim.apply_updates(st["params"], updates)
-        last["grads"] = grads
+        st["grads"] = grads
 
     ddp_twin, fsdp_twin = _twin(sizes), _twin(sizes)
     for twin in (ddp_twin, fsdp_twin):
@@ -132,7 +131,7 @@ def _worker(rank: int, world: int, port: int, sizes: list[int], batch: int, call
     flat = dict(ftx.tree.leaves_with_path(full))
     agree = {k: max(float((flat[p] - u).abs().max()) for p, u in ftx.tree.leaves_with_path(v))
              for k, v in outs.items()}
-    ftx_state = [*ftx.tree.leaves(sharded["params"]), *ftx.tree.leaves(last["grads"]),
+    ftx_state = [*ftx.tree.leaves(sharded["params"]), *ftx.tree.leaves(sharded["grads"]),
                  *ftx.tree.leaves(sharded["opt"])]
     fsdp_state = [*fsdp_twin.parameters(), *(p.grad for p in fsdp_twin.parameters()),
                   *(t for s in torch_opts["FSDP2"].state.values() for t in s.values())]
