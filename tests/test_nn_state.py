@@ -4,6 +4,7 @@ never mutates the caller's module or params and returns new buffers with split_s
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -247,3 +248,23 @@ def test_from_module_split_state_errors() -> None:
         fnn.params_of(nn.BatchNorm1d(2), buffers=None)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"ftx\.nn\.state_of: module must be a torch\.nn"):
         fnn.state_of("bn")  # type: ignore[arg-type]
+
+
+@pytest.mark.skipif(os.environ.get("FTX_LONG_TESTS", "") in ("", "0"),
+                    reason="torch.compile takes about a minute on 2 CPUs; FTX_LONG_TESTS=1 runs it")
+def test_stateful_train_step_under_jit_equals_eager() -> None:
+    net = fnn.Sequential(fnn.Linear(8, 16), fnn.BatchNorm1d(16), fnn.ReLU(), fnn.Linear(16, 2))
+    params, state = net.init(ftx.random.key(0)), net.init_state()
+    x = torch.randn(32, 8)
+
+    def step(p: Any, s: Any, xx: torch.Tensor) -> tuple[Any, Any]:
+        def loss(p: Any, s: Any) -> tuple[torch.Tensor, Any]:
+            y, new = net(p, xx, state=s, training=True)
+            return y.square().mean(), new
+
+        g, new = ftx.grad(loss, has_aux=True)(p, s)
+        return ftx.tree.map(lambda a, b: a - 0.1 * b, p, g), new
+
+    got = ftx.jit(step)(params, state, x)
+    want = step(params, state, x)
+    assert ftx.tree.allclose(got, want, 1e-5, 1e-6)
