@@ -1,7 +1,7 @@
-"""Pytree collectives over ``torch.distributed`` process groups.
+"""Pytree collectives, overlapped data-parallel gradients and sharded training (torch.distributed).
 
-Contract: every function takes a pytree of tensors and returns a new pytree of
-the same structure (inputs are never mutated); it runs on an initialised
+Contract: every function takes pytrees of tensors and returns new pytrees of the
+same structure (inputs are never mutated); it runs on an initialised
 ``torch.distributed`` process group (gloo on CPU, NCCL on GPU), which
 ``torchrun`` launches. ftx packs the leaves into a few large flat buckets per
 (dtype, device) before each collective, as ``DistributedDataParallel`` does,
@@ -11,12 +11,26 @@ they do not, every rank raises a ``ValueError`` naming the first differing
 path. A collective that cannot complete (a rank died or never joined) raises
 :class:`CollectiveError` after the group's timeout instead of hanging.
 
+Three levels:
+
+- collectives: :func:`all_reduce`, :func:`broadcast`, :func:`all_gather`, and
+  :func:`shard` (this rank's slice of a batch);
+- :func:`value_and_grad` / :func:`grad`: the gradient reduced across ranks while
+  the backward pass runs (hooks on the autograd graph start each bucket's
+  collective as soon as it is full); plain leaves are data parallel (all-reduce),
+  leaves from :func:`shard_params` (DTensor ``Shard(0)`` on a 1-D ``DeviceMesh``)
+  are gathered for the forward pass and get their shard of the gradient
+  (reduce-scatter): ZeRO-3 / FSDP for pure functions, with ``ftx.optim`` updating
+  each rank's shard;
+- :func:`save` / :func:`load`: sharded checkpoints (one ``ftx.io`` file per rank
+  plus an index) that load on any number of ranks.
+
 Example (inside a script launched with ``torchrun --nproc_per_node=2``)::
 
-    import torch.distributed as dist, ftx
+    import ftx
     ftx.distributed.initialize(backend="gloo")
-    grads = ftx.grad(loss)(params, ftx.distributed.shard(batch))
-    grads = ftx.distributed.all_reduce(grads, op="mean")
+    params = ftx.distributed.shard_params(params)           # or keep them replicated
+    loss, grads = ftx.distributed.value_and_grad(loss)(params, *ftx.distributed.shard(batch))
 """
 
 from __future__ import annotations
