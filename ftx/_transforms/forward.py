@@ -77,7 +77,8 @@ def jvp_flat(
         t_out = [None if o is None else torch.zeros_like(o) for o in zeros[0]]
         return out, _ft.unflatten(zeros[1], t_out), aux
     for k in pos:  # forward mode writes tangents into its inputs: no expanded (stride-0) ones
-        if any(st == 0 and n > 1 for st, n in zip(leaves[k].stride(), leaves[k].shape)):
+        x = leaves[k]
+        if not x.is_contiguous() and any(st == 0 and n > 1 for st, n in zip(x.stride(), x.shape)):
             leaves = [x.contiguous() if isinstance(x, torch.Tensor) else x for x in leaves]
             break
     out_box, aux_box = AuxCarrier(), AuxCarrier()
@@ -90,8 +91,9 @@ def jvp_flat(
         aux = None
         if has_aux:
             out, aux = split_aux(api, out)
-        output_leaves_check(api, out, _FIX)
         flat_out = out_box.pack(out)
+        if len(flat_out) != len(out_box._leaves):  # a non-tensor leaf: the naming check raises
+            output_leaves_check(api, out, _FIX)
         if not flat_out:  # no output tensor (JAX: an empty pytree); torch.func.jvp needs one
             flat_out = [torch.zeros(())]
         return (flat_out, aux_box.pack(aux)) if has_aux else flat_out
