@@ -65,7 +65,7 @@ def _scan_eager(f: Callable[[Any, Any], Any], init_leaves: list[torch.Tensor], i
         c_leaves, c_spec = flatten(c)
         check_same(_API, "f's carry output", c_spec, init_spec, c_leaves, init_leaves, _CARRY_FIX)
         y_leaves, spec = tensor_leaves(_API, "f's y output", y)
-        if y_spec is None:
+        if not steps:
             y_spec, y_ref = spec, y_leaves
         else:
             check_same(_API, "f's y output", spec, y_spec, y_leaves, y_ref,
