@@ -16,7 +16,9 @@ the same two processes on the same data (each rank its half of a global batch):
 - ``DDP``: the ``nn.Sequential`` twin in ``DistributedDataParallel`` with
   ``torch.optim.Adam(foreach=True)``;
 - ``FSDP2``: the twin with ``fully_shard`` on every ``Linear`` and on the root
-  (the layout FSDP2's docs recommend), ``torch.optim.Adam(foreach=True)``.
+  (the layout FSDP2's docs recommend), ``torch.optim.Adam(foreach=True)``;
+- ``ftx all-gather only``: the sharded step's all-gather of the parameters alone,
+  the most that prefetching it behind computation could save.
 
 All four start from the same parameters; after one step they must agree (float32
 rounding). Interleaved rounds, a barrier before each timed step, medians; rank
@@ -117,6 +119,8 @@ def _worker(rank: int, world: int, port: int, sizes: list[int], batch: int, call
         "ftx data-parallel": lambda: ftx_step(plain),
         "DDP": lambda: torch_step("DDP", ddp),
         "FSDP2": lambda: torch_step("FSDP2", fsdp_twin),
+        # what prefetching could hide at most: the step's all-gather alone
+        "ftx all-gather only": lambda: ftx.distributed.gather_params(sharded["params"]),
     }
     # Agreement: one step of each from the same parameters.
     for fn in methods.values():
@@ -173,6 +177,7 @@ def run(world: int, sizes: list[int], batch: int, calls: int, rounds: int,
             "ftx sharded / DDP": med["ftx sharded"] / med["DDP"],
             "ftx data-parallel / DDP": med["ftx data-parallel"] / med["DDP"],
             "FSDP2 / DDP": med["FSDP2"] / med["DDP"],
+            "ftx all-gather only / ftx sharded": med["ftx all-gather only"] / med["ftx sharded"],
         }
     return res
 
