@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     for k, v in res["median_s"].items():
         print(f"  {k:<20} median {v * 1e3:9.2f} ms")
     for k, v in res["ratios"].items():
-        print(f"  {k:<26} {v:.2f}x")
+        print(f"  {k:<34} {v:.2f}x")
     return 0 if max(res["agree"].values()) < 1e-4 else 1
 
 

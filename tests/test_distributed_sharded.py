@@ -214,3 +214,11 @@ def _like_single() -> Any:
     params = model.init(ftx.random.key(0))
     return {"params": params, "opt": ftx.optim.adam(lr=1e-3).init(params),
             "step": torch.zeros((), dtype=torch.int64)}
+
+
+def test_sharded_benchmark_quick_run_agrees_with_ddp_and_fsdp2() -> None:
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.distributed_sharded", "--quick"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600, env=_env())
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "agreement with ftx sharded after one step: ftx data-parallel 0.0e+00" in proc.stdout
+    assert "ftx sharded / FSDP2" in proc.stdout
