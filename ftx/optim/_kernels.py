@@ -5,8 +5,8 @@ operations of a :class:`Route` (``lerp``, ``mul``, ``addcmul``, ...). The route
 decides what a vector is and how each operation runs:
 
 * :class:`Foreach` (eager, no leaf needs gradients, a small tree or a GPU): a
-  vector is the list of all leaves; each operation is one ``torch._foreach_*``
-  kernel. Small trees are launch-bound, so one kernel per operation wins.
+  vector is the list of all leaves; each operation is one of torch's ``_foreach_*``
+  kernels. Small trees are launch-bound, so one kernel per operation wins.
 * :class:`PerLeaf` (eager, no leaf needs gradients, a CPU tree of at least
   ``2**20`` elements, or any eager tree when the foreach kernels are off): the
   formula runs leaf by leaf, each operation one torch call, so a leaf's
@@ -219,7 +219,7 @@ def _each(own: bool, inplace: Callable[..., Any], fresh: Callable[..., Any], x: 
 
 
 class Foreach(Route):
-    """The whole tree at once: one ``torch._foreach_*`` kernel per operation."""
+    """The whole tree at once: one of torch's ``_foreach_*`` kernels per operation."""
 
     fast = True
     batched = True
