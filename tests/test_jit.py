@@ -545,3 +545,18 @@ def test_jitted_step_with_value_and_grad_compiles_once() -> None:
     for _ in range(3):
         _, p, s = jstep(p, s, x, y)
     assert counters["stats"]["unique_graphs"] == 1
+
+
+def test_jit_of_jit_and_as_a_method_keep_their_own_state() -> None:
+    inner = ftx.jit(lambda x: x * 2, backend="eager")
+    outer = ftx.jit(inner, backend="eager")
+    x = torch.arange(3.0)
+    for _ in range(2):
+        torch.testing.assert_close(outer(x), 2 * x)
+    assert outer.__wrapped__ is inner and outer.__name__ == "<lambda>"
+
+    class M:
+        k = 3.0
+        f = ftx.jit(lambda self, x: x * self.k, backend="eager")
+
+    torch.testing.assert_close(M().f(x), 3 * x)  # binds like the function it replaces

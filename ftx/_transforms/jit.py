@@ -1,10 +1,13 @@
 """``jit``: ``torch.compile`` with defaults for functional code, a fast call path, a clear
 fallback and clear errors.
 
-Contract: ``jit(fun, **torch_compile_kwargs)`` returns a function with
-``fun``'s signature and values, compiled by ``torch.compile`` on first call
-(and again for each new input shape, dtype or device, as ``jax.jit``
-retraces). It composes with every ftx / ``torch.func`` transform:
+Contract: ``jit(fun, *, fullgraph, dynamic, backend, mode, options, disable,
+donate_argnums, donate_argnames)`` returns a function with ``fun``'s signature
+and values, compiled by ``torch.compile`` on first call (and again for each new
+input shape, dtype or device, as ``jax.jit`` retraces). The first six keywords
+are ``torch.compile``'s; the donation keywords are JAX's (``donate.py``: the
+donated arguments' buffers receive the outputs and the donated tensors are
+deleted). It composes with every ftx / ``torch.func`` transform:
 
 * ``jit(vmap(grad(f)))``, ``jit(train_step)``: the transforms are traced into
   one graph and compiled as a whole (no autograd graph at run time).
@@ -477,5 +480,6 @@ def jit(
     _check_compile_kwargs(kwargs)
     name = getattr(fun, "__name__", type(fun).__name__)
     jitted = _Jitted(fun, kwargs, donation(fun, donate_argnums, donate_argnames, name))
-    functools.update_wrapper(jitted, fun)
+    # name, doc and __wrapped__; not fun's __dict__ (a jitted fun's would overwrite the state)
+    functools.update_wrapper(jitted, fun, updated=())
     return cast(Callable[P, R], jitted)
