@@ -274,6 +274,23 @@ def while_in_cond(B: Any) -> Callable[[Any], Any]:
     return f
 
 
+def assoc_scan(B: Any) -> Callable[[Any], Any]:
+    np_, C = B.np, _c(B.np)
+
+    def f(x: Any) -> Any:
+        a = np_.tanh(x[None, :] * C[:, None])            # (4, 3): a linear recurrence
+        b = np_.sin(x[None, :] + C[:, None])             # h_k = a_k h_{k-1} + b_k
+
+        def fn(p: Any, q: Any) -> Any:
+            return q[0] * p[0], q[0] * p[1] + q[1]
+
+        _, h = B.lax.associative_scan(fn, (a, b))
+        s = B.lax.associative_scan(lambda u, v: u * v, b + 1.5, reverse=True, axis=1)
+        return B.cat([h.reshape(-1), s.reshape(-1)])
+
+    return f
+
+
 @dataclass(frozen=True)
 class Case:
     build: Callable[[Any], Callable[[Any], Any]]
@@ -299,6 +316,7 @@ CASES = {
     "map_batched": Case(map_batched, True),
     "nested": Case(nested, True),
     "while_in_cond": Case(while_in_cond, False),
+    "associative_scan": Case(assoc_scan, True),
 }
 
 

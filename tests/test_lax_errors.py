@@ -74,6 +74,12 @@ def ident(*a: Any) -> Any:
          r"f's y output must keep each leaf's shape"),
         (lambda: L.map(lambda r: r, x3, batch_size=0), ValueError,
          r"ftx\.lax\.map: batch_size must lie in \[1, inf\]"),
+        (lambda: L.associative_scan(torch.add, x3, axis=1), ValueError,
+         r"ftx\.lax\.associative_scan: axis must lie in \[-1, 0\], got 1"),
+        (lambda: L.associative_scan(torch.add, (x3, torch.ones(2))), ValueError,
+         r"every leaf of elems must have the same length along axis 0"),
+        (lambda: L.associative_scan(lambda a, b: a[0], (x3, x3)), TypeError,
+         r"fn must return a pytree of elems' structure"),
         (lambda: ftx.vmap(lambda p, v: L.cond(p, lambda a: a, lambda a: a[:2], v))(
             torch.tensor([True, False]), torch.ones(2, 3)), TypeError,
          r"ftx\.lax\.cond: every branch's output must keep each leaf's shape"),

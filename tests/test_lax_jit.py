@@ -104,7 +104,8 @@ def test_scan_graph_does_not_grow_with_length(route: str) -> None:
 
 
 def test_jit_routes_cover_the_control_flow() -> None:
-    """cond/switch/while_loop/fori_loop/map/stop_gradient compiled, against eager."""
+    """cond/switch/while_loop/fori_loop/map/associative_scan/stop_gradient compiled,
+    against eager."""
 
     def f(x: torch.Tensor) -> torch.Tensor:
         a = L.switch(torch.clamp((x.sum() * 2).long(), 0, 5), [torch.sin, torch.cos, torch.exp],
@@ -113,7 +114,8 @@ def test_jit_routes_cover_the_control_flow() -> None:
                          (0, x))[1]
         c = L.fori_loop(0, 3, lambda i, v: v * torch.cos(v), x)
         d = L.map(lambda r: r * r.sum(), x[:, None] * x[None, :]).sum(0)
-        return a + b + c + d + L.stop_gradient(x) * x
+        e = L.associative_scan(lambda u, v: u * v, x + 1.0, reverse=True)
+        return a + b + c + d + e + L.stop_gradient(x) * x
 
     x = torch.tensor([0.6, 0.9, 0.4], dtype=F64)
     X = torch.tensor([[0.6, 0.9, 0.4], [0.1, 0.2, 0.3], [1.0, 1.2, 0.9]], dtype=F64)

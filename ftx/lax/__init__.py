@@ -21,6 +21,7 @@ of tensors, and each composes with ``grad``, ``vjp``, ``jvp``, ``vmap``, ``jacfw
 See docs/control_flow.md for what runs where and how it differs from JAX.
 """
 
+from ._assoc import associative_scan as associative_scan
 from ._cond import cond as cond
 from ._cond import switch as switch
 from ._loops import fori_loop as fori_loop
@@ -30,6 +31,7 @@ from ._scan import scan as scan
 from ._stop import stop_gradient as stop_gradient
 
 __all__ = [
+    "associative_scan",
     "cond",
     "fori_loop",
     "map",
