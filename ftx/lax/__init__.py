@@ -13,10 +13,11 @@ of tensors, and each composes with ``grad``, ``vjp``, ``jvp``, ``vmap``, ``jacfw
   (reverse-differentiable), a ``while_loop`` otherwise.
 * ``scan(f, init, xs=None, length=None, reverse=False, unroll=1)``, ``map(f, xs)``:
   per-step residuals kept under reverse mode (wrap ``f`` in ``ftx.checkpoint`` to
-  recompute them instead); under ``jit`` the loop is torch's higher-order ``scan``,
-  traced once whatever the length.
+  recompute them instead); under ``jit`` the loop runs outside the graph (a graph
+  break), so the graph and the compile time do not grow with the length.
 * ``stop_gradient(x)``: zero derivative under every transform.
-* ``associative_scan(fn, elems, reverse=False, axis=0)``: parallel prefix scan.
+* ``associative_scan(fn, elems, reverse=False, axis=0)``: parallel prefix scan
+  (``O(log n)`` depth of ordinary tensor operations).
 
 See docs/control_flow.md for what runs where and how it differs from JAX.
 """
