@@ -171,8 +171,15 @@ def scenario_train(r: int, w: int) -> dict[str, Any]:
         ftx.io.save(os.path.join(out_dir, "final2.safetensors"), final)
     local = {k: [t.to_local().shape[0] if t.dim() else 0 for t in ftx.tree.leaves(state[k])]
              for k in ("params",)}
+    # clip_by_global_norm on the shards: the norm is global (DTensor reduces across ranks)
+    clip = ftx.optim.clip_by_global_norm(1e-3)
+    u, _ = clip.update(state["last_grads"], clip.init(state["params"]), state["params"])
+    u_ref, _ = clip.update(ftx.distributed.gather_params(state["last_grads"]),
+                           clip.init(full_params), full_params)
     return {
         "overlap": overlap,
+        "clip_vs_full": _maxdiff(ftx.distributed.gather_params(u), u_ref),
+        "clip_moved": _maxdiff(u_ref, ftx.distributed.gather_params(state["last_grads"])),
         "vs_single": _maxdiff(full_params, ref),
         "moved": _maxdiff(ref, _init()),
         "bytes": _local_bytes(state["params"], state["last_grads"], state["opt"]),

@@ -67,6 +67,7 @@ def test_sharded_training_equals_one_process(trained: tuple[Path, dict[int, Any]
     for o in trained[1][world].values():
         assert o["vs_single"] <= 1e-10, o
         assert o["moved"] > 1e-2 and o["is_dtensor"], o
+        assert o["clip_vs_full"] <= 1e-15 and o["clip_moved"] > 1e-6, o  # a global norm
 
 
 def test_per_rank_memory_falls_as_one_over_world_size(trained: tuple[Path, dict[int, Any]]
