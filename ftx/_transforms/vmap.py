@@ -124,9 +124,10 @@ class _Batched:
 
     def fallback(self, exc: BaseException, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """After the fast route raised: blame the inputs, re-route, or translate the error."""
-        leaves = self._plan(args, kwargs)[0]  # raises the ftx error when inputs are at fault
-        if from_torch_output(exc) or any(x is None for x in leaves):
-            # None leaves in a mapped argument are empty subtrees (JAX), an error to torch.
+        leaves, _, _, size = self._plan(args, kwargs)  # raises the ftx error for bad inputs
+        if size is None or from_torch_output(exc) or any(x is None for x in leaves):
+            # None leaves in a mapped argument are empty subtrees (JAX), an error to torch;
+            # no mapped leaf at all (torch refuses) needs axis_size or gets the ftx error.
             # None or non-tensor outputs, unbatched outputs with out_axes != 0, bad out_axes:
             # the general route applies JAX's rules (or raises the ftx error).
             return self.general(args, kwargs)
