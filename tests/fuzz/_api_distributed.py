@@ -5,7 +5,7 @@ from __future__ import annotations
 from ._contract import Api, S
 from ._values import FLAGS, GEN_TREES, INTS, KINDS, NUMS, STRS, TENSORS, TREES
 
-O = "ftx/distributed.py"
+O = "ftx/distributed/_collectives.py"
 TREE = S("{'w': torch.ones(3)}", TREES, KINDS, TENSORS, gen=(GEN_TREES,))
 GROUP = S("None", KINDS, ("torch.distributed.group.WORLD",))
 CHECK = S("True", FLAGS, KINDS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ._contract import Api, S
 from ._values import DEVICES, GEN_TREES, KINDS, LYING, TENSORS, TREES
 
-O = "ftx/io.py"
+O = "ftx/io/__init__.py"
 PATHS = (
     "''", "'\\0'", "dpath('')", "dpath('missing/dir/x.safetensors')", "dpath('fifo')",
     "fifo()", "'/dev/null'", "'/proc/self/status'", "dpath() + '/'", "b'/tmp/x'",

@@ -6,7 +6,7 @@ from ._contract import Api, S
 from ._values import ARGNUMS, DTYPES, FLAGS, FUNS, INTS, KINDS, NUMS, TENSORS, TREES
 
 O = "ftx/picograd/_var.py"
-P = "ftx/picograd.py"
+P = "ftx/picograd/__init__.py"
 D = "ftx/picograd/_dual.py"
 L = "ftx/picograd/_linear.py"
 NUM = S("1.5", NUMS, KINDS, ("ftx.picograd.Dual(1.0)", "ftx.picograd.Var(1.0)"))

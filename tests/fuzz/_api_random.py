@@ -18,7 +18,7 @@ from ._values import (
     TENSORS,
 )
 
-O = "ftx/random.py"
+O = "ftx/random/__init__.py"
 K = "ftx.random.key(0)"
 KEY = S(K, KEYS, KINDS, TENSORS)
 SHAPE = S("(2, 3)", SHAPES, KINDS, gen=(GEN_SHAPES,))

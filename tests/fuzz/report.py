@@ -26,8 +26,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 XFAIL_FILE = Path(__file__).with_name("_xfail.py")
 # Files whose violations are fixed here, never xfailed.
-MINE = ("ftx/tree.py", "ftx/picograd.py", "ftx/_picograd_", "ftx/_jit.py", "ftx/distributed.py",
-        "ftx/_errors.py")
+MINE = ("ftx/tree.py", "ftx/picograd/", "ftx/_transforms/jit.py", "ftx/distributed/",
+        "ftx/_internal/errors.py")
 
 
 def run(long: bool, extra: list[str]) -> tuple[list[dict[str, Any]], float, str]:
