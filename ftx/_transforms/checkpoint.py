@@ -14,6 +14,13 @@ on, see ``ftx._transforms.custom.fw_tracked``).
 ``ftx.random`` keys passed as arguments is deterministic; ``torch.rand``
 inside ``fun`` is not (the recomputed activations would differ).
 Non-tensor arguments (Python numbers, flags) are held as constants.
+
+Tensors ``fun`` closes over (``lambda h: step(h, w)`` with ``w`` from the enclosing
+scope, in nested functions' closures, or bound by ``functools.partial``) are
+differentiated like arguments, as in JAX: they are lifted into the
+``autograd.Function``'s inputs and put back into the closure cells while ``fun``
+runs. Tensors reached only through globals or object attributes (a bound
+``nn.Module`` method) are not seen: pass those as arguments.
 """
 
 from __future__ import annotations
@@ -35,16 +42,54 @@ R = TypeVar("R")
 __all__ = ["checkpoint"]
 
 
-class _Call:
-    """One call of a checkpointed function: the static arguments and the output structure."""
+_MAX_DEPTH = 8  # nested closures followed when lifting captured tensors
 
-    __slots__ = ("fun", "in_def", "leaves", "n_out", "out_def", "out_meta", "slots")
+
+def _cells_with_tensors(fun: Any) -> list[Any]:
+    """The closure cells of ``fun`` (and of functions in its cells) that hold tensors."""
+    found: list[Any] = []
+    seen: set[int] = set()
+    stack: list[tuple[Any, int]] = [(fun, 0)]
+    while stack:
+        f, depth = stack.pop()
+        if id(f) in seen or depth > _MAX_DEPTH:
+            continue
+        seen.add(id(f))
+        for cell in getattr(f, "__closure__", None) or ():
+            try:
+                value = cell.cell_contents
+            except ValueError:  # an empty cell (a name assigned later in the outer scope)
+                continue
+            if callable(value) and hasattr(value, "__closure__"):
+                stack.append((value, depth + 1))
+            elif isinstance(value, torch.Tensor) or any(
+                isinstance(x, torch.Tensor) for x in _tree.leaves(value)
+            ):
+                found.append(cell)
+    return found
+
+
+class _Call:
+    """One call of a checkpointed function: the static arguments, the captured tensors
+    (closure cells, lifted to inputs) and the output structure."""
+
+    __slots__ = (
+        "cell_defs", "cells", "fun", "in_def", "leaves", "n_args", "n_out", "out_def",
+        "out_meta", "slots",
+    )
 
     def __init__(
         self, fun: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> None:
         self.fun = fun
         leaves, self.in_def = _tree.flatten((args, kwargs))
+        self.n_args = len(leaves)
+        self.cells = _cells_with_tensors(fun)
+        self.cell_defs: list[_tree.TreeDef] = []
+        for cell in self.cells:
+            cell_leaves, cell_def = _tree.flatten(cell.cell_contents)
+            leaves += cell_leaves
+            self.cell_defs.append(cell_def)
         self.leaves = leaves
         # Tensor leaves travel through the autograd.Function; the rest are constants.
         self.slots = [None if isinstance(x, torch.Tensor) else x for x in leaves]
@@ -55,8 +100,18 @@ class _Call:
     def run(self, tensors: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
         it = iter(tensors)
         leaves = [next(it) if s is None else s for s in self.slots]
-        args, kwargs = _tree.unflatten(self.in_def, leaves)
-        out = self.fun(*args, **kwargs)
+        args, kwargs = _tree.unflatten(self.in_def, leaves[: self.n_args])
+        saved = [cell.cell_contents for cell in self.cells]
+        start = self.n_args
+        try:
+            for cell, cell_def in zip(self.cells, self.cell_defs):
+                n = cell_def.num_leaves
+                cell.cell_contents = _tree.unflatten(cell_def, leaves[start : start + n])
+                start += n
+            out = self.fun(*args, **kwargs)
+        finally:
+            for cell, value in zip(self.cells, saved):
+                cell.cell_contents = value
         out_leaves, self.out_def = flatten_outputs("checkpoint", out, "the output of fun")
         self.n_out, self.out_meta = len(out_leaves), meta_of(out_leaves)
         return tuple(unalias(out_leaves, tensors))
@@ -135,10 +190,14 @@ def checkpoint(fun: Callable[..., R]) -> Callable[..., R]:
 
     @functools.wraps(fun)
     def wrapped(*args: Any, **kwargs: Any) -> R:
-        rec = _Call(fun, args, kwargs)
+        f: Callable[..., Any] = fun
+        while isinstance(f, functools.partial):  # bound arguments are arguments
+            args, kwargs = (*f.args, *args), {**f.keywords, **kwargs}
+            f = f.func
+        rec = _Call(f, args, kwargs)
         tensors = [x for x in rec.leaves if isinstance(x, torch.Tensor)]
         if plain_call(tensors):
-            return fun(*args, **kwargs)
+            return cast(R, f(*args, **kwargs))
         flat = _Checkpoint.apply(rec, *tensors)  # type: ignore[no-untyped-call]
         assert rec.out_def is not None
         return cast(R, _tree.unflatten(rec.out_def, flat))
