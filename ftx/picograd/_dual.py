@@ -19,10 +19,8 @@ def _type_error(op: str, left: object, right: object) -> TypeError:
         if {lt, rt} == {"Var", "Dual"}
         else f"Convert the {rt if lt == 'Dual' else lt} with float(...) or wrap it in Dual(...)."
     )
-    return TypeError(
-        f"ftx.picograd.Dual: operands of {op} must be Dual, int or float, got {lt} {op} {rt}. "
-        + hint
-    )
+    return TypeError(msg("picograd.Dual", f"operands of {op} must be Dual, int or float",
+                         f"{lt} {op} {rt}", hint))
 
 
 class Dual:

@@ -20,10 +20,8 @@ def _type_error(op: str, left: object, right: object) -> TypeError:
         if {lt, rt} == {"Var", "Dual"}
         else f"Convert the {rt if lt == 'Var' else lt} with float(...) or wrap it in Var(...)."
     )
-    return TypeError(
-        f"ftx.picograd.Var: operands of {op} must be Var, int or float, got {lt} {op} {rt}. "
-        + hint
-    )
+    return TypeError(msg("picograd.Var", f"operands of {op} must be Var, int or float",
+                         f"{lt} {op} {rt}", hint))
 
 
 def _node(value: float, parents: tuple[Var, ...], partials: tuple[float, ...], op: str) -> Var:
