@@ -602,7 +602,7 @@ def allclose(a: PyTree, b: PyTree, rtol: float = 1e-5, atol: float = 1e-8) -> bo
 
 
 def ravel(tree: PyTree) -> tuple[torch.Tensor, Callable[[torch.Tensor], PyTree]]:
-    """Ravel a pytree of tensors into one 1-D tensor, as JAX's ``ravel_pytree``.
+    """Ravel a pytree of tensors into one 1-D tensor, as ``jax.flatten_util``'s ravel does.
 
     The leaves (in :func:`flatten` order, ``None`` skipped; torch's registry keeps a
     dict's insertion order where JAX sorts the keys) are flattened and concatenated.

@@ -10,7 +10,8 @@ python -m pytest -q -n 2
 FTX_SLOW_ROUTES=1 python -m pytest -q -n 2 -p no:cacheprovider \
   tests/test_differential.py tests/test_fast_path.py tests/test_regressions_issue14.py \
   tests/test_transforms.py tests/test_composition.py tests/test_jit.py tests/test_tree.py \
-  tests/test_optim_trajectories.py tests/test_optim_api.py tests/test_custom_transforms.py
+  tests/test_optim_trajectories.py tests/test_optim_api.py tests/test_custom_transforms.py \
+  tests/test_optim_donate.py tests/test_donation.py tests/test_checkpoint_closures.py
 mypy
 ruff check .
 # No --quiet: it would hide the warnings --strict turns into errors.

@@ -500,7 +500,7 @@ def hessian(
 
     Example:
         >>> import torch, ftx
-        >>> ftx.hessian(lambda x: (x ** 3).sum())(torch.ones(3))   # the seed's 6 * I
+        >>> ftx.hessian(lambda x: (x ** 3).sum())(torch.ones(3))   # 6 * I: d2/dx2 of x**3 at 1
         tensor([[6., 0., 0.],
                 [0., 6., 0.],
                 [0., 0., 6.]])

@@ -1,7 +1,7 @@
 """``DepthwiseConv2d``: one filter bank per channel, with named-tensor input.
 
-The seed notebook's Exercise 4 ("2-D depthwise convolution with named
-tensors"): ``DepthwiseConv2d(C, k, depth_multiplier=m)`` is
+A 2-D depthwise convolution over named tensors (exercise 4 of
+docs/tutorial_autodiff.md): ``DepthwiseConv2d(C, k, depth_multiplier=m)`` is
 ``nn.Conv2d(C, C * m, k, groups=C)``; its input may be a
 :class:`~ftx.nn.NamedTensor` with dimensions ``N, C, H, W`` in any order.
 """
