@@ -29,6 +29,7 @@ MODULE_PAGES = {
     "ftx.picograd": "picograd.md",
     "ftx.distributed": "distributed.md",
     "ftx.test_util": "test_util.md",
+    "ftx.lax": "lax.md",
 }
 
 
