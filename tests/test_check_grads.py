@@ -210,7 +210,11 @@ jax = pytest.importorskip("jax")
 
 
 def _jax_verdict(rule_factor: float, detach: bool, order: int, mode: str) -> bool:
-    jax.config.update("jax_enable_x64", True)
+    with jax.enable_x64(True):  # scoped: a global switch leaks into other modules' tests
+        return _jax_verdict_x64(rule_factor, detach, order, mode)
+
+
+def _jax_verdict_x64(rule_factor: float, detach: bool, order: int, mode: str) -> bool:
     import jax.numpy as jnp
     from jax.test_util import check_grads as jcheck
 

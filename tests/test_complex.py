@@ -15,8 +15,14 @@ import torch
 import ftx
 
 jax = pytest.importorskip("jax")
-jax.config.update("jax_enable_x64", True)
 jnp = jax.numpy
+
+
+@pytest.fixture(autouse=True)
+def _jax_x64() -> Any:
+    """64-bit JAX for this module's tests only (a global switch leaks into other modules)."""
+    with jax.enable_x64(True):
+        yield
 
 C = torch.complex128
 Z = np.array([0.3 + 0.4j, -1.1 + 0.7j, 2.0 - 0.5j])

@@ -14,8 +14,14 @@ import ftx
 from ftx.test_util import check_grads
 
 jax = pytest.importorskip("jax")
-jax.config.update("jax_enable_x64", True)
 jnp = jax.numpy
+
+
+@pytest.fixture(autouse=True)
+def _jax_x64() -> Any:
+    """64-bit JAX for this module's tests only (a global switch leaks into other modules)."""
+    with jax.enable_x64(True):
+        yield
 
 D = torch.float64
 X = np.array([0.3, -1.2, 2.0])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import numpy as np
 import pytest
@@ -11,9 +12,15 @@ import torch
 import ftx
 
 jax = pytest.importorskip("jax")
-jax.config.update("jax_enable_x64", True)
 jnp = jax.numpy
 from jax.flatten_util import ravel_pytree  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _jax_x64() -> Any:
+    """64-bit JAX for this module's tests only (a global switch leaks into other modules)."""
+    with jax.enable_x64(True):
+        yield
 
 DTYPES = [
     torch.bool, torch.uint8, torch.int8, torch.int32, torch.int64, torch.float16,
