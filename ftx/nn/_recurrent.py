@@ -112,6 +112,18 @@ def _check_state_tensor(api: str, name: str, t: Any, want: tuple[int, ...], x: T
 # Cells
 
 
+
+def _uniform_params(
+    api: str, shapes: dict[str, Shape], hidden_size: int, key: Tensor, dtype: torch.dtype,
+    device: Any,
+) -> Params:
+    """torch's recurrent init: every tensor from ``U(-1/sqrt(hidden), 1/sqrt(hidden))``."""
+    check_init(api, key, dtype, device)
+    keys = split_key(key, len(shapes))
+    bound = kaiming_bound(hidden_size)
+    return {name: uniform_init(k, shape, bound, dtype, device)
+            for k, (name, shape) in zip(keys, shapes.items())}
+
 class _Cell(Layer):
     _GATES: ClassVar[int]
     _TWIN: ClassVar[type[nn.Module]]
@@ -134,12 +146,7 @@ class _Cell(Layer):
         self, key: Tensor, *, dtype: torch.dtype = torch.float32, device: Any = None
     ) -> Params:
         """Every tensor from ``U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))`` (torch's)."""
-        check_init(self.api, key, dtype, device)
-        shapes = self.param_shapes()
-        keys = split_key(key, len(shapes))
-        bound = kaiming_bound(self.hidden_size)
-        return {name: uniform_init(k, shape, bound, dtype, device)
-                for k, (name, shape) in zip(keys, shapes.items())}
+        return _uniform_params(self.api, self.param_shapes(), self.hidden_size, key, dtype, device)
 
     def twin(self) -> nn.Module:
         return self._TWIN(self.input_size, self.hidden_size, bias=self.bias)
@@ -312,12 +319,7 @@ class _RNN(Layer):
         self, key: Tensor, *, dtype: torch.dtype = torch.float32, device: Any = None
     ) -> Params:
         """Every tensor from ``U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))`` (torch's)."""
-        check_init(self.api, key, dtype, device)
-        shapes = self.param_shapes()
-        keys = split_key(key, len(shapes))
-        bound = kaiming_bound(self.hidden_size)
-        return {name: uniform_init(k, shape, bound, dtype, device)
-                for k, (name, shape) in zip(keys, shapes.items())}
+        return _uniform_params(self.api, self.param_shapes(), self.hidden_size, key, dtype, device)
 
     def twin(self) -> nn.Module:
         return self._TWIN(self.input_size, self.hidden_size, num_layers=self.num_layers,
