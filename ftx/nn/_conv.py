@@ -107,6 +107,20 @@ def check_conv_input(api: str, x: Tensor, channels: int) -> None:
         )
 
 
+
+def _weight_bias_init(
+    api: str, shape: Shape, bias_size: int | None, key: Tensor, dtype: torch.dtype, device: Any
+) -> Params:
+    """torch's conv init: weight and bias from ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` with
+    ``fan_in = prod(weight.shape[1:])``; no bias when ``bias_size`` is None."""
+    check_init(api, key, dtype, device)
+    kw, kb = split_key(key, 2)
+    bound = kaiming_bound(math.prod(shape[1:]))
+    params = {"weight": uniform_init(kw, shape, bound, dtype, device)}
+    if bias_size is not None:
+        params["bias"] = uniform_init(kb, (bias_size,), bound, dtype, device)
+    return params
+
 @dataclasses.dataclass(frozen=True)
 class Conv2d(Layer):
     """2-D convolution, the same maths and parameters as ``nn.Conv2d``.
@@ -255,14 +269,10 @@ class _ConvNd(Layer):
         self, key: Tensor, *, dtype: torch.dtype = torch.float32, device: Any = None
     ) -> Params:
         """Draw ``weight`` and ``bias`` from ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``."""
-        check_init(self.api, key, dtype, device)
-        kw, kb = split_key(key, 2)
         shape: Shape = self._wshape  # type: ignore[attr-defined]
-        bound = kaiming_bound(math.prod(shape[1:]))
-        params = {"weight": uniform_init(kw, shape, bound, dtype, device)}
-        if self.bias:
-            params["bias"] = uniform_init(kb, (self.out_channels,), bound, dtype, device)
-        return params
+        return _weight_bias_init(
+            self.api, shape, self.out_channels if self.bias else None, key, dtype, device
+        )
 
     def __call__(self, params: Params, x: Tensor, *, key: Tensor | None = None) -> Tensor:
         """``x: (N, C_in, *spatial) -> (N, C_out, *spatial')`` (unbatched too)."""
@@ -438,14 +448,10 @@ class ConvTranspose2d(Layer):
         self, key: Tensor, *, dtype: torch.dtype = torch.float32, device: Any = None
     ) -> Params:
         """Draw ``weight`` and ``bias`` from ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``."""
-        check_init(self.api, key, dtype, device)
-        kw, kb = split_key(key, 2)
         shape: Shape = self._wshape  # type: ignore[attr-defined]
-        bound = kaiming_bound(math.prod(shape[1:]))
-        params = {"weight": uniform_init(kw, shape, bound, dtype, device)}
-        if self.bias:
-            params["bias"] = uniform_init(kb, (self.out_channels,), bound, dtype, device)
-        return params
+        return _weight_bias_init(
+            self.api, shape, self.out_channels if self.bias else None, key, dtype, device
+        )
 
     def __call__(self, params: Params, x: Tensor, *, key: Tensor | None = None) -> Tensor:
         """``x: (N, C_in, H, W) -> (N, C_out, H', W')`` (unbatched too)."""
