@@ -10,10 +10,19 @@
 # file that caps torch (PIP_CONSTRAINT, /etc/xdg/pip) is ignored for this venv only.
 # Extra arguments after the version go to pytest (e.g. -rfE, or test paths). The full log
 # is written next to the venv, as the run goes.
+#
+#   FTX_SRC=/tmp/ftx-snapshot bash scripts/compat_check.sh 2.15.0   # test another checkout
+#   COMPAT_WORKERS=1 bash scripts/compat_check.sh 2.15.0            # pytest -n 1 (default 2)
+#
+# FTX_SRC (default: this checkout) is the source tree that is tested: the run happens
+# there with FTX_SRC first on PYTHONPATH, so a snapshot (`git clone` of a commit) is
+# tested, not whatever the venv's editable install points at.
 set -euo pipefail
 ver=${1:?usage: compat_check.sh TORCH_VERSION [--setup-only] [pytest args...]}
 shift
 root="$(cd "$(dirname "$0")/.." && pwd)"
+src="$(cd "${FTX_SRC:-$root}" && pwd)"
+workers=${COMPAT_WORKERS:-2}
 dir="${COMPAT_DIR:-/tmp/ftx-compat}/torch-$ver"
 log="$dir.log"
 setup_only=0
@@ -28,13 +37,14 @@ if [ ! -x "$dir/bin/python" ] || ! "$dir/bin/python" -c "import torch, ftx" 2>/d
   "$dir/bin/python" -m pip install --quiet -e "$root[test]" "torch==$ver"
 fi
 if [ "$setup_only" = 1 ]; then echo "venv ready: $dir"; exit 0; fi
-cd "$root"
+cd "$src"
+export PYTHONPATH="$src${PYTHONPATH:+:$PYTHONPATH}"
 # The whole output goes to the log as it comes (a run stopped early keeps what it did);
 # the terminal gets its last 40 lines.
 {
   echo "torch $("$dir/bin/python" -c 'import torch; print(torch.__version__)') on $(uname -m)," \
-       "FTX_SLOW_ROUTES=${FTX_SLOW_ROUTES:-0}, ftx $(git rev-parse --short HEAD)," \
-       "started $(date -u +%FT%TZ)"
-  "$dir/bin/python" -m pytest -q -n 2 -p no:cacheprovider "$@" 2>&1
-  echo "finished $(date -u +%FT%TZ)"
+       "FTX_SLOW_ROUTES=${FTX_SLOW_ROUTES:-0}, ftx $(git rev-parse --short HEAD) in $src," \
+       "pytest -n $workers, load $(cut -d' ' -f1-3 /proc/loadavg), started $(date -u +%FT%TZ)"
+  "$dir/bin/python" -m pytest -q -n "$workers" -p no:cacheprovider "$@" 2>&1
+  echo "finished $(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$log" | tail -40
