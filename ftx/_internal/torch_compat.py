@@ -17,6 +17,8 @@ Which fast routes this torch supports is decided once, at import:
   tensor at a time.
 * ``FAST_FLATTEN``: ftx's own flattener for dict/list/tuple trees; fallback: the
   registry's ``tree_flatten`` for the whole tree.
+* ``RANDOM_COMPILED``: large eager ``ftx.random.normal`` draws run one compiled
+  kernel per dtype/device (same bits); fallback: the eager tensor-op route.
 
 The pytree registry itself (``torch.utils._pytree``) is the one ``torch.func``,
 ``torch.compile`` and ``torch.export`` use (DESIGN.md 1.2); it has no public
@@ -279,8 +281,18 @@ foreach_norm = torch._foreach_norm
 foreach_sqrt = torch._foreach_sqrt
 foreach_sqrt_ = torch._foreach_sqrt_
 
-# A fused multiply-add that torch.compile lowers to a hardware fma (None where absent).
-prims_fma: Any = getattr(torch.ops.prims, "fma", None)
+
+def prims_fma() -> Any:
+    """Inductor's fused multiply-add prim, which it lowers to a hardware fma; ``None``
+    where absent. Inductor registers it when ``torch.compile`` is first called (after
+    ftx's import), so it is looked up on each use (dynamo traces the lookup)."""
+    return getattr(torch.ops.prims, "fma", None)
+
+
+# ``ftx.random.normal`` runs large eager float32/float64 draws through one compiled,
+# shape-dynamic kernel (ftx/random/_compiled.py), called directly through dynamo's
+# cache entries as ``ftx.jit`` does; fallback: the eager tensor-op route.
+RANDOM_COMPILED = JIT_DIRECT
 
 FAST_FLATTEN = not SLOW_ROUTES
 
@@ -293,4 +305,5 @@ def routes() -> dict[str, bool]:
         "JIT_DIRECT": JIT_DIRECT,
         "FOREACH": FOREACH,
         "FAST_FLATTEN": FAST_FLATTEN,
+        "RANDOM_COMPILED": RANDOM_COMPILED,
     }

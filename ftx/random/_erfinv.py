@@ -333,7 +333,7 @@ def _fma_mode(x: torch.Tensor) -> str:
         # Inductor's prim (registered once torch.compile has loaded Inductor) is a hardware
         # fma in its C++ and Triton kernels; other backends run it as a * b + c. It has no
         # vmap rule (functorch would run it once per batch element), hence float64 there.
-        if _tc.prims_fma is not None and not _is_batched(x):
+        if _tc.prims_fma() is not None and not _is_batched(x):
             return "prims"
         return "f64"
     if not _addcmul_rounds_once(x.device, x.dtype):
@@ -347,7 +347,7 @@ def _fma32(
     """``a * b + c`` rounded once (float32 or float64; mode "f64" is the exact emulation
     ``fma``); in mode "out" the result may overwrite ``into``."""
     if mode == "prims":
-        return _tc.prims_fma(a, b, c)  # type: ignore[no-any-return]
+        return _tc.prims_fma()(a, b, c)  # type: ignore[no-any-return]
     if mode == "f64":
         return fma(a, b, c)
     if mode == "out" and into is not None:
