@@ -272,3 +272,53 @@ def test_none_output_leaf_is_a_clear_error() -> None:
     with pytest.raises(TypeError, match=r"ftx\.jacrev: fun must return tensors, got None at "
                                         r"output '1'\. Drop the None"):
         ftx.jacrev(lambda x: (x, None))(XV)
+
+
+# -- hessian: the reverse half of forward-over-reverse ----------------------------------------
+_XH = torch.randn(5, dtype=F64, generator=torch.Generator().manual_seed(3))
+_YH = torch.randn(3, dtype=F64, generator=torch.Generator().manual_seed(4))
+_WH = torch.randn(4, 5, dtype=F64, generator=torch.Generator().manual_seed(5))
+HESSIAN_CASES: list[tuple[str, Callable[..., Any], tuple[Any, ...], Any, int]] = [
+    # (id, fun, args, argnums, vmaps over an output basis: 0 for one-element outputs)
+    ("scalar", lambda x: (x.sin() * x).sum() + (x**4).sum() / 4, (_XH,), 0, 0),
+    ("shape-1", lambda x: (x**3).sum().reshape(1), (_XH,), 0, 0),
+    ("shape-1x1", lambda x: (x.exp() * x).sum().reshape(1, 1), (_XH,), 0, 0),
+    ("dict-out-scalar", lambda x: {"loss": (x.tanh() ** 2).sum()}, (_XH,), 0, 0),
+    ("vector-out", lambda x: torch.tanh(_WH @ x), (_XH,), 0, 1),
+    ("tuple-out", lambda x: ((x**2).sum(), x**3), (_XH,), 0, 1),
+    ("tuple-argnums", lambda x, y: (x.sum() * y**2).sum() + x.prod(), (_XH, _YH), (0, 1), 0),
+    ("second-arg", lambda x, y: (x.sum() * y**3).sum(), (_XH, _YH), 1, 0),
+    ("dict-in", lambda p: (p["a"] ** 3).sum() * p["b"].exp().sum(), ({"a": _XH, "b": _YH},), 0,
+     0),
+    ("same-tensor-twice", lambda a, b: (a * b.sin()).sum() * a.sum(), (_XH, _XH), 0, 0),
+]
+
+
+@pytest.mark.parametrize("case", HESSIAN_CASES, ids=[c[0] for c in HESSIAN_CASES])
+def test_hessian_matches_torch_func_and_picks_the_gradient_route(
+    case: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One-element outputs take one VJP (a gradient) instead of vmap over a basis of one row;
+    every route gives torch.func.hessian's layout and values (float64)."""
+    _, f, args, argnums, vmaps = case
+    want = torch.func.hessian(f, argnums)(*args)
+    calls = []
+    vmap = torch.func.vmap
+
+    def counting_vmap(*a: Any, **k: Any) -> Any:
+        calls.append(1)
+        return vmap(*a, **k)
+
+    monkeypatch.setattr(torch.func, "vmap", counting_vmap)
+    got = ftx.hessian(f, argnums)(*args)
+    assert len(calls) == vmaps
+    assert ftx.tree.structure(got) == ftx.tree.structure(want)
+    for a, b in zip(ftx.tree.leaves(got), ftx.tree.leaves(want), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_hessian_has_aux_both_routes() -> None:
+    for out in (lambda x: (x**3).sum(), lambda x: x**3):
+        h, aux = ftx.hessian(lambda x, out=out: (out(x), {"m": x.mean()}), has_aux=True)(_XH)
+        torch.testing.assert_close(h, torch.func.hessian(out)(_XH), rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(aux["m"], _XH.mean())

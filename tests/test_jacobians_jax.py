@@ -94,6 +94,25 @@ def test_hessian_matches_jax(case: Any) -> None:
                 jax.jit(jax.hessian(jf, argnums=argnums))(*args))
 
 
+@pytest.mark.slow
+def test_jitted_hessian_matches_jax() -> None:
+    """ftx.jit(ftx.hessian) of dict parameters, tuple argnums: dynamo's graph of the gradient
+    route (aot_eager: no code generation)."""
+    _, jf, tf, args, argnums = SCALAR_CASES[-1]
+    assert_same(ftx.jit(ftx.hessian(tf, argnums=argnums), backend="aot_eager")(*to_torch(args)),
+                jax.jit(jax.hessian(jf, argnums=argnums))(*args))
+
+
+@pytest.mark.slow
+def test_jitted_hessian_inductor_matches_jax() -> None:
+    """The benchmark's 100-d Hessian (scaled to 8-d), compiled by inductor, float64."""
+    w, x = arr(8, 8) / 3, arr(8)
+    ours = ftx.jit(ftx.hessian(lambda x, w: torch.tanh(w @ x).sum() + (x**4).sum() / 4))(
+        *to_torch((x, w)))
+    assert_same(ours, jax.jit(jax.hessian(lambda x, w: jnp.tanh(w @ x).sum() + (x**4).sum() / 4))(
+        x, w))
+
+
 def test_has_aux_matches_jax() -> None:
     x = arr(3)
     theirs = jax.jit(jax.jacrev(lambda x: (jnp.sin(x), {"c": jnp.cos(x)}), has_aux=True))(x)
