@@ -55,6 +55,7 @@ from .._internal import torch_compat as _tc
 from .._internal.errors import check_callable as _check_callable_or_none
 from .._internal.errors import describe as _describe_one
 from .._internal.errors import msg
+from .closures import Captured, as_closure, captured
 from .fnargs import (
     CallArgs,
     check_argnums,
@@ -292,14 +293,20 @@ _HOLE = object()  # a tensor leaf of a nondiff pytree argument
 
 
 class _Args:
-    """One call's arguments: the differentiable leaves, then the tensor leaves of nondiff ones.
+    """One call's tensors: the differentiable leaves, the tensor leaves of nondiff arguments,
+    the tracked tensors the function and its rules close over, and a guard token.
 
-    Both kinds of tensor go through the ``autograd.Function`` as inputs, so each transform
-    level (vmap, grad, jvp) sees a nondiff tensor at its own level; held in a closure
-    instead, it would reach the rule as a wrapper of the wrong level.
+    All go through the ``autograd.Function`` as inputs, so each transform level (vmap,
+    grad, jvp) sees a nondiff or closed-over tensor at its own level; left in a closure, it
+    would reach the rule as a wrapper of the wrong level. The closed-over ones are put back
+    into their cells while ``fun`` or a rule runs (:meth:`bound`); the token is the output
+    of :class:`_ClosureGuard` on them, which raises when one of them is differentiated.
     """
 
-    __slots__ = ("call", "n_diff", "nd_slots", "nd_where", "tensors")
+    __slots__ = (
+        "call", "captured", "has_token", "n_cl", "n_diff", "n_nd", "nd_slots", "nd_where",
+        "tensors",
+    )
 
     def __init__(self, api: str, args: tuple[Any, ...], nondiff_argnums: Sequence[int]) -> None:
         self.call = call = CallArgs(api, args, nondiff_argnums)
@@ -329,12 +336,29 @@ class _Args:
                 else:
                     slots.append(x)
             self.nd_slots.append((treedef, slots))
+        self.n_nd = len(self.tensors) - self.n_diff
+        self.captured: Captured | None = None
+        self.n_cl = 0
+        self.has_token = False
+
+    def capture(self, cap: Captured) -> None:
+        """Append the closed-over tensors of ``cap`` to the call's tensors."""
+        self.captured, self.n_cl = cap, len(cap)
+        self.tensors.extend(cap.tensors)
+
+    def bound(self, tensors: Sequence[torch.Tensor]) -> contextlib.AbstractContextManager[Any]:
+        """While in the block, the closures hold the closed-over tensors from ``tensors``."""
+        if not self.n_cl:
+            return contextlib.nullcontext()
+        assert self.captured is not None
+        start = self.n_diff + self.n_nd
+        return self.captured.bound(tensors[start : start + self.n_cl])
 
     def nondiff(self, tensors: Sequence[torch.Tensor]) -> tuple[Any, ...]:
         """The nondiff arguments with their tensors taken from ``tensors[n_diff:]``."""
-        if len(tensors) == self.n_diff:
+        if not self.n_nd:
             return self.call.nondiff
-        it = iter(tensors[self.n_diff :])
+        it = iter(tensors[self.n_diff : self.n_diff + self.n_nd])
         out: list[Any] = []
         for value, slot in zip(self.call.nondiff, self.nd_slots):
             if slot is None:
@@ -349,7 +373,7 @@ class _Args:
     def rebuild(self, tensors: Sequence[torch.Tensor]) -> tuple[Any, ...]:
         """The full positional argument tuple for ``fun``/``fwd``."""
         full = list(self.call.rebuild(tensors[: self.n_diff]))
-        if len(tensors) > self.n_diff:
+        if self.n_nd:
             for pos, value in zip(self.call.nondiff_pos, self.nondiff(tensors)):
                 full[pos] = value
         return tuple(full)
@@ -374,6 +398,112 @@ class _Args:
                 "constant tensors.",
             )
         )
+
+    def closure_error(self, api: str, which: Sequence[int]) -> TypeError:
+        """A tensor closed over by the function or its rules (``which``: indices among the
+        closed-over tensors) is being differentiated: no rule gives its derivative."""
+        assert self.captured is not None
+        cap = self.captured
+        first = which[0] if which else 0
+        got = f"a differentiated {_describe(cap.tensors[first])}, {cap.where[first]}"
+        if len(which) > 1:
+            got += f" (and {len(which) - 1} more closed-over tensor(s))"
+        if api == "custom_vjp":
+            required = (
+                "tensors that fun, fwd, bwd (or a function in nondiff_argnums) close over to be "
+                "constants: bwd returns cotangents for the arguments only, so the derivative "
+                "through a closed-over tensor would be lost (JAX raises for a closed-over "
+                "traced value too)"
+            )
+            fix = (
+                "Pass the tensor to the function as an argument and return its cotangent from "
+                "bwd (None for zero), converting the closure into arguments as "
+                "jax.closure_convert does; `.detach()` it if it is meant to be a constant."
+            )
+        else:
+            required = (
+                "tensors that fun or its jvp rule (or a function in nondiff_argnums) close over "
+                "to be constants: the rule gives tangents for the arguments only, so the "
+                "derivative through a closed-over tensor would be lost (JAX raises for a "
+                "closed-over traced value too)"
+            )
+            fix = (
+                "Pass the tensor to the function as an argument and give its tangent in the "
+                "rule (list it in nondiff_argnums for a constant, as stop_gradient); "
+                "`.detach()` it if it is meant to be a constant."
+            )
+        return TypeError(msg(api, required, got, fix))
+
+
+# ----------------------------------------------------------------------------- closure guard
+class _GuardCall:
+    """What :class:`_ClosureGuard` needs to name the differentiated closed-over tensor."""
+
+    __slots__ = ("api", "args", "index")
+
+    def __init__(self, api: str, args: _Args, index: list[int]) -> None:
+        self.api, self.args, self.index = api, args, index
+
+
+class _ClosureGuard(torch.autograd.Function):
+    """A zero token computed from the closed-over tensors; differentiating it raises.
+
+    The custom function's ``autograd.Function`` takes the token as its last input and
+    sends it a zero cotangent. The engine runs this node's ``backward`` only when a
+    gradient with respect to one of the closed-over tensors is wanted (at the level where
+    it is tracked, or for plain autograd among the inputs asked for), so a tensor that
+    merely requires grad (a parameter, while the gradient is taken for another input) is
+    no error; forward mode calls ``jvp`` only when one of them carries a tangent.
+    """
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(rec: _GuardCall, *xs: torch.Tensor) -> torch.Tensor:
+        return torch.zeros((), dtype=torch.float32, device=xs[0].device)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+        ctx.rec = inputs[0]
+        ctx.set_materialize_grads(False)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor | None) -> tuple[None, ...]:
+        rec: _GuardCall = ctx.rec
+        needs = ctx.needs_input_grad[1:]
+        which = [rec.index[i] for i, need in enumerate(needs) if need]
+        if grad is not None and which:
+            raise rec.args.closure_error(rec.api, which)
+        return (None,) * (1 + len(needs))
+
+    @staticmethod
+    def jvp(ctx: Any, *tangents: torch.Tensor | None) -> torch.Tensor:
+        rec: _GuardCall = ctx.rec
+        which = [rec.index[i] for i, t in enumerate(tangents[1:]) if t is not None]
+        if which:
+            raise rec.args.closure_error(rec.api, which)
+        return torch.zeros((), dtype=torch.float32)
+
+
+def _guard(api: str, split: _Args) -> torch.Tensor | None:
+    """The guard token for the call's closed-over tensors (None when none can be differentiated)."""
+    assert split.captured is not None
+    tensors = split.captured.tensors
+    index = [i for i, t in enumerate(tensors) if t.is_floating_point() or t.is_complex()]
+    if not index:
+        return None
+    split.has_token = True
+    rec = _GuardCall(api, split, index)
+    token: Any = _apply(_ClosureGuard, rec, [tensors[i] for i in index])
+    return token  # type: ignore[no-any-return]
+
+
+def _closure_tangents(args: _Args, api: str, tangents: Sequence[torch.Tensor | None]) -> None:
+    """Raise when a closed-over tensor carries a tangent (``tangents``: one per input)."""
+    start = args.n_diff + args.n_nd
+    which = [i for i, t in enumerate(tangents[start : start + args.n_cl]) if t is not None]
+    if which:
+        raise args.closure_error(api, which)
 
 
 # ----------------------------------------------------------------------------- custom_vjp
@@ -417,7 +547,7 @@ class _VjpCall:
 
     def run_fwd(self, leaves: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
         """Run ``fwd``, record the output/residual structure, return the flat tensors."""
-        with _inside(self.owner):
+        with _inside(self.owner), self.args.bound(leaves):
             result = self.fwd(*self.args.rebuild(leaves))
         if not isinstance(result, tuple) or len(result) != 2:
             raise TypeError(
@@ -493,7 +623,7 @@ class _CustomVjpFunction(torch.autograd.Function):
     def backward(ctx: Any, *grads: torch.Tensor | None) -> tuple[torch.Tensor | None, ...]:
         rec: _VjpCall = ctx.rec
         n_in, n_so, n_diff = ctx.n_in, ctx.n_saved_out, rec.args.n_diff
-        for k in range(n_diff, n_in):
+        for k in range(n_diff, n_diff + rec.args.n_nd):
             if ctx.needs_input_grad[1 + k]:
                 raise rec.args.nondiff_error(k)
         saved = ctx.saved_tensors
@@ -504,7 +634,7 @@ class _CustomVjpFunction(torch.autograd.Function):
             assert rec.out_def is not None
             ct = _tree.unflatten(rec.out_def, zeros_for(rec.out_meta, g_out))
             nondiff = rec.args.nondiff(primals)
-            with _inside(rec.owner):
+            with _inside(rec.owner), rec.args.bound(primals):
                 cts = rec.bwd(*nondiff, rec.residuals(primals, outs, res), ct)
             result = _check_cotangents("custom_vjp", rec.args.call, cts)
         if any(g is not None for g in g_res):
@@ -515,15 +645,16 @@ class _CustomVjpFunction(torch.autograd.Function):
             pull = torch.func.vjp(res_of, *primals[:n_diff])[1]
             extra = pull(tuple(zeros_for(meta_of(res), g_res)))
             result = [e if r is None else r + e for r, e in zip(result, extra)]
-        return (None, *result, *([None] * (n_in - n_diff)))
+        return (None, *result, *_rest(ctx, rec.args, primals))
 
     @staticmethod
     def jvp(ctx: Any, *tangents: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
         rec: _VjpCall = ctx.rec
         n_diff = rec.args.n_diff
-        for k in range(n_diff, ctx.n_in):
+        for k in range(n_diff, n_diff + rec.args.n_nd):
             if tangents[1 + k] is not None:
                 raise rec.args.nondiff_error(k)
+        _closure_tangents(rec.args, "custom_vjp", tangents[1:])
         primals = tuple(ctx.saved_tensors[: ctx.n_in])
         tans = zeros_for(meta_of(primals[:n_diff]), tangents[1 : 1 + n_diff])
         n_in = len(primals)
@@ -535,6 +666,16 @@ class _CustomVjpFunction(torch.autograd.Function):
             return out
 
         return tuple(fw_tracked(tangent, (*primals, *tans)))
+
+
+def _rest(ctx: Any, args: _Args, inputs: Sequence[torch.Tensor]) -> list[torch.Tensor | None]:
+    """The gradients for the inputs after the differentiable ones: None, except a zero for
+    the guard token (so that its node runs, and raises, when a closed-over tensor's gradient
+    is wanted)."""
+    rest: list[torch.Tensor | None] = [None] * (len(inputs) - args.n_diff)
+    if args.has_token and ctx.needs_input_grad[len(inputs)]:
+        rest[-1] = torch.zeros_like(inputs[-1])
+    return rest
 
 
 def _apply_eager(fn: Any, rec: Any, leaves: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
@@ -632,7 +773,11 @@ class _Custom(Generic[R]):
         """The tensors the ``autograd.Function`` is applied to (checked or wrapped)."""
         raise NotImplementedError
 
-    def _record(self, split: _Args) -> Any:
+    def _functions(self) -> tuple[Callable[..., Any], ...]:
+        """``fun`` and the rules as the call runs them (a ``functools.partial`` as a closure)."""
+        raise NotImplementedError
+
+    def _record(self, split: _Args, fns: tuple[Callable[..., Any], ...]) -> Any:
         """The per-call record the ``autograd.Function`` gets (``n_out``, ``out_def`` set by it)."""
         raise NotImplementedError
 
@@ -654,15 +799,37 @@ class _Custom(Generic[R]):
         if not self._ready():
             raise _no_rule(self._api, self.fun, self._define)
         args = _bind(self._api, self.fun, self._sig, args, kwargs)
+        if torch.compiler.is_compiling():
+            return _call_opaque(self, args)  # type: ignore[no-any-return]
+        return self._call(args)
+
+    def _call(self, args: tuple[Any, ...]) -> R:
+        """The call with positional arguments (run eagerly: ``torch.compile`` breaks the graph
+        around it, as torch 2.13 would trace the ``autograd.Function`` as its forward only)."""
         split = _Args(self._api, args, self.nondiff_argnums)
+        fns = self._functions()
+        cap = captured((*fns, *(v for v in split.call.nondiff if callable(v))))
+        if cap:  # tracked tensors in closures: lifted into the Function's inputs, guarded
+            split.capture(cap)
         if plain_call(split.tensors):
             return self.fun(*args)
-        tensors = self._inputs(split)
-        rec = self._record(split)
+        tensors = list(self._inputs(split))
+        if cap:
+            token = _guard(self._api, split)
+            if token is not None:
+                tensors.append(token)
+        rec = self._record(split, fns)
         flat = _apply(self._function, rec, tensors)
         assert rec.out_def is not None
         out: R = _tree.unflatten(rec.out_def, flat[: rec.n_out])
         return out
+
+
+def _call_eager(owner: _Custom[Any], args: tuple[Any, ...]) -> Any:
+    return owner._call(args)
+
+
+_call_opaque: Callable[..., Any] = torch.compiler.disable(_call_eager)  # type: ignore[no-untyped-call]
 
 
 class custom_vjp(_Custom[R]):
@@ -724,15 +891,18 @@ class custom_vjp(_Custom[R]):
 
     def _inputs(self, split: _Args) -> Sequence[torch.Tensor]:
         tensors = split.tensors  # a nondiff tensor that needs a gradient: JAX raises too
-        if len(tensors) > split.n_diff and torch.is_grad_enabled():
-            for k in range(split.n_diff, len(tensors)):
+        if split.n_nd and torch.is_grad_enabled():
+            for k in range(split.n_diff, split.n_diff + split.n_nd):
                 if tensors[k].requires_grad:
                     raise split.nondiff_error(k)
         return tensors
 
-    def _record(self, split: _Args) -> _VjpCall:
+    def _functions(self) -> tuple[Callable[..., Any], ...]:
         assert self.fwd is not None and self.bwd is not None
-        return _VjpCall(self, self.fwd, self.bwd, split)
+        return as_closure(self.fun), as_closure(self.fwd), as_closure(self.bwd)
+
+    def _record(self, split: _Args, fns: tuple[Callable[..., Any], ...]) -> _VjpCall:
+        return _VjpCall(self, fns[1], fns[2], split)
 
 
 # ----------------------------------------------------------------------------- custom_jvp
@@ -760,7 +930,7 @@ class _JvpCall:
         differentiable leaves' tangents.
         """
         a = self.args
-        with _inside(self.owner):
+        with _inside(self.owner), a.bound(primals):
             result = self.rule(*a.nondiff(primals), a.diff_tree(primals), a.diff_tree(tangents))
         if not isinstance(result, (tuple, list)) or len(result) != 2:
             raise TypeError(
@@ -892,9 +1062,9 @@ class _CustomJvpFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(rec: _JvpCall, *leaves: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        out_leaves, rec.out_def = flatten_outputs(
-            "custom_jvp", rec.fun(*rec.args.rebuild(leaves)), "the output"
-        )
+        with rec.args.bound(leaves):
+            out = rec.fun(*rec.args.rebuild(leaves))
+        out_leaves, rec.out_def = flatten_outputs("custom_jvp", out, "the output")
         rec.n_out, rec.out_meta = len(out_leaves), meta_of(out_leaves)
         return tuple(unalias(out_leaves, leaves))
 
@@ -909,6 +1079,7 @@ class _CustomJvpFunction(torch.autograd.Function):
     def jvp(ctx: Any, *tangents: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
         rec: _JvpCall = ctx.rec
         primals, n = ctx.saved_tensors, rec.args.n_diff
+        _closure_tangents(rec.args, "custom_jvp", tangents[1:])
         tans = zeros_for(meta_of(primals[:n]), tangents[1 : 1 + n])
         n_in = len(primals)
         return tuple(
@@ -919,7 +1090,6 @@ class _CustomJvpFunction(torch.autograd.Function):
     def backward(ctx: Any, *grads: torch.Tensor | None) -> tuple[torch.Tensor | None, ...]:
         rec: _JvpCall = ctx.rec
         primals, n = ctx.saved_tensors, rec.args.n_diff
-        rest = [None] * (len(primals) - n)
         if all(g is None for g in grads):
             return (None,) * (1 + len(primals))
         _check_linear(rec, primals)
@@ -930,7 +1100,7 @@ class _CustomJvpFunction(torch.autograd.Function):
 
         zeros = tuple(torch.zeros_like(p) for p in primals[:n])
         pull = torch.func.vjp(tangent_map, *zeros)[1]
-        return (None, *pull(tuple(zeros_for(rec.out_meta, grads))), *rest)
+        return (None, *pull(tuple(zeros_for(rec.out_meta, grads))), *_rest(ctx, rec.args, primals))
 
 
 class _StopGradient(torch.autograd.Function):
@@ -992,6 +1162,7 @@ class custom_jvp(_Custom[R]):
     def __init__(self, fun: Callable[..., R], nondiff_argnums: int | Sequence[int] = ()) -> None:
         super().__init__(fun, nondiff_argnums)
         self.rule: Callable[..., Any] | None = None
+        self._jvps: tuple[Callable[..., Any], ...] = ()  # defjvps' per-argument rules
         self._linear_checked: set[Any] = set()
 
     def defjvp(self, rule: Callable[..., Any]) -> Callable[..., Any]:
@@ -1002,6 +1173,7 @@ class custom_jvp(_Custom[R]):
             "custom_jvp", "rule", rule, k + 2, f"the {k} nondiff argument(s), primals, tangents"
         )
         self.rule = rule
+        self._jvps = ()
         self._linear_checked = set()
         return rule
 
@@ -1049,7 +1221,8 @@ class custom_jvp(_Custom[R]):
         for i, r in enumerate(jvps):
             if r is not None:
                 _check_arity(api, f"jvps[{i}]", r, 2 + len(jvps), "tangent, out, *args")
-        owner, rules = self, jvps
+        owner = self
+        rules = tuple(None if r is None else as_closure(r) for r in jvps)
 
         def rule(primals: tuple[Any, ...], tangents: tuple[Any, ...]) -> tuple[Any, Any]:
             if len(primals) != len(rules):
@@ -1084,16 +1257,20 @@ class custom_jvp(_Custom[R]):
             return out, _tree.map(lambda *ts: functools.reduce(torch.add, ts), *parts)
 
         self.defjvp(rule)
+        self._jvps = tuple(r for r in rules if r is not None)  # their closures are checked too
 
     def _ready(self) -> bool:
         return self.rule is not None
 
     def _inputs(self, split: _Args) -> Sequence[torch.Tensor]:
-        tensors, n = split.tensors, split.n_diff
-        if len(tensors) > n:  # nondiff tensors are constants to every level (JAX)
-            return [*tensors[:n], *(_stop(t) for t in tensors[n:])]
+        tensors, n, m = split.tensors, split.n_diff, split.n_diff + split.n_nd
+        if m > n:  # nondiff tensors are constants to every level (JAX)
+            return [*tensors[:n], *(_stop(t) for t in tensors[n:m]), *tensors[m:]]
         return tensors
 
-    def _record(self, split: _Args) -> _JvpCall:
+    def _functions(self) -> tuple[Callable[..., Any], ...]:
         assert self.rule is not None
-        return _JvpCall(self, self.fun, self.rule, split)
+        return as_closure(self.fun), as_closure(self.rule), *self._jvps
+
+    def _record(self, split: _Args, fns: tuple[Callable[..., Any], ...]) -> _JvpCall:
+        return _JvpCall(self, fns[0], fns[1], split)
