@@ -291,8 +291,9 @@ def prims_fma() -> Any:
 
 # ``ftx.random.normal`` runs large eager float32/float64 draws through one compiled,
 # shape-dynamic kernel (ftx/random/_compiled.py), called directly through dynamo's
-# cache entries as ``ftx.jit`` does; fallback: the eager tensor-op route.
-RANDOM_COMPILED = JIT_DIRECT
+# cache entries as ``ftx.jit`` does; fallback: the eager tensor-op route (also forced
+# by FTX_RANDOM_COMPILE=0, which spares a process that compile and nothing else).
+RANDOM_COMPILED = JIT_DIRECT and os.environ.get("FTX_RANDOM_COMPILE", "") != "0"
 
 FAST_FLATTEN = not SLOW_ROUTES
 
