@@ -17,10 +17,19 @@ selected cases, fresh Python processes measure its first call:
   per-call records (``compilation_time_metrics``): dynamo's tracing, guard building,
   AOT autograd, inductor lowering and code generation, the C++ compiler.
 
-The compile time of a call is its wall time minus the time of a later (compiled) call.
-JAX's cache is in memory only by default, so its rows have cold and own columns and
-no warm one. The children run ``python -m benchmarks._compile_latency CASE IMPL MODE``;
-the parent prints a table and writes ``DIR/compile-latency-<device>.{json,md}``.
+The compile time of a call is its wall time minus the time of a later (compiled) call
+(the **per call** column: the median of five later calls, a rough figure; the run-time
+benchmarks time calls properly). JAX's cache is in memory only by default, so its rows
+have cold and own columns and no warm one.
+
+Each ``ftx.jit`` implementation gets one more row per entry of ``JIT_VARIANTS``,
+labelled ``ftx.jit... [cpp_wrapper off]``: the own compile (and the per-call time) with
+those inductor options passed to every ``ftx.jit`` of the process, as a user would
+write ``ftx.jit(f, options={"cpp_wrapper": False})``, to weigh ``cpp_wrapper``'s C++
+build against its per-call gain.
+
+The children run ``python -m benchmarks._compile_latency CASE IMPL MODE``; the parent
+prints a table and writes ``DIR/compile-latency-<device>.{json,md}``.
 """
 
 from __future__ import annotations
@@ -36,6 +45,9 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+# Labelled variants of every ftx.jit row (own compile only): label -> ftx.jit options.
+JIT_VARIANTS: dict[str, dict[str, Any]] = {"cpp_wrapper off": {"cpp_wrapper": False}}
 
 PHASES = ("dynamo", "guards", "aot_autograd", "cache_load", "inductor", "cpp_compile", "other")
 RESULT_TAG = "COMPILE-LATENCY-RESULT "
@@ -158,6 +170,24 @@ def _primer(kind: str) -> float:
     return time.perf_counter() - t0
 
 
+def _use_jit_options(options: Mapping[str, Any]) -> None:
+    """Make every later ``ftx.jit(f, ...)`` of this process ``ftx.jit(f, options=...)``
+    (the caller's own options win), the primer's and the case's alike."""
+    import functools
+
+    import ftx
+
+    base = ftx.jit
+
+    @functools.wraps(base)
+    def jit(fun: Any, **kw: Any) -> Any:
+        if kw.get("mode") is None:
+            kw["options"] = {**options, **(kw.get("options") or {})}
+        return base(fun, **kw)
+
+    ftx.jit = jit
+
+
 def _kind(impl: Any) -> str:
     if impl.jax:
         return "jax"
@@ -165,12 +195,16 @@ def _kind(impl: Any) -> str:
 
 
 def child(case_name: str, impl_name: str, mode: str, quick: bool, device: str,
-          threads: int | None) -> dict[str, Any]:
-    """Run in a fresh process: time one implementation's first call and its phases."""
+          threads: int | None, jit_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Run in a fresh process: time one implementation's first call and its phases
+    (with ``jit_options``, every ``ftx.jit`` of the process gets those options)."""
     t0 = time.perf_counter()
     import torch
 
     import ftx  # noqa: F401  (its import is part of what a user pays)
+
+    if jit_options:
+        _use_jit_options(jit_options)
 
     from . import _harness
     from .cases import load_all
@@ -229,7 +263,8 @@ def child(case_name: str, impl_name: str, mode: str, quick: bool, device: str,
 
 
 def run_child(case_name: str, impl_name: str, mode: str, cache_dir: str, *, quick: bool,
-              device: str, threads: int | None, timeout: float = 1800) -> dict[str, Any]:
+              device: str, threads: int | None, timeout: float = 1800,
+              jit_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """One fresh ``python -m benchmarks._compile_latency`` process; its result or error."""
     env = dict(os.environ, TORCHINDUCTOR_CACHE_DIR=cache_dir)
     if threads is not None:
@@ -243,6 +278,8 @@ def run_child(case_name: str, impl_name: str, mode: str, cache_dir: str, *, quic
         cmd.append("--quick")
     if threads is not None:
         cmd += ["--threads", str(threads)]
+    if jit_options:
+        cmd += ["--jit-options", json.dumps(dict(jit_options))]
     root = Path(__file__).resolve().parents[1]
     t0 = time.perf_counter()
     try:
@@ -294,6 +331,21 @@ def measure(cases: Sequence[Any], *, quick: bool, device: str, threads: int | No
                 shutil.rmtree(shared, ignore_errors=True)
                 shutil.rmtree(own, ignore_errors=True)
             rows.append(row)
+            if impl.jax or not impl.name.startswith("ftx.jit"):
+                continue
+            for label, options in JIT_VARIANTS.items():
+                name = f"{impl.name} [{label}]"
+                if progress:
+                    print(f"compile latency: {c.full_name} [{name}] own ...", file=sys.stderr,
+                          flush=True)
+                own = tempfile.mkdtemp(prefix="ftx-bench-inductor-")
+                try:
+                    result = run_child(c.full_name, impl.name, "own", own, quick=quick,
+                                       device=device, threads=threads, jit_options=options)
+                finally:
+                    shutil.rmtree(own, ignore_errors=True)
+                rows.append({**row, "impl": name, "variant": label,
+                             "cold": None, "warm": None, "own": result})
     for row in rows:  # own compile against the case's jax.jit own compile
         peer = row.get("jax_peer")
         mine = (row.get("own") or {}).get("compile_s")
@@ -313,7 +365,7 @@ def _missing(req: str) -> str | None:
 
 
 HEADER = ["case", "implementation", "cold process", "warm cache", "start-up", "own compile",
-          "dynamo", "guards", "AOT", "cache load", "inductor", "C++", "other", "graphs",
+          "per call", "dynamo", "guards", "AOT", "cache load", "inductor", "C++", "other", "graphs",
           "recompiles", "own / jax.jit"]
 
 
@@ -338,6 +390,7 @@ def _cells(row: Mapping[str, Any]) -> list[str]:
         fmt_time(own.get("start_up_s")) if own.get("start_up_s") is not None else "-",
         fmt_time(own["compile_s"]) if "compile_s" in own else
         ("error" if "error" in own else "-"),
+        fmt_time(own["steady_s"]) if "steady_s" in own else "-",
         *[fmt_time(ph[p]) if p in ph else "-" for p in PHASES],
         str(cnt.get("unique_graphs", "-")) if ph else "-",
         str(later) if later is not None and row["kind"] != "jax" else "-",
@@ -432,8 +485,10 @@ def _child_main(argv: Sequence[str]) -> int:
     p.add_argument("--quick", action="store_true")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--jit-options", type=json.loads, default=None,
+                   help="inductor options (JSON) given to every ftx.jit of the process")
     a = p.parse_args(list(argv))
-    res = child(a.case, a.impl, a.mode, a.quick, a.device, a.threads)
+    res = child(a.case, a.impl, a.mode, a.quick, a.device, a.threads, a.jit_options)
     print(RESULT_TAG + json.dumps(res), flush=True)
     return 0
 
