@@ -23,10 +23,8 @@ Argnums = int | tuple[int, ...]
 def check_callable(api: str, fun: Any) -> None:
     """Raise ``TypeError`` unless ``fun`` is callable."""
     if not callable(fun):
-        raise TypeError(
-            f"ftx.{api}: fun must be callable, got {describe(fun)}. "
-            f"Pass the function itself, e.g. ftx.{api}(f), not f(x)."
-        )
+        raise TypeError(msg(api, "fun must be callable", describe(fun),
+                            f"Pass the function itself, e.g. ftx.{api}(f), not f(x)."))
 
 
 def normalize_argnums(api: str, argnums: Any) -> tuple[int, ...]:
@@ -34,28 +32,22 @@ def normalize_argnums(api: str, argnums: Any) -> tuple[int, ...]:
     if isinstance(argnums, bool) or not isinstance(argnums, int | Sequence) or isinstance(
         argnums, str | bytes
     ):
-        raise TypeError(
-            f"ftx.{api}: argnums must be an int or a sequence of ints, got {describe(argnums)}. "
-            "Use argnums=0 or argnums=(0, 1)."
-        )
+        raise TypeError(msg(api, "argnums must be an int or a sequence of ints",
+                            describe(argnums), "Use argnums=0 or argnums=(0, 1)."))
     if isinstance(argnums, int):
         return (argnums,)
     nums: tuple[int, ...] = tuple(argnums)  # JAX takes any sequence, a list as a tuple
     if len(nums) == 0:
-        raise ValueError(
-            f"ftx.{api}: argnums must be a non-empty tuple, got (). "
-            "Name at least one positional argument to differentiate."
-        )
+        raise ValueError(msg(api, "argnums must be a non-empty tuple", "()",
+                             "Name at least one positional argument to differentiate."))
     for a in nums:
         if isinstance(a, bool) or not isinstance(a, int):
-            raise TypeError(
-                f"ftx.{api}: argnums must hold only ints, got {describe(a)} in {argnums!r}. "
-                "Use positional indices such as (0, 1)."
-            )
+            raise TypeError(msg(api, "argnums must hold only ints",
+                                f"{describe(a)} in {argnums!r}",
+                                "Use positional indices such as (0, 1)."))
     if len(set(nums)) != len(nums):
-        raise ValueError(
-            f"ftx.{api}: argnums must be unique, got {argnums!r}. Name each argument once."
-        )
+        raise ValueError(msg(api, "argnums must be unique", repr(argnums),
+                             "Name each argument once."))
     return nums
 
 
@@ -64,16 +56,14 @@ def resolve_argnums(api: str, argnums: tuple[int, ...], nargs: int) -> tuple[int
     out = []
     for a in argnums:
         if not -nargs <= a < nargs:
-            raise ValueError(
-                f"ftx.{api}: argnums must index the {nargs} positional argument(s) passed, "
-                f"got argnums={a}. Pass more arguments or use an index below {nargs}."
-            )
+            raise ValueError(msg(
+                api, f"argnums must index the {nargs} positional argument(s) passed",
+                f"argnums={a}", f"Pass more arguments or use an index below {nargs}.",
+            ))
         out.append(a % nargs)
     if len(set(out)) != len(out):
-        raise ValueError(
-            f"ftx.{api}: argnums must name distinct arguments, got {argnums!r} for "
-            f"{nargs} argument(s). Name each argument once."
-        )
+        raise ValueError(msg(api, "argnums must name distinct arguments",
+                             f"{argnums!r} for {nargs} argument(s)", "Name each argument once."))
     return tuple(out)
 
 
@@ -85,10 +75,8 @@ def split_aux(api: str, out: Any) -> tuple[Any, Any]:
             if isinstance(out, tuple | list)
             else describe(out)
         )
-        raise TypeError(
-            f"ftx.{api}: with has_aux=True, fun must return a pair (output, aux), got "
-            f"{got}. Return `out, aux` or set has_aux=False."
-        )
+        raise TypeError(msg(api, "with has_aux=True, fun must return a pair (output, aux)",
+                            got, "Return `out, aux` or set has_aux=False."))
     return out[0], out[1]
 
 
@@ -101,18 +89,16 @@ def check_diff_leaves(
             if leaf is None:
                 continue
             if not isinstance(leaf, torch.Tensor):
-                where = f"argument {i}" + (f" at {keystr(path)!r}" if path else "")
-                raise TypeError(
-                    f"ftx.{api}: differentiated inputs must be tensors, got {describe(leaf)} "
-                    f"for {where}. {not_a_tensor_fix(leaf)}"
-                )
+                raise TypeError(msg(api, "differentiated inputs must be tensors",
+                                    f"{describe(leaf)} for {_arg_where(i, path)}",
+                                    not_a_tensor_fix(leaf)))
             if not (leaf.is_floating_point() or leaf.is_complex()) and not allow_int:
-                where = f"argument {i}" + (f" at {keystr(path)!r}" if path else "")
-                raise TypeError(
-                    f"ftx.{api}: differentiated inputs must have a floating dtype, got "
-                    f"{leaf.dtype} for {where}. Cast it to a float dtype, or pass "
-                    "allow_int=True to get zero gradients for integer inputs."
-                )
+                raise TypeError(msg(
+                    api, "differentiated inputs must have a floating dtype",
+                    f"{leaf.dtype} for {_arg_where(i, path)}",
+                    "Cast it to a float dtype, or pass allow_int=True to get zero gradients "
+                    "for integer inputs.",
+                ))
 
 
 def not_a_tensor_fix(leaf: Any) -> str:
@@ -136,10 +122,8 @@ def output_leaves_check(api: str, out: Any, fix: str) -> None:
     for path, leaf in _tc.tree_leaves_with_path(out):
         if leaf is not None and not isinstance(leaf, torch.Tensor):
             where = keystr(path) or "<root>"
-            raise TypeError(
-                f"ftx.{api}: fun must return tensors, got {describe(leaf)} at output {where!r}. "
-                + fix
-            )
+            raise TypeError(msg(api, "fun must return tensors",
+                                f"{describe(leaf)} at output {where!r}", fix))
 
 
 def check_flat_diff_leaves(
@@ -180,31 +164,28 @@ def scalar_output_check(api: str, out: Any) -> None:
                 "Did you mean has_aux=True? A function returning (loss, aux) needs "
                 f"ftx.{api}(fun, has_aux=True)."
             )
-        raise TypeError(
-            f"ftx.{api}: fun must return a real scalar tensor of shape (), got {got}. {fix}"
-        )
+        raise TypeError(msg(api, "fun must return a real scalar tensor of shape ()", got, fix))
     if out.is_complex() or not out.is_floating_point():
-        raise TypeError(
-            f"ftx.{api}: fun must return a real floating scalar, got {out.dtype} output. {fix}"
-        )
-    raise ValueError(
-        f"ftx.{api}: fun must return a scalar tensor of shape (), got shape "
-        f"{tuple(out.shape)}. {fix}"
-    )
+        raise TypeError(msg(api, "fun must return a real floating scalar",
+                            f"{out.dtype} output", fix))
+    raise ValueError(msg(api, "fun must return a scalar tensor of shape ()",
+                         f"shape {tuple(out.shape)}", fix))
 
 
 def check_primal_list(api: str, name: str, value: Any) -> None:
     """``primals``/``tangents`` passed to jvp-like transforms must be a tuple or a list."""
     if not isinstance(value, tuple | list):
-        raise TypeError(
-            f"ftx.{api}: {name} must be a tuple or list with one entry per argument of fun, "
-            f"got {describe(value)}. Write ftx.{api}(f, (x,), (t,))."
-        )
+        raise TypeError(msg(api, f"{name} must be a tuple or list with one entry per argument "
+                            "of fun", describe(value), f"Write ftx.{api}(f, (x,), (t,))."))
 
 
 def _leaf_where(prefix: str, path: Any) -> str:
     text = keystr(path)
     return f"{prefix} at {text!r}" if text else prefix
+
+
+def _arg_where(i: int, path: Any) -> str:
+    return f"argument {i}" + (f" at {keystr(path)!r}" if path else "")
 
 
 def check_matching(
@@ -219,54 +200,53 @@ def check_matching(
     """``value`` must have the tree structure of ``like``, leaf shapes and (optionally) dtypes.
 
     Structure mismatch and dtype mismatch are ``TypeError``; shape mismatch is
-    ``ValueError``. Messages name the path of the first offending leaf.
+    ``ValueError``. Messages name the path of the first offending leaf (built only then).
     """
     vl, vs = _tc.tree_flatten_with_path(value)
     ll, ls = _tc.tree_flatten_with_path(like)
     if vs != ls:
-        raise TypeError(
-            f"ftx.{api}: {name} must have the same tree structure as {like_name}, got "
-            f"{_tc.treespec_pprint(vs)} for {_tc.treespec_pprint(ls)}. "
-            f"Pass one {name} leaf per {like_name} leaf, in the same containers."
-        )
+        raise TypeError(msg(
+            api, f"{name} must have the same tree structure as {like_name}",
+            f"{_tc.treespec_pprint(vs)} for {_tc.treespec_pprint(ls)}",
+            f"Pass one {name} leaf per {like_name} leaf, in the same containers.",
+        ))
     for (path, v), (_, l) in zip(vl, ll):
         if l is None and v is None:
             continue
-        where = _leaf_where(name, path)
         if (l is None) != (v is None):
-            raise TypeError(
-                f"ftx.{api}: {name} must have the same tree structure as {like_name}, got "
-                f"{describe(v)} for {where} where {like_name} has {describe(l)}. Pass None "
-                f"exactly where {like_name} has None."
-            )
+            raise TypeError(msg(
+                api, f"{name} must have the same tree structure as {like_name}",
+                f"{describe(v)} for {_leaf_where(name, path)} where {like_name} has "
+                f"{describe(l)}", f"Pass None exactly where {like_name} has None.",
+            ))
         if not isinstance(v, torch.Tensor):
-            raise TypeError(
-                f"ftx.{api}: {name} leaves must be tensors, got {describe(v)} for {where}. "
-                "Wrap it with torch.tensor."
-            )
+            raise TypeError(msg(api, f"{name} leaves must be tensors",
+                                f"{describe(v)} for {_leaf_where(name, path)}",
+                                "Wrap it with torch.tensor."))
         if not isinstance(l, torch.Tensor):
             continue
         if v.layout != torch.strided:
-            raise TypeError(
-                f"ftx.{api}: {name} leaves must be dense (strided) tensors, got layout "
-                f"{v.layout} for {where}. Convert it with .to_dense()."
-            )
+            raise TypeError(msg(api, f"{name} leaves must be dense (strided) tensors",
+                                f"layout {v.layout} for {_leaf_where(name, path)}",
+                                "Convert it with .to_dense()."))
         if v.device != l.device:
-            raise ValueError(
-                f"ftx.{api}: {name} must be on the device of {like_name}, got {v.device} for "
-                f"{where} where {like_name} is on {l.device}. Move it with .to({str(l.device)!r})."
-            )
+            raise ValueError(msg(
+                api, f"{name} must be on the device of {like_name}",
+                f"{v.device} for {_leaf_where(name, path)} where {like_name} is on {l.device}",
+                f"Move it with .to({str(l.device)!r}).",
+            ))
         if v.shape != l.shape:
-            raise ValueError(
-                f"ftx.{api}: {name} must match the shape of {like_name}, got shape "
-                f"{tuple(v.shape)} for {where} where {like_name} has {tuple(l.shape)}. "
-                f"Give each {name} leaf its {like_name} leaf's shape."
-            )
+            raise ValueError(msg(
+                api, f"{name} must match the shape of {like_name}",
+                f"shape {tuple(v.shape)} for {_leaf_where(name, path)} where {like_name} has "
+                f"{tuple(l.shape)}", f"Give each {name} leaf its {like_name} leaf's shape.",
+            ))
         if same_dtype and v.dtype != l.dtype:
-            raise TypeError(
-                f"ftx.{api}: {name} must match the dtype of {like_name}, got {v.dtype} "
-                f"for {where} where {like_name} has {l.dtype}. Cast it with .to({l.dtype})."
-            )
+            raise TypeError(msg(
+                api, f"{name} must match the dtype of {like_name}",
+                f"{v.dtype} for {_leaf_where(name, path)} where {like_name} has {l.dtype}",
+                f"Cast it with .to({l.dtype}).",
+            ))
 
 
 def has_non_tensor_leaf(tree: Any) -> bool:
@@ -298,10 +278,10 @@ def dense_inputs(api: str, args: tuple[Any, ...], idx: Any) -> tuple[Any, ...]:
             new[i] = _tc.tree_map(lambda x: x.contiguous() if _overlapping(x) else x, args[i])
     if not found:
         got = ", ".join(f"{describe(args[i])} for argument {i}" for i in idx)
-        raise ValueError(
-            f"ftx.{api}: the differentiated argument(s) must hold at least one tensor, got "
-            f"{got}. Pass a tensor (or a pytree with tensor leaves), or choose other argnums."
-        )
+        raise ValueError(msg(
+            api, "the differentiated argument(s) must hold at least one tensor", got,
+            "Pass a tensor (or a pytree with tensor leaves), or choose other argnums.",
+        ))
     return args if new is None else tuple(new)
 
 
@@ -327,22 +307,22 @@ def check_float_primals(api: str, primals: Any) -> None:
     for path, leaf in _tc.tree_leaves_with_path(tuple(primals)):
         if leaf is None:
             continue
-        where = _leaf_where("primals", path)
         if not isinstance(leaf, torch.Tensor):
-            raise TypeError(
-                f"ftx.{api}: primals must be tensors, got {describe(leaf)} for {where}. "
-                "Wrap it with torch.tensor(..., dtype=torch.float64) or close over it."
-            )
+            raise TypeError(msg(
+                api, "primals must be tensors", f"{describe(leaf)} for "
+                f"{_leaf_where('primals', path)}",
+                "Wrap it with torch.tensor(..., dtype=torch.float64) or close over it.",
+            ))
         if leaf.layout != torch.strided:
-            raise TypeError(
-                f"ftx.{api}: primals must be dense (strided) tensors, got layout {leaf.layout} "
-                f"for {where}. Convert it with .to_dense()."
-            )
+            raise TypeError(msg(api, "primals must be dense (strided) tensors",
+                                f"layout {leaf.layout} for {_leaf_where('primals', path)}",
+                                "Convert it with .to_dense()."))
         if not (leaf.is_floating_point() or leaf.is_complex()):
-            raise TypeError(
-                f"ftx.{api}: primals must have a floating dtype, got {leaf.dtype} for {where}. "
-                "Cast it to a float dtype, or close over it with functools.partial."
-            )
+            raise TypeError(msg(
+                api, "primals must have a floating dtype",
+                f"{leaf.dtype} for {_leaf_where('primals', path)}",
+                "Cast it to a float dtype, or close over it with functools.partial.",
+            ))
 
 
 def check_complex_inputs(api: str, args: tuple[Any, ...], idx: Sequence[int]) -> None:
@@ -352,10 +332,9 @@ def check_complex_inputs(api: str, args: tuple[Any, ...], idx: Sequence[int]) ->
             if leaf is None:
                 continue
             if not (isinstance(leaf, torch.Tensor) and leaf.is_complex()):
-                where = f"argument {i}" + (f" at {keystr(path)!r}" if path else "")
                 got = f"{leaf.dtype}" if isinstance(leaf, torch.Tensor) else describe(leaf)
                 raise TypeError(
                     msg(api, "differentiated inputs with a complex dtype when holomorphic=True "
-                        "(as in JAX)", f"{got} for {where}",
+                        "(as in JAX)", f"{got} for {_arg_where(i, path)}",
                         "Convert it with .to(torch.complex128), or drop holomorphic=True.")
                 )

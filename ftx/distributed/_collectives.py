@@ -70,11 +70,11 @@ def initialize(
     try:
         dist.init_process_group(backend=backend, init_method=init_method, timeout=timeout)
     except Exception as e:  # torch raises DistNetworkError / DistStoreError / RuntimeError
-        raise CollectiveError(
-            f"ftx.distributed.initialize: all ranks must join within {timeout}, got "
-            f"{type(e).__name__}: {e}. Check that every rank was launched (torchrun) and "
-            "that MASTER_ADDR/MASTER_PORT are reachable."
-        ) from e
+        raise CollectiveError(msg(
+            api, f"all ranks must join within {timeout}", f"{type(e).__name__}: {e}",
+            "Check that every rank was launched (torchrun) and that MASTER_ADDR/MASTER_PORT "
+            "are reachable.",
+        )) from e
 
 
 # The largest timeout a timedelta holds comfortably (and torch's C++ side accepts): 1 year.
@@ -104,11 +104,11 @@ def _check_group(api: str, group: Any) -> None:
 
 def _require_group(api: str) -> None:
     if not (dist.is_available() and dist.is_initialized()):
-        raise ValueError(
-            f"ftx.distributed.{api}: needs an initialised process group, got none. "
+        raise ValueError(msg(
+            f"distributed.{api}", "needs an initialised process group", "none",
             "Call ftx.distributed.initialize() (or torch.distributed.init_process_group) "
-            "first, under torchrun."
-        )
+            "first, under torchrun.",
+        ))
 
 
 def _get_rank(group: dist.ProcessGroup | None = None) -> int:
@@ -151,10 +151,8 @@ def shard(batch: T, rank: int | None = None, world_size: int | None = None) -> T
                                                                 low=1)
     r = _get_rank() if rank is None else check_int(api, "rank", rank)
     if not 0 <= r < w:
-        raise ValueError(
-            f"ftx.distributed.shard: rank must lie in [0, world_size={w}), got {r}. "
-            "Pass the rank and world size of this process."
-        )
+        raise ValueError(msg(api, f"rank must lie in [0, world_size={w})", str(r),
+                             "Pass the rank and world size of this process."))
     leaves, treedef = _flatten_with_path(api, "batch", batch)
     sizes = {x.shape[0] if isinstance(x, torch.Tensor) and x.dim() else -1 for _, x in leaves}
     if len(sizes) > 1 or -1 in sizes:
@@ -162,16 +160,14 @@ def shard(batch: T, rank: int | None = None, world_size: int | None = None) -> T
             f"{p or '<root>'}: {tuple(x.shape) if isinstance(x, torch.Tensor) else describe(x)}"
             for p, x in leaves
         )
-        raise ValueError(
-            f"ftx.distributed.shard: every leaf must be a tensor with one batch size along "
-            f"dimension 0, got {found}. Pass a batch whose leaves share their first dimension."
-        )
+        raise ValueError(msg(
+            api, "every leaf must be a tensor with one batch size along dimension 0", found,
+            "Pass a batch whose leaves share their first dimension.",
+        ))
     (size,) = sizes if sizes else {0}
     if size % w:
-        raise ValueError(
-            f"ftx.distributed.shard: the batch size must divide by world_size={w}, got {size}. "
-            "Drop the remainder or pad the batch."
-        )
+        raise ValueError(msg(api, f"the batch size must divide by world_size={w}", str(size),
+                             "Drop the remainder or pad the batch."))
     n = size // w
     out: T = unflatten(treedef, [x[r * n : (r + 1) * n] for _, x in leaves])
     return out
@@ -186,10 +182,11 @@ def _signature(api: str, tree: PyTree) -> tuple[list[tuple[str, torch.Tensor]], 
     sig = []
     for path, x in leaves:
         if not isinstance(x, torch.Tensor):
-            raise TypeError(
-                f"ftx.distributed.{api}: every leaf must be a tensor, got {describe(x)} at "
-                f"{path or '<root>'!r}. Convert it with torch.as_tensor or keep it out of the tree."
-            )
+            raise TypeError(msg(
+                f"distributed.{api}", "every leaf must be a tensor",
+                f"{describe(x)} at {path or '<root>'!r}",
+                "Convert it with torch.as_tensor or keep it out of the tree.",
+            ))
         sig.append(f"{path}:{tuple(x.shape)}:{x.dtype}")
     sig.append(f"treedef:{treedef.spec}")
     return leaves, treedef, sig
@@ -206,10 +203,15 @@ def _run(api: str, fn: Callable[[], Any]) -> Any:
     except (RuntimeError, TimeoutError) as e:
         if isinstance(e, CollectiveError):
             raise
-        raise CollectiveError(
-            f"ftx.distributed.{api}: every rank must take part in the collective, got "
-            f"{type(e).__name__}: {e}. A rank may have died, not joined, or timed out."
-        ) from e
+        raise collective_error(api, e) from e
+
+
+def collective_error(api: str, e: BaseException) -> CollectiveError:
+    """The error for a collective that failed on this rank (``e``: what torch raised)."""
+    return CollectiveError(msg(
+        f"distributed.{api}", "every rank must take part in the collective",
+        f"{type(e).__name__}: {e}", "A rank may have died, not joined, or timed out.",
+    ))
 
 
 def _agree(api: str, sig: list[str], device: torch.device, group: Any) -> None:
@@ -227,16 +229,17 @@ def _agree(api: str, sig: list[str], device: torch.device, group: Any) -> None:
             continue
         for mine, their in zip(sig, theirs):
             if mine != their:
-                raise ValueError(
-                    f"ftx.distributed.{api}: every rank must pass a tree of one structure, "
-                    f"shapes and dtypes, got {mine!r} on rank {me} and {their!r} on rank "
-                    f"{other}. Make the trees match on all ranks."
-                )
-        raise ValueError(
-            f"ftx.distributed.{api}: every rank must pass a tree of one structure, got "
-            f"{len(sig) - 1} leaves on rank {me} and {len(theirs) - 1} on rank {other}. "
-            "Make the trees match on all ranks."
-        )
+                raise ValueError(msg(
+                    f"distributed.{api}",
+                    "every rank must pass a tree of one structure, shapes and dtypes",
+                    f"{mine!r} on rank {me} and {their!r} on rank {other}",
+                    "Make the trees match on all ranks.",
+                ))
+        raise ValueError(msg(
+            f"distributed.{api}", "every rank must pass a tree of one structure",
+            f"{len(sig) - 1} leaves on rank {me} and {len(theirs) - 1} on rank {other}",
+            "Make the trees match on all ranks.",
+        ))
 
 
 def _buckets(leaves: list[torch.Tensor], cap_bytes: int) -> list[list[int]]:
@@ -310,10 +313,9 @@ def _prepare(api: str, tree: Any, group: Any, check: bool, *, bucket_mb: float |
     pairs, treedef, sig = _signature(api, tree)
     _require_group(api)
     if src is not None and not 0 <= src < world_size(group):
-        raise ValueError(
-            f"ftx.distributed.{api}: src must be a rank in [0, {world_size(group)}), got "
-            f"{src}. Pass the rank that holds the values."
-        )
+        raise ValueError(msg(f"distributed.{api}", f"src must be a rank in [0, "
+                             f"{world_size(group)})", str(src),
+                             "Pass the rank that holds the values."))
     leaves = [x for _, x in pairs]
     if not leaves:
         return None
@@ -345,10 +347,10 @@ def all_reduce(
         A tree like ``tree`` holding the reduced values (``tree`` itself is untouched).
     """
     if not isinstance(op, str) or op not in _OPS:
-        raise (ValueError if isinstance(op, str) else TypeError)(
-            f"ftx.distributed.all_reduce: op must be one of {sorted(_OPS)}, got {op!r:.60}. "
-            'Use op="mean" for gradients.'
-        )
+        raise (ValueError if isinstance(op, str) else TypeError)(msg(
+            "distributed.all_reduce", f"op must be one of {sorted(_OPS)}", f"{op!r:.60}",
+            'Use op="mean" for gradients.',
+        ))
     prep = _prepare("all_reduce", tree, group, check, bucket_mb=bucket_mb)
     if prep is None:
         return tree

@@ -27,12 +27,12 @@ from ..tree import _flatten_with_path, unflatten
 from . import _layout as L
 from ._collectives import (
     DEFAULT_BUCKET_MB,
-    CollectiveError,
     _agree,
     _check_group,
     _digest,
     _require_group,
     _run,
+    collective_error,
     divide_,
 )
 from ._sharded import describe_leaves, gather_leaves
@@ -124,7 +124,7 @@ class _Reducer:
                                                 async_op=True)
                 self.outputs[k] = buf
         except (RuntimeError, TimeoutError) as e:
-            raise _collective_error(self.api, e) from e
+            raise collective_error(self.api, e) from e
 
     def finish(self) -> list[torch.Tensor]:
         """Launch what the backward pass left (unused leaves count as zero); wait; unpack."""
@@ -153,13 +153,6 @@ class _Reducer:
 
 def _world(group: Any) -> int:
     return dist.get_world_size(group)
-
-
-def _collective_error(api: str, e: BaseException) -> CollectiveError:
-    return CollectiveError(
-        f"ftx.distributed.{api}: every rank must take part in the collective, got "
-        f"{type(e).__name__}: {e}. A rank may have died, not joined, or timed out."
-    )
 
 
 def _check_argnums(api: str, argnums: Any) -> tuple[int, ...] | int:
