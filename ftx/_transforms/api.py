@@ -24,7 +24,7 @@ from .._internal.errors import check_bool, describe, msg
 from .._internal.torch_compat import is_compiling as _is_compiling
 from .._internal.torch_compat import transform_active
 from . import reverse as _reverse
-from .forward import args_ok, jvp_flat
+from .forward import Flat, flat_args, jvp_flat
 from .validate import (
     Argnums,
     check_callable,
@@ -77,19 +77,25 @@ def _make(
         return plan
 
     def general(
-        plan: _reverse.CallPlan, args: tuple[Any, ...], kwargs: dict[str, Any], leaves: list[Any]
+        plan: _reverse.CallPlan,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        leaves: list[Any],
+        spec: Any,
+        active: bool,
     ) -> tuple[Any, Any, list[Any], Any]:
-        """Every call the fast path declined: Python numbers, first calls, transforms."""
+        """Every call the fast path declined: Python numbers, first calls, transforms
+        (``active``: a transform is active)."""
         nonlocal probed
         idx = plan.idx
         if not all(leaf is None or isinstance(leaf, Tensor) for leaf in leaves):
             args = numbers_to_tensors(args, idx)
-        diff = args[idx[0]] if single else tuple(args[i] for i in idx)
-        leaves, spec = _ft.flatten(diff)
+            diff = args[idx[0]] if single else tuple(args[i] for i in idx)
+            leaves, spec = _ft.flatten(diff)
         # no probe while compiling: torch.compile runs the torch.func route anyway
         key = None if probed or _is_compiling() else _reverse.needs_probe(fun)
         res = None
-        if key is None and not transform_active():
+        if key is None and not active:
             probed = probed or not _is_compiling()
             res = fast(plan, args, kwargs, leaves, spec)
         if res is None:
@@ -113,10 +119,11 @@ def _make(
         diff = args[idx[0]] if single else tuple(args[i] for i in idx)
         leaves, spec = _ft.flatten(diff)
         res = None
-        if probed and not transform_active():
+        active = transform_active()
+        if probed and not active:
             res = fast(plan, args, kwargs, leaves, spec)
         if res is None:
-            value, aux, flat, spec = general(plan, args, kwargs, leaves)
+            value, aux, flat, spec = general(plan, args, kwargs, leaves, spec, active)
         else:
             value, aux, flat = res
         grads = _ft.unflatten(spec, flat)
@@ -369,22 +376,24 @@ def vjp(fun: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple[
     return (out, pullback, aux) if has_aux else (out, pullback)
 
 
-def _check_jvp_args(api: str, primals: Any, tangents: Any) -> tuple[tuple[Any, ...], ...]:
-    if args_ok(primals, tangents):  # the common case in one pass; else the naming checks
-        return tuple(primals), tuple(tangents)
+def _check_jvp_args(
+    api: str, primals: Any, tangents: Any
+) -> tuple[tuple[Any, ...], tuple[Any, ...], Flat | None]:
+    """The checked ``(primals, tangents)`` as tuples, and their leaves when already flat."""
+    flat = flat_args(primals, tangents)
+    if flat is not None:  # the common case in one pass; else the naming checks
+        return tuple(primals), tuple(tangents), flat
     check_primal_list(api, "primals", primals)
     check_primal_list(api, "tangents", tangents)
     if has_non_tensor_leaf(primals) or has_non_tensor_leaf(tangents):  # Python numbers
         primals = numbers_to_tensors(tuple(primals), range(len(primals)))
         tangents = numbers_to_tensors(tuple(tangents), range(len(tangents)))
     if len(primals) != len(tangents):
-        raise ValueError(
-            f"ftx.{api}: tangents must have one entry per primal ({len(primals)}), got "
-            f"{len(tangents)}. Pass a tangent for every primal."
-        )
+        raise ValueError(msg(api, f"tangents must have one entry per primal ({len(primals)})",
+                             str(len(tangents)), "Pass a tangent for every primal."))
     check_float_primals(api, primals)
     check_matching(api, "tangents", "primals", tuple(tangents), tuple(primals))
-    return tuple(primals), tuple(tangents)
+    return tuple(primals), tuple(tangents), None
 
 
 @overload
@@ -433,8 +442,8 @@ def jvp(
         tensor([1.0000, 2.7183])
     """
     check_callable("jvp", fun)
-    p, t = _check_jvp_args("jvp", primals, tangents)
-    out, t_out, aux = jvp_flat("jvp", fun, p, t, has_aux)
+    p, t, flat = _check_jvp_args("jvp", primals, tangents)
+    out, t_out, aux = jvp_flat("jvp", fun, p, t, has_aux, flat)
     return (out, t_out, aux) if has_aux else (out, t_out)
 
 
@@ -488,8 +497,8 @@ def linearize(fun: Callable[..., Any], *primals: Any, has_aux: bool = False) -> 
 
     @_ft.cycle_safe("linearize")
     def jvp_fn(*tangents: Any) -> Any:
-        p, t = _check_jvp_args("linearize", primals, tangents)
-        return jvp_flat("linearize", fun, p, t, has_aux)[1]
+        p, t, flat = _check_jvp_args("linearize", primals, tangents)
+        return jvp_flat("linearize", fun, p, t, has_aux, flat)[1]
 
     return (out, jvp_fn, aux) if has_aux else (out, jvp_fn)
 
@@ -520,11 +529,10 @@ def hvp(
         (tensor([ 6., 12.]),)
     """
     check_callable("hvp", fun)
-    p, t = _check_jvp_args("hvp", primals, tangents)
+    p, t, flat = _check_jvp_args("hvp", primals, tangents)
     if not p:
-        raise ValueError(
-            "ftx.hvp: primals must hold at least one argument, got (). Pass primals=(x,)."
-        )
+        raise ValueError(msg("hvp", "primals must hold at least one argument", "()",
+                             "Pass primals=(x,)."))
     g = _make("hvp", fun, tuple(range(len(p))), False, False, with_value=False)
-    out: tuple[Any, ...] = jvp_flat("hvp", g, p, t, False)[1]
+    out: tuple[Any, ...] = jvp_flat("hvp", g, p, t, False, flat)[1]
     return out

@@ -34,7 +34,7 @@ import torch.func
 
 from .._internal import pytree as _ft
 from .._internal import torch_compat as _tc
-from .._internal.errors import describe
+from .._internal.errors import describe, msg
 from .._internal.torch_compat import is_wrapped as _is_wrapped
 from .validate import (
     check_diff_leaves,
@@ -61,6 +61,9 @@ def _accumulate_grad_type() -> type:
 _ACCUMULATE_GRAD = _accumulate_grad_type()
 _inference_mode_enabled = torch.is_inference_mode_enabled
 _NULL = contextlib.nullcontext()
+# Per-call shortcuts inside a route (not routes themselves): off under FTX_SLOW_ROUTES=1,
+# so that the general code they skip runs in that suite.
+_SHORTCUTS = not _tc.SLOW_ROUTES
 
 # Functions already run once on the torch.func route (see :func:`needs_probe`), keyed by
 # their code object (or class, for callable objects). Bounded: when full it is cleared,
@@ -323,6 +326,50 @@ def value_and_grad_fast(
     return out, aux, materialize(leaves, grads)
 
 
+class _Call:
+    """One call's state, handed to the cached ``torch.func`` transform as its last
+    (non-differentiated, opaque) argument."""
+
+    __slots__ = ("args", "box", "kwargs", "leaves", "plan", "pos", "spec")
+
+    def __init__(self, plan: CallPlan, args: tuple[Any, ...], kwargs: dict[str, Any],
+                 leaves: list[Any], spec: Any, pos: list[int], box: AuxCarrier) -> None:
+        self.plan, self.args, self.kwargs, self.leaves = plan, args, kwargs, leaves
+        self.spec, self.pos, self.box = spec, pos, box
+
+
+def _run_positional(*diff_and_call: Any) -> Any:
+    """``fun`` at the differentiated leaves ``diff_and_call[:-1]``; the last is a :class:`_Call`."""
+    call: _Call = diff_and_call[-1]
+    plan = call.plan
+    new = list(call.leaves)
+    for k, t in zip(call.pos, diff_and_call):
+        new[k] = t
+    out = plan.fun(*rebuild(call.args, plan.idx, plan.single, new, call.spec), **call.kwargs)
+    if plan.has_aux:
+        out, aux = split_aux(plan.api, out)
+        scalar_output_check(plan.api, out)
+        return out, call.box.pack(aux)
+    scalar_output_check(plan.api, out)
+    return out
+
+
+# torch.func.grad_and_value(_run_positional, ...) per (number of leaves, has_aux): building
+# the transform costs a few microseconds (functools.wraps), so it is built once.
+_GRAD_AND_VALUE: dict[tuple[int, bool], Callable[..., Any]] = {}
+_GRAD_AND_VALUE_MAX = 64
+
+
+def _grad_and_value(n: int, has_aux: bool) -> Callable[..., Any]:
+    fn = _GRAD_AND_VALUE.get((n, has_aux))
+    if fn is None:
+        argnums = 0 if n == 1 else tuple(range(n))
+        fn = torch.func.grad_and_value(_run_positional, argnums=argnums, has_aux=has_aux)
+        if n <= _GRAD_AND_VALUE_MAX:
+            _GRAD_AND_VALUE[(n, has_aux)] = fn
+    return fn
+
+
 def value_and_grad_func(
     plan: CallPlan,
     args: tuple[Any, ...],
@@ -330,9 +377,23 @@ def value_and_grad_func(
     leaves: list[Any],
     spec: Any,
 ) -> tuple[Any, Any, list[Any]]:
-    """``(value, aux, flat_grads)`` through ``torch.func.grad_and_value``."""
+    """``(value, aux, flat_grads)`` through ``torch.func.grad_and_value``.
+
+    The differentiated leaves go in as positional arguments (one tensor each, the
+    cheapest thing for ``torch.func`` to wrap and unwrap) of a transform built once,
+    and ``aux`` travels only when there is one. While compiling and with
+    ``FTX_SLOW_ROUTES=1``: a transform built per call over a list, ``aux`` always.
+    """
     pos = [k for k, leaf in enumerate(leaves) if is_diff(leaf)]
     box = AuxCarrier()
+    n = len(pos)
+    if _SHORTCUTS and n and not _tc.is_compiling():
+        call = _Call(plan, args, kwargs, leaves, spec, pos, box)
+        res = _grad_and_value(n, plan.has_aux)(*[leaves[k] for k in pos], call)
+        flat = [res[0]] if n == 1 else list(res[0])
+        if plan.has_aux:
+            return res[1][0], box.unpack(res[1][1]), materialize(leaves, flat)
+        return res[1], None, materialize(leaves, flat)
 
     def inner(diff: list[Tensor]) -> tuple[Tensor, list[Tensor]]:
         new = list(leaves)
@@ -350,8 +411,9 @@ def value_and_grad_func(
 
 
 def _numbers_like(ct: list[Any], like: list[Any]) -> list[Any]:
-    """Python numbers in a cotangent become 0-d tensors of the matching output's dtype
-    (JAX accepts ``vjp_fn(1.0)`` for a scalar output)."""
+    """A Python number passed as the whole cotangent becomes a 0-d tensor of the scalar
+    output's dtype (JAX accepts ``vjp_fn(1.0)`` for a scalar output); a number inside a
+    cotangent tree stays, and the checks refuse it, on every route."""
     return [
         torch.tensor(c, dtype=o.dtype, device=o.device)
         if type(c) in (float, int, complex) and isinstance(o, Tensor) and o.dim() == 0
@@ -392,16 +454,18 @@ class Pullback:
     def __call__(self, ct: Any) -> tuple[Any, ...]:
         ct_leaves, ct_spec = _ft.flatten(ct)
         if not self._matches(ct_leaves, ct_spec):
-            ct_leaves = _numbers_like(ct_leaves, self._out_leaves)
+            if type(ct) in (float, int, complex):
+                ct_leaves = _numbers_like(ct_leaves, self._out_leaves)
             if self._matches(ct_leaves, ct_spec):
                 ct = _ft.unflatten(ct_spec, ct_leaves)
             else:
                 check_matching("vjp", "cotangent", "the primal output", ct, self._out)
-                raise TypeError(  # None against a tensor, which check_matching lets through
-                    f"ftx.vjp: cotangent must have the same tree structure as the primal output, "
-                    f"got {describe(ct)} for an output of {describe(self._out)}. Pass None "
-                    "exactly where the output is None and a tensor where it has a tensor."
-                )
+                raise TypeError(msg(  # None against a tensor, which check_matching lets through
+                    "vjp", "cotangent must have the same tree structure as the primal output",
+                    f"{describe(ct)} for an output of {describe(self._out)}",
+                    "Pass None exactly where the output is None and a tensor where it has a "
+                    "tensor.",
+                ))
         grads = self._backward(ct, ct_leaves)
         result: tuple[Any, ...] = _ft.unflatten(self._spec, materialize(self._leaves, grads))
         return result
