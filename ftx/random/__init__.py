@@ -32,8 +32,8 @@ import torch
 
 from .._internal.errors import describe, msg
 from . import _checks as C
+from . import _compiled, _threefry
 from . import _int as _random_int
-from . import _threefry
 from ._erfinv import erfinv, fused_multiply_add, round_sum
 
 __all__ = [
@@ -351,6 +351,14 @@ def normal(
 ) -> torch.Tensor:
     """Standard normal floats, as ``jax.random.normal`` (inverse-CDF of a uniform).
 
+    Eager float32/float64 draws on CPU run one compiled kernel (Inductor, dynamic
+    shapes) once it exists: the second draw of at least ``2**16`` elements of a dtype
+    in a process compiles it, once for every shape (a one-time cost of tens of seconds
+    with an empty Inductor cache, a few seconds with a warm one; a one-off draw never
+    compiles). Same bits as the eager route; without a C++ compiler, under
+    ``torch.func`` transforms, while compiling, or with ``FTX_SLOW_ROUTES=1`` the
+    draw runs eagerly and nothing is compiled. See docs/random.md ("What it costs").
+
     Args:
         key: a single key, ``(2,)``.
         shape: the output shape.
@@ -367,6 +375,13 @@ def normal(
     k = C.check_key("normal", key)
     s = C.check_shape("normal", shape)
     dt = C.check_float_dtype("normal", dtype)
+    out = _compiled.normal(k, s, dt)
+    return _normal_draw(k, s, dt) if out is None else out
+
+
+def _normal_draw(k: torch.Tensor, s: tuple[int, ...], dt: torch.dtype) -> torch.Tensor:
+    """``normal`` without validation: the eager tensor program (also what
+    ``_compiled`` compiles)."""
     one = _scalar(1.0, dt, k.device)
     lo = torch.nextafter(-one, torch.zeros_like(one))
     # maxval - minval rounds to 2, and 2 * floats + minval is exact in every dtype
@@ -379,6 +394,9 @@ def normal(
         e = _round_bits(erfinv(u.float()), C.FLOATS[dt][1])
         return (sqrt2.float() * e).to(dt)
     return sqrt2 * erfinv(u)
+
+
+_compiled.register(_normal_draw)
 
 
 def _round_bits(x: torch.Tensor, nmant: int) -> torch.Tensor:

@@ -58,6 +58,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+import torch.autograd.forward_ad as _fwad
 
 from .._internal import torch_compat as _tc
 from .._internal.torch_compat import top_level
@@ -456,12 +457,23 @@ def _exact_value_smooth_grad(
     smooth: Callable[[torch.Tensor], torch.Tensor],
 ) -> torch.Tensor:
     """The value of XLA's ErfInv (``exact``), the derivative of the same formula in plain
-    torch ops (``smooth``)."""
+    torch ops (``smooth``); ``smooth`` is skipped when no derivative can be taken."""
     value = exact(x.detach())
-    if not x.requires_grad:
+    if not _carries_derivative(x):
         return value
     s = smooth(x)
     return value + (s - s.detach())
+
+
+def _carries_derivative(x: torch.Tensor) -> bool:
+    """Whether a reverse-mode gradient or a forward-mode tangent flows through ``x``
+    (``torch.func.jvp``/``jacfwd`` and ``torch.autograd.forward_ad`` give ``x`` a tangent,
+    not ``requires_grad``)."""
+    if x.requires_grad:
+        return True
+    if torch.compiler.is_compiling():
+        return False
+    return _fwad.unpack_dual(x).tangent is not None
 
 
 def _erfinv32(x: torch.Tensor) -> torch.Tensor:
