@@ -473,7 +473,7 @@ def _carries_derivative(x: torch.Tensor) -> bool:
         return True
     if torch.compiler.is_compiling():
         return False
-    return _fwad.unpack_dual(x).tangent is not None
+    return _fwad.unpack_dual(x).tangent is not None  # type: ignore[no-untyped-call]
 
 
 def _erfinv32(x: torch.Tensor) -> torch.Tensor:
