@@ -341,3 +341,14 @@ def test_cells_hold_the_original_tensors_afterwards() -> None:
     ftx.vmap(loss)(torch.stack([W0, W0]))  # lifted (batched), put back after the call
     for f, W in seen:
         assert [c.cell_contents for c in f.fun.__closure__] == [W]
+
+
+@pytest.mark.parametrize("build", ["vjp_closure"])  # compiling is slow: one case
+def test_under_jit(build: str) -> None:
+    """ftx.jit(grad): before, a silently wrong gradient with respect to W; a dynamo
+    assertion once the cells were bound in the backward pass (it now runs eagerly)."""
+    want = tf.grad(_loss_x(_plain, W0))(X0)
+    got = ftx.jit(ftx.grad(_loss_x(BUILDERS[build], W0)))(X0)
+    assert float((got - want).abs().max()) < 1e-12
+    with pytest.raises(TypeError, match="close over to be constants"):
+        ftx.jit(ftx.grad(_loss_w(BUILDERS[build])))(W0)

@@ -436,6 +436,26 @@ class _Args:
 
 
 # ----------------------------------------------------------------------------- closure guard
+_Backward = Callable[..., tuple[torch.Tensor | None, ...]]
+
+
+def _eager_when_captured(backward: _Backward) -> _Backward:
+    """Run ``backward`` outside ``torch.compile`` when the call lifted closed-over tensors.
+
+    The backward pass puts tensors into closure cells while ``bwd``/the rule runs; dynamo,
+    tracing a backward reached from compiled code, cannot follow that cell mutation.
+    """
+    opaque: _Backward = torch.compiler.disable(backward)  # type: ignore[no-untyped-call]
+
+    @functools.wraps(backward)
+    def run(ctx: Any, *grads: torch.Tensor | None) -> tuple[torch.Tensor | None, ...]:
+        if ctx.rec.args.n_cl and torch.compiler.is_compiling():
+            return opaque(ctx, *grads)
+        return backward(ctx, *grads)
+
+    return run
+
+
 class _GuardCall:
     """What :class:`_ClosureGuard` needs to name the differentiated closed-over tensor."""
 
@@ -620,6 +640,7 @@ class _CustomVjpFunction(torch.autograd.Function):
         ctx.save_for_forward(*inputs[1:])
 
     @staticmethod
+    @_eager_when_captured
     def backward(ctx: Any, *grads: torch.Tensor | None) -> tuple[torch.Tensor | None, ...]:
         rec: _VjpCall = ctx.rec
         n_in, n_so, n_diff = ctx.n_in, ctx.n_saved_out, rec.args.n_diff
@@ -1087,6 +1108,7 @@ class _CustomJvpFunction(torch.autograd.Function):
         )
 
     @staticmethod
+    @_eager_when_captured
     def backward(ctx: Any, *grads: torch.Tensor | None) -> tuple[torch.Tensor | None, ...]:
         rec: _JvpCall = ctx.rec
         primals, n = ctx.saved_tensors, rec.args.n_diff
