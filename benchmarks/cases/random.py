@@ -4,6 +4,10 @@ Eager and compiled, JAX eager and under ``jax.jit``. ``torch.randn`` (global
 generator) is the baseline for time; the values are checked where they must
 agree: ``ftx.random.normal`` against ``jax.random.normal`` on the same key
 (JAX parity) and the compiled ftx draw against the eager one.
+
+Eager ``ftx.random.normal`` compiles its kernel on its second large draw (a warm-up
+call here, so the timed calls run the kernel; docs/random.md, "What it costs");
+"ftx.random.normal (op by op)" is the same call with that route off.
 """
 
 from __future__ import annotations
@@ -64,6 +68,25 @@ def _ftx(i: dict[str, Any]) -> Any:
     k = ftx.random.key(0, device=i["device"])
     n = i["n"]
     return lambda: ftx.random.normal(k, (n,))
+
+
+@c.impl("ftx.random.normal (op by op)", requires=("ftx.random.normal",),
+        ref="ftx.random.normal")
+def _ftx_op_by_op(i: dict[str, Any]) -> Any:
+    from ftx._internal import torch_compat
+
+    k = ftx.random.key(0, device=i["device"])
+    n = i["n"]
+
+    def draw() -> Any:
+        on = torch_compat.RANDOM_COMPILED
+        torch_compat.RANDOM_COMPILED = False
+        try:
+            return ftx.random.normal(k, (n,))
+        finally:
+            torch_compat.RANDOM_COMPILED = on
+
+    return draw
 
 
 @c.impl("ftx.jit(normal)", requires=("ftx.random.normal",), compiled=True,
