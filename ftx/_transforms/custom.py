@@ -36,6 +36,14 @@ Semantics of the other directions and corners follow JAX:
   derivative with respect to them is zero on every route); differentiating a
   ``custom_vjp`` function with respect to one is a ``TypeError`` (JAX raises
   for a traced value there). ``vmap`` over them works for both.
+* Tensors that ``fun`` or a rule closes over (closure cells, nested closures,
+  ``functools.partial`` arguments, the closures of functions passed in
+  ``nondiff_argnums``; see ``closures.py``) are constants to the rule. Those a
+  transform or autograd tracks are lifted into the ``autograd.Function``'s inputs
+  (put back into their cells while ``fun`` or a rule runs, so ``vmap`` batches
+  them) and guarded by :class:`_ClosureGuard`: differentiating with respect to one
+  is a ``TypeError`` on every route, where torch would drop the derivative without
+  a word (JAX refuses a closed-over traced value too).
 """
 
 from __future__ import annotations
@@ -867,7 +875,10 @@ class custom_vjp(_Custom[R]):
         A callable with ``fun``'s signature; call ``.defvjp(fwd, bwd)`` on it before use.
         ``fwd(*args) -> (out, residuals)``; ``bwd(*nondiff_args, residuals, cotangent)``
         returns a tuple with one cotangent per differentiable argument, shaped like it.
-        Inside ``fwd`` and ``bwd`` the function itself evaluates ``fun``.
+        Inside ``fwd`` and ``bwd`` the function itself evaluates ``fun``. Tensors that
+        ``fun``, ``fwd`` or ``bwd`` close over are constants: differentiating with
+        respect to one is a ``TypeError`` (pass it as an argument and return its
+        cotangent from ``bwd``).
 
     Example:
         >>> import torch, ftx
@@ -1162,7 +1173,9 @@ class custom_jvp(_Custom[R]):
         differentiable arguments and returns ``(primal_out, tangent_out)``. Reverse mode
         transposes the rule, so ``tangent_out`` must be linear in ``tangents`` (checked on
         first reverse-mode use: a ``ValueError`` otherwise). Inside the rule the function
-        itself evaluates ``fun``.
+        itself evaluates ``fun``. Tensors that ``fun`` or the rule close over are
+        constants: differentiating with respect to one is a ``TypeError`` (pass it as an
+        argument and give its tangent in the rule).
 
     Example:
         >>> import torch, ftx
