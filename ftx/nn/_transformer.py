@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -77,18 +77,46 @@ def _drop(x: Tensor, p: float, key: Tensor | None, api: str) -> Tensor:
     return x if key is None or p == 0.0 else _dropout(x, p, key, api)
 
 
+@dataclasses.dataclass(frozen=True)
 class _Block(Layer):
-    """Shared plumbing of the two transformer layers."""
+    """Shared plumbing of the two transformer layers: their hyper-parameters (torch's
+    names and defaults), sub-layers, twin and residual sub-layer step."""
 
     d_model: int
     nhead: int
-    dim_feedforward: int
-    dropout: float
-    activation: Activation
-    layer_norm_eps: float
-    batch_first: bool
-    norm_first: bool
-    bias: bool
+    dim_feedforward: int = 2048
+    dropout: float = 0.1
+    activation: Activation = "relu"
+    layer_norm_eps: float = 1e-5
+    batch_first: bool = False
+    norm_first: bool = False
+    bias: bool = True
+
+    _SIZES: ClassVar[tuple[int, int]]  # (attention sub-layers, norms)
+    _TWIN: ClassVar[Callable[..., nn.Module]]
+
+    def __post_init__(self) -> None:
+        self._build(*self._SIZES)
+
+    def twin(self) -> nn.Module:
+        return self._TWIN(
+            self.d_model, self.nhead, self.dim_feedforward, self.dropout,
+            _act_twin(self.activation), self.layer_norm_eps, self.batch_first,
+            self.norm_first, self.bias)
+
+    def _residual(self, i: int, params: Params, x: Tensor, name: str,
+                  sub: Callable[[Tensor], Tensor], where: list[str]) -> Tensor:
+        """One residual sub-layer with norm ``i``: ``x + sub(norm_i(x))`` (``norm_first``)
+        or ``norm_i(x + sub(x))``; ``where[0]`` names the step running (for errors)."""
+        if self.norm_first:
+            where[0] = f"norm{i}"
+            h = self._norm(i, params, x)
+            where[0] = name
+            return x + sub(h)
+        where[0] = name
+        y = x + sub(x)
+        where[0] = f"norm{i}"
+        return self._norm(i, params, y)
 
     def _build(self, n_attn: int, n_norm: int) -> None:
         check_fields(self, d_model=POSITIVE, nhead=POSITIVE, dim_feedforward=POSITIVE,
@@ -246,18 +274,8 @@ class TransformerEncoderLayer(_Block):
         torch.Size([2, 7, 16])
     """
 
-    d_model: int
-    nhead: int
-    dim_feedforward: int = 2048
-    dropout: float = 0.1
-    activation: Activation = "relu"
-    layer_norm_eps: float = 1e-5
-    batch_first: bool = False
-    norm_first: bool = False
-    bias: bool = True
-
-    def __post_init__(self) -> None:
-        self._build(1, 2)
+    _SIZES = (1, 2)
+    _TWIN = nn.TransformerEncoderLayer
 
     def __call__(
         self,
@@ -273,33 +291,17 @@ class TransformerEncoderLayer(_Block):
         self._check_params(params)
         self._check_x("src", src, params)
         ka, k1, kf1, kf2 = self._keys(key, 4)
-        x = src
-        part = "self_attn"
+        where = ["self_attn"]
         try:
-            if self.norm_first:
-                part = "norm1"
-                h = self._norm(1, params, x)
-                part = "self_attn"
-                x = x + self._attn("self_attn", params, h, h, src_mask, src_key_padding_mask,
-                                   is_causal, ka, k1)
-                part = "norm2/feed-forward"
-                x = x + self._ff(params, self._norm(2, params, x), kf1, kf2)
-            else:
-                x = self._norm(1, params, x + self._attn(
-                    "self_attn", params, x, x, src_mask, src_key_padding_mask, is_causal,
-                    ka, k1))
-                part = "feed-forward/norm2"
-                x = self._norm(2, params, x + self._ff(params, x, kf1, kf2))
+            x = self._residual(1, params, src, "self_attn", lambda h: self._attn(
+                "self_attn", params, h, h, src_mask, src_key_padding_mask, is_causal, ka, k1),
+                where)
+            return self._residual(2, params, x, "feed-forward",
+                                  lambda h: self._ff(params, h, kf1, kf2), where)
         except (ValueError, TypeError) as err:
             check_params(self.api, params, self.param_shapes())  # full paths, if that's it
-            raise self._rename(err, part) from err
-        return x
+            raise self._rename(err, where[0]) from err
 
-    def twin(self) -> nn.Module:
-        return nn.TransformerEncoderLayer(
-            self.d_model, self.nhead, self.dim_feedforward, self.dropout,
-            _act_twin(self.activation), self.layer_norm_eps, self.batch_first,
-            self.norm_first, self.bias)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -331,18 +333,8 @@ class TransformerDecoderLayer(_Block):
         torch.Size([2, 5, 16])
     """
 
-    d_model: int
-    nhead: int
-    dim_feedforward: int = 2048
-    dropout: float = 0.1
-    activation: Activation = "relu"
-    layer_norm_eps: float = 1e-5
-    batch_first: bool = False
-    norm_first: bool = False
-    bias: bool = True
-
-    def __post_init__(self) -> None:
-        self._build(2, 3)
+    _SIZES = (2, 3)
+    _TWIN = nn.TransformerDecoderLayer
 
     def __call__(  # type: ignore[override]
         self,
@@ -363,36 +355,17 @@ class TransformerDecoderLayer(_Block):
         self._check_x("tgt", tgt, params)
         self._check_x("memory", memory, params)
         ks, k1, km, k2, kf1, kf2 = self._keys(key, 6)
-        x = tgt
-        part = "self_attn"
+        where = ["self_attn"]
         try:
-            if self.norm_first:
-                h = self._norm(1, params, x)
-                x = x + self._attn("self_attn", params, h, h, tgt_mask, tgt_key_padding_mask,
-                                   tgt_is_causal, ks, k1)
-                part = "multihead_attn"
-                x = x + self._attn("multihead_attn", params, self._norm(2, params, x), memory,
-                                   memory_mask, memory_key_padding_mask, memory_is_causal,
-                                   km, k2)
-                part = "feed-forward"
-                x = x + self._ff(params, self._norm(3, params, x), kf1, kf2)
-            else:
-                x = self._norm(1, params, x + self._attn(
-                    "self_attn", params, x, x, tgt_mask, tgt_key_padding_mask, tgt_is_causal,
-                    ks, k1))
-                part = "multihead_attn"
-                x = self._norm(2, params, x + self._attn(
-                    "multihead_attn", params, x, memory, memory_mask, memory_key_padding_mask,
-                    memory_is_causal, km, k2))
-                part = "feed-forward"
-                x = self._norm(3, params, x + self._ff(params, x, kf1, kf2))
+            x = self._residual(1, params, tgt, "self_attn", lambda h: self._attn(
+                "self_attn", params, h, h, tgt_mask, tgt_key_padding_mask, tgt_is_causal,
+                ks, k1), where)
+            x = self._residual(2, params, x, "multihead_attn", lambda h: self._attn(
+                "multihead_attn", params, h, memory, memory_mask, memory_key_padding_mask,
+                memory_is_causal, km, k2), where)
+            return self._residual(3, params, x, "feed-forward",
+                                  lambda h: self._ff(params, h, kf1, kf2), where)
         except (ValueError, TypeError) as err:
             check_params(self.api, params, self.param_shapes())  # full paths, if that's it
-            raise self._rename(err, part) from err
-        return x
+            raise self._rename(err, where[0]) from err
 
-    def twin(self) -> nn.Module:
-        return nn.TransformerDecoderLayer(
-            self.d_model, self.nhead, self.dim_feedforward, self.dropout,
-            _act_twin(self.activation), self.layer_norm_eps, self.batch_first,
-            self.norm_first, self.bias)
