@@ -168,8 +168,22 @@ def _backward_both(build: Callable[..., Any]) -> torch.Tensor:
     return w.grad
 
 
+def _forward_ad(loss: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    import torch.autograd.forward_ad as fwad
+
+    with fwad.dual_level():
+        out = loss(fwad.make_dual(W0, torch.ones_like(W0)))
+        tangent = fwad.unpack_dual(out).tangent
+    assert tangent is not None, "the tangent through the closed-over W went missing"
+    return tangent
+
+
 ROUTES: dict[str, Callable[[Callable[..., Any]], Any]] = {
     "grad": lambda b: ftx.grad(_loss_w(b))(W0),
+    "value_and_grad": lambda b: ftx.value_and_grad(_loss_w(b))(W0)[1],
+    "linearize": lambda b: ftx.linearize(_loss_w(b), W0)[1](torch.ones_like(W0)),
+    "hvp": lambda b: ftx.hvp(_loss_w(b), (W0,), (torch.ones_like(W0),))[0],
+    "forward_ad": lambda b: _forward_ad(_loss_w(b)),
     "torch.func.grad": lambda b: tf.grad(_loss_w(b))(W0),
     "vjp": lambda b: ftx.vjp(_loss_w(b), W0)[1](ONE)[0],
     "jvp": lambda b: ftx.jvp(_loss_w(b), (W0,), (torch.ones_like(W0),))[1],
