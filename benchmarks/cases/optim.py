@@ -1,9 +1,22 @@
-"""One Adam update of a 10M-parameter tree of 100 tensors (issue 5).
+"""One Adam update of a 10M-parameter tree of 100 tensors (issues 5 and 18).
 
 Baseline: ``torch.optim.Adam(foreach=True).step()`` (in place, gradients
-already in ``.grad``). Peer: the pure ``ftx.optim.adam`` update plus
-``apply_updates`` from a fixed state, eager (its ``torch._foreach_*`` fast
-path), and optax's Adam eager and under ``jax.jit``. 100 tensors of 100 000
+already in ``.grad``, each call one more step). Peers, all ``ftx.optim.adam``'s
+update plus ``apply_updates``:
+
+* ``ftx.optim.adam``: eager and pure, from a fixed state (new state and new
+  params allocated every call);
+* ``ftx.optim.adam (eager, donate=True)``: eager, ``update(..., donate=True)``
+  and ``apply_updates(..., donate=True)``, each call from the last one's state
+  and params (written into their buffers; only the updates are allocated);
+* ``ftx.jit(adam step)``: ``step(params, state, grads) -> (params, state)``
+  under ``ftx.jit``, each call from the last one's outputs;
+* ``ftx.jit(adam step, donate_argnums=(0, 1))``: the same step donating params
+  and state, so the compiled step may write into their buffers.
+
+The jitted rows compile on their first call (reported as the first call, not
+timed); every later call checks that dynamo compiled no new graph (a recompile
+raises). Then optax's Adam eager and under ``jax.jit``. 100 tensors of 100 000
 elements (10 000 with ``--quick``). The checked result is the parameters after
 one step from the same start.
 """
@@ -16,6 +29,7 @@ import torch
 
 import ftx
 from benchmarks import Config, case
+from ftx._internal.torch_compat import dynamo_counters
 
 GROUP = "optim"
 LR = 1e-3
@@ -59,6 +73,56 @@ def _ftx(i: dict[str, Any]) -> Any:
         return ftx.optim.apply_updates(params, updates)
 
     return run
+
+
+@c.impl("ftx.optim.adam (eager, donate=True)", requires=("ftx.optim.adam",))
+def _ftx_donate(i: dict[str, Any]) -> Any:
+    opt = ftx.optim.adam(lr=LR)
+    grads = i["grads"]
+    params = {k: v.clone() for k, v in i["params"].items()}  # donated: not the shared inputs
+    box = [params, opt.init(params)]
+
+    def run() -> Any:
+        updates, box[1] = opt.update(grads, box[1], box[0], donate=True)
+        box[0] = ftx.optim.apply_updates(box[0], updates, donate=True)
+        return box[0]
+
+    return run
+
+
+def _make_jit(i: dict[str, Any], donate: bool) -> Any:
+    opt = ftx.optim.adam(lr=LR)
+    grads = i["grads"]
+
+    def step(params: Any, state: Any, grads: Any) -> Any:
+        updates, state = opt.update(grads, state, params)
+        return ftx.optim.apply_updates(params, updates), state
+
+    f = ftx.jit(step, donate_argnums=(0, 1)) if donate else ftx.jit(step)
+    params = {k: v.clone() for k, v in i["params"].items()}  # donated: not the shared inputs
+    box = [params, opt.init(params)]
+    stats = dynamo_counters()["stats"]
+    graphs: list[int] = []  # dynamo's graph count after the second call
+
+    def run() -> Any:
+        box[0], box[1] = f(box[0], box[1], grads)
+        n = stats["unique_graphs"]
+        if not graphs:
+            graphs.append(-1)  # the first call compiles
+        elif graphs[0] < 0:
+            graphs[0] = n
+        elif n != graphs[0]:
+            raise RuntimeError(f"the jitted Adam step compiled again ({n - graphs[0]} new "
+                               "graph(s) after its second call)")
+        return box[0]
+
+    return run
+
+
+c.impl("ftx.jit(adam step)", requires=("ftx.optim.adam",), compiled=True)(
+    lambda i: _make_jit(i, False))
+c.impl("ftx.jit(adam step, donate_argnums=(0, 1))", requires=("ftx.optim.adam",),
+       compiled=True)(lambda i: _make_jit(i, True))
 
 
 for _jit in (False, True):
