@@ -674,7 +674,7 @@ class _CustomVjpFunction(torch.autograd.Function):
             pull = torch.func.vjp(res_of, *primals[:n_diff])[1]
             extra = pull(tuple(zeros_for(meta_of(res), g_res)))
             result = [e if r is None else r + e for r, e in zip(result, extra)]
-        return (None, *result, *_rest(ctx, rec.args, primals))
+        return (None, *result, *_rest(ctx, rec.args, primals, grads))
 
     @staticmethod
     def jvp(ctx: Any, *tangents: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
@@ -697,12 +697,15 @@ class _CustomVjpFunction(torch.autograd.Function):
         return tuple(fw_tracked(tangent, (*primals, *tans)))
 
 
-def _rest(ctx: Any, args: _Args, inputs: Sequence[torch.Tensor]) -> list[torch.Tensor | None]:
+def _rest(
+    ctx: Any, args: _Args, inputs: Sequence[torch.Tensor], grads: Sequence[torch.Tensor | None]
+) -> list[torch.Tensor | None]:
     """The gradients for the inputs after the differentiable ones: None, except a zero for
-    the guard token (so that its node runs, and raises, when a closed-over tensor's gradient
-    is wanted)."""
+    the guard token when a cotangent comes in (so that the guard's node runs, and raises,
+    when a closed-over tensor's gradient is wanted)."""
     rest: list[torch.Tensor | None] = [None] * (len(inputs) - args.n_diff)
-    if args.has_token and ctx.needs_input_grad[len(inputs)]:
+    flowing = any(g is not None for g in grads)
+    if flowing and args.has_token and ctx.needs_input_grad[len(inputs)]:
         rest[-1] = torch.zeros_like(inputs[-1])
     return rest
 
@@ -1133,7 +1136,8 @@ class _CustomJvpFunction(torch.autograd.Function):
 
         zeros = tuple(torch.zeros_like(p) for p in primals[:n])
         pull = torch.func.vjp(tangent_map, *zeros)[1]
-        return (None, *pull(tuple(zeros_for(rec.out_meta, grads))), *_rest(ctx, rec.args, primals))
+        cts = pull(tuple(zeros_for(rec.out_meta, grads)))
+        return (None, *cts, *_rest(ctx, rec.args, primals, grads))
 
 
 class _StopGradient(torch.autograd.Function):
