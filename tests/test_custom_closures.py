@@ -366,3 +366,31 @@ def test_under_jit(build: str) -> None:
     assert float((got - want).abs().max()) < 1e-12
     with pytest.raises(TypeError, match="close over to be constants"):
         ftx.jit(ftx.grad(_loss_w(BUILDERS[build])))(W0)
+
+
+@pytest.mark.parametrize("kind", ["vjp", "jvp"])
+def test_closures_with_nondiff_tensors(kind: str) -> None:
+    """The input layout (arguments, nondiff tensors, closed-over tensors, guard token)
+    under vmap over the closed-over W and a nondiff tensor s, differentiated in x."""
+    s = torch.tensor(0.5, dtype=F64)
+
+    def build(W: torch.Tensor) -> Any:
+        def fun(s: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+            return torch.tanh(s * (W @ x))
+
+        if kind == "vjp":
+            f: Any = ftx.custom_vjp(fun, nondiff_argnums=(0,))
+            f.defvjp(lambda s, x: (fun(s, x), fun(s, x)),
+                     lambda s, y, g: (s * (W.T @ (_dtanh(y) * g)),))
+        else:
+            f = ftx.custom_jvp(fun, nondiff_argnums=(0,))
+            f.defjvp(lambda s, p, t: (fun(s, p[0]), _dtanh(fun(s, p[0])) * (s * (W @ t[0]))))
+        return f
+
+    ws = torch.stack([W0, -W0])
+    for jac in (ftx.jacrev, ftx.jacfwd):
+        got = ftx.vmap(lambda W: jac(lambda x: build(W)(s, x))(X0))(ws)
+        want = tf.vmap(lambda W: tf.jacrev(lambda x: torch.tanh(s * (W @ x)))(X0))(ws)
+        assert float((got - want).abs().max()) < 1e-12
+    with pytest.raises(TypeError, match="close over to be constants"):
+        ftx.grad(lambda W: build(W)(s, X0).sum())(W0)
