@@ -437,9 +437,12 @@ def test_default_options_cpp_wrapper_on_cpu_only_and_never_over_the_users() -> N
     from ftx._transforms.jit import _compile_kwargs, _guard_filter
 
     drop = {"guard_filter_fn": _guard_filter}
+    cpu = {"cpp_wrapper": True}
+    if "cpp_wrapper_build_separate" in _tc.inductor_options():
+        cpu["cpp_wrapper_build_separate"] = True
     assert _compile_kwargs({"dynamic": False}, cpu=True) == {
         "dynamic": False,
-        "options": {**drop, "cpp_wrapper": True},
+        "options": {**drop, **cpu},
     }
     assert _compile_kwargs({"dynamic": False}, cpu=False) == {"dynamic": False, "options": drop}
     user = {"options": {"cpp_wrapper": False, "guard_filter_fn": None, "max_autotune": True}}

@@ -235,6 +235,17 @@ def inductor_modes() -> list[str]:
     return list(list_mode_options())
 
 
+def inductor_options() -> frozenset[str]:
+    """The option names inductor takes in ``torch.compile(options=...)`` (empty if this torch
+    cannot list them)."""
+    try:
+        from torch._inductor import list_options
+
+        return frozenset(list_options())
+    except Exception:  # a torch without the listing: callers add no optional keys
+        return frozenset()
+
+
 def cache_entries(code: Any) -> Iterator[Any]:
     """Dynamo's compiled entries for a code object, newest first."""
     return iter(_cache_entries(code)) if _cache_entries is not None else iter(())
