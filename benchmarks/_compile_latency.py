@@ -23,10 +23,10 @@ benchmarks time calls properly). JAX's cache is in memory only by default, so it
 have cold and own columns and no warm one.
 
 Each ``ftx.jit`` implementation gets one more row per entry of ``JIT_VARIANTS``,
-labelled ``ftx.jit... [cpp_wrapper off]``: the own compile (and the per-call time) with
-those inductor options passed to every ``ftx.jit`` of the process, as a user would
-write ``ftx.jit(f, options={"cpp_wrapper": False})``, to weigh ``cpp_wrapper``'s C++
-build against its per-call gain.
+labelled like ``ftx.jit... [cpp_wrapper off]``: the own compile (and the per-call time)
+with those inductor options passed to every ``ftx.jit`` of the process, as a user would
+write ``ftx.jit(f, options={"cpp_wrapper": False})``, to weigh the C++ build against the
+per-call gain.
 
 The children run ``python -m benchmarks._compile_latency CASE IMPL MODE``; the parent
 prints a table and writes ``DIR/compile-latency-<device>.{json,md}``.
@@ -47,7 +47,13 @@ from pathlib import Path
 from typing import Any
 
 # Labelled variants of every ftx.jit row (own compile only): label -> ftx.jit options.
-JIT_VARIANTS: dict[str, dict[str, Any]] = {"cpp_wrapper off": {"cpp_wrapper": False}}
+# ``cpp_wrapper off``: every kernel its own C++ build, Python wrapper code; ``one C++ build``:
+# the C++ wrapper and the kernels built as one file at -O3 (ftx.jit's CPU default until it
+# added ``cpp_wrapper_build_separate``).
+JIT_VARIANTS: dict[str, dict[str, Any]] = {
+    "cpp_wrapper off": {"cpp_wrapper": False},
+    "one C++ build": {"cpp_wrapper_build_separate": False},
+}
 
 PHASES = ("dynamo", "guards", "aot_autograd", "cache_load", "inductor", "cpp_compile", "other")
 RESULT_TAG = "COMPILE-LATENCY-RESULT "
