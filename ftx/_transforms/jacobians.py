@@ -550,7 +550,8 @@ def hessian(
 def hessian(
     fun: Callable[P, Any], argnums: int | tuple[int, ...] = 0, has_aux: bool = False
 ) -> Callable[P, Any]:
-    """Hessian of ``fun`` by forward-over-reverse (``jacfwd(jacrev(fun))``).
+    """Hessian of ``fun`` by forward-over-reverse (``jacfwd(jacrev(fun))``; for an output of
+    one element the reverse half is one VJP, a gradient, not ``vmap`` over one row).
 
     Args:
         fun: a function returning a tensor (usually a scalar) or a pytree of
