@@ -45,6 +45,8 @@ export PYTHONPATH="$src${PYTHONPATH:+:$PYTHONPATH}"
   echo "torch $("$dir/bin/python" -c 'import torch; print(torch.__version__)') on $(uname -m)," \
        "FTX_SLOW_ROUTES=${FTX_SLOW_ROUTES:-0}, ftx $(git rev-parse --short HEAD) in $src," \
        "pytest -n $workers, load $(cut -d' ' -f1-3 /proc/loadavg), started $(date -u +%FT%TZ)"
-  "$dir/bin/python" -m pytest -q -n "$workers" -p no:cacheprovider "$@" 2>&1
-  echo "finished $(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg)"
+  rc=0
+  "$dir/bin/python" -m pytest -q -n "$workers" -p no:cacheprovider "$@" 2>&1 || rc=$?
+  echo "finished $(date -u +%FT%TZ), pytest exit $rc, load $(cut -d' ' -f1-3 /proc/loadavg)"
+  exit "$rc"
 } | tee "$log" | tail -40
