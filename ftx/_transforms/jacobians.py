@@ -472,69 +472,6 @@ def jacobian(
     return cast(Callable[P, Any], auto)
 
 
-def _standard_basis(flat_out: list[torch.Tensor], numels: list[int]) -> list[torch.Tensor]:
-    """The rows of the identity over all output elements, one tensor per output leaf, each
-    shaped ``(total,) + leaf.shape`` (``torch.func.jacrev``'s basis)."""
-    total, start, basis = sum(numels), 0, []
-    for out, n in zip(flat_out, numels):
-        chunk = out.new_zeros(total, n)
-        chunk.diagonal(-start).fill_(1)
-        basis.append(chunk.view((total, *out.shape)))
-        start += n
-    return basis
-
-
-def _rev_jacobian(
-    f: Callable[..., Any], argnums: int | tuple[int, ...], has_aux: bool
-) -> Callable[..., Any]:
-    """``torch.func.jacrev(f, argnums, has_aux=has_aux)`` (same layout, same numbers) with
-    one shortcut: a single output of one element is differentiated by one VJP (a gradient)
-    instead of ``vmap`` over a basis of one row.
-
-    That is the usual Hessian (of a scalar loss): under ``ftx.jit`` the size-1 ``vmap``
-    leaves batched matrix-vector products (``bmm`` of a broadcast matrix), products with
-    zeros and copies in the graph, and forward over it compiles to markedly slower code
-    than forward over a plain gradient; in eager mode the shortcut skips the ``vmap``'s
-    per-op overhead.
-    """
-    nums = (argnums,) if isinstance(argnums, int) else argnums
-
-    def jac(*args: Any) -> Any:
-        def at(*primals: Any) -> Any:
-            full = list(args)
-            for i, p in zip(nums, primals):
-                full[i] = p
-            return f(*full)
-
-        res: Any = torch.func.vjp(at, *(args[i] for i in nums), has_aux=has_aux)
-        out, vjp_fn = res[0], res[1]
-        flat_out, out_spec = _tc.tree_flatten(out)
-        numels = [o.numel() for o in flat_out]
-        if len(flat_out) == 1 and numels[0] == 1:
-            o = flat_out[0]
-            cts = vjp_fn(_tc.tree_unflatten([torch.ones_like(o)], out_spec))
-            per_primal = [[x.reshape(o.shape + x.shape)] for x in _tc.tree_leaves(cts)]
-        else:
-            basis = _standard_basis(flat_out, numels)
-            cts = torch.func.vmap(vjp_fn)(_tc.tree_unflatten(basis, out_spec))
-            per_primal = [
-                [s.view(o.shape + x.shape[1:])
-                 for s, o in zip(torch.split(x, numels, dim=0), flat_out)]
-                for x in _tc.tree_leaves(cts)
-            ]
-        _, primals_spec = _tc.tree_flatten(tuple(args[i] for i in nums))
-        per_output = [
-            _tc.tree_unflatten([p[k] for p in per_primal], primals_spec)
-            for k in range(len(flat_out))
-        ]
-        if isinstance(argnums, int):
-            per_output = [t[0] for t in per_output]
-        result = _tc.tree_unflatten(per_output, out_spec)
-        return (result, res[2]) if has_aux else result
-
-    return jac
-
-
 @overload
 def hessian(
     fun: Callable[P, Any], argnums: int | tuple[int, ...] = 0, has_aux: Literal[False] = False
@@ -550,8 +487,8 @@ def hessian(
 def hessian(
     fun: Callable[P, Any], argnums: int | tuple[int, ...] = 0, has_aux: bool = False
 ) -> Callable[P, Any]:
-    """Hessian of ``fun`` by forward-over-reverse (``jacfwd(jacrev(fun))``; for an output of
-    one element the reverse half is one VJP, a gradient, not ``vmap`` over one row).
+    """Hessian of ``fun`` by forward-over-reverse (``jacfwd(jacrev(fun))``, as
+    ``torch.func.hessian``).
 
     Args:
         fun: a function returning a tensor (usually a scalar) or a pytree of
@@ -574,6 +511,7 @@ def hessian(
     """
 
     def make(f: Callable[..., Any], a: int | tuple[int, ...]) -> Callable[..., Any]:
-        return torch.func.jacfwd(_rev_jacobian(f, a, has_aux), a, has_aux=has_aux)
+        inner = torch.func.jacrev(f, a, has_aux=has_aux)
+        return torch.func.jacfwd(inner, a, has_aux=has_aux)
 
     return functools.wraps(fun)(_build("hessian", make, fun, argnums, has_aux))
