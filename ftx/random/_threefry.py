@@ -72,10 +72,16 @@ def threefry2x32(
 def _counters(shape: tuple[int, ...], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """JAX's ``iota_2x32_shape``: the row-major index as (high, low) 32-bit words."""
     n = math.prod(shape)
-    idx = torch.arange(n, dtype=torch.int64, device=device).reshape(shape)
     if n <= 1 << 32:
+        idx = torch.arange(n, dtype=torch.int64, device=device).reshape(shape)
         return torch.zeros((), dtype=torch.int64, device=device), idx
-    return idx >> 32, idx & MASK32
+    # Past 2**32 the two words come from two short aranges (one per word), never one
+    # arange of length n: torch 2.15 computes an arange's length in float64, so beyond
+    # 2**53 it is off by one (seen on the meta device).
+    rows = -(-n // (1 << 32))
+    hi = torch.arange(rows, dtype=torch.int64, device=device)[:, None].expand(rows, 1 << 32)
+    lo = torch.arange(1 << 32, dtype=torch.int64, device=device).expand(rows, 1 << 32)
+    return hi.reshape(-1)[:n].reshape(shape), lo.reshape(-1)[:n].reshape(shape)
 
 
 def hash_shape(key: torch.Tensor, shape: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
