@@ -218,3 +218,37 @@ def test_bad_donation_arguments(kwargs: dict[str, Any], exc: type[Exception],
 
 def _two(w: T, g: T) -> T:
     return w - g
+
+
+def test_donated_step_compiles_to_one_graph_without_breaks() -> None:
+    """The write-back is traced with the step: one graph, no graph break (an
+    ``is_inference()`` test inside the traced code used to break it in two)."""
+    def step(p: dict[str, torch.Tensor], g: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {k: p[k] - 0.1 * g[k] for k in p}
+
+    torch.compiler.reset()
+    counters = _tc.dynamo_counters()
+    counters.clear()
+    p = {k: torch.randn(4, 3) for k in "abc"}
+    g = {k: torch.randn(4, 3) for k in "abc"}
+    want = step(p, g)
+    ptrs = {k: v.data_ptr() for k, v in p.items()}
+    out = ftx.jit(step, donate_argnums=0)(p, g)
+    for k in p:
+        torch.testing.assert_close(out[k], want[k])
+        assert out[k].data_ptr() == ptrs[k]
+    assert sum(counters["graph_break"].values()) == 0
+    assert counters["stats"]["unique_graphs"] == 1
+
+
+def test_donated_inference_tensor_outside_inference_mode_is_a_clear_error() -> None:
+    with torch.inference_mode():
+        p = torch.randn(3)
+    f = ftx.jit(lambda p, g: p - g, donate_argnums=0)
+    with pytest.raises(ValueError, match=r"ftx\.jit: donated tensors of .* an inference "
+                                         r"tensor .* outside inference mode\. Clone it"):
+        f(p, torch.ones(3))
+    with torch.inference_mode():  # inside inference mode it is written in place
+        q = torch.randn(3)
+        want = q - 1
+        torch.testing.assert_close(f(q, torch.ones(3)), want)

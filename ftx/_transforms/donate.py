@@ -112,7 +112,6 @@ def _write_back(out: Any, donated: list[Any]) -> Any:
         if type(d) is torch.Tensor
         and not d.requires_grad
         and d._base is None
-        and not d.is_inference()
     ]
     if not pool:
         return out
@@ -206,6 +205,23 @@ class Donation:
         if kw:
             out.extend(kw[n] for n in self.keywords if n in kw)
         return out
+
+    def check(self, donated: list[Any]) -> list[Any]:
+        """Refuse, before the call, donated inference tensors outside inference mode: the
+        compiled write-back could not write into them (checked here, outside the graph, so
+        that dynamo traces the write-back without a graph break)."""
+        if torch.is_inference_mode_enabled():
+            return donated
+        for t in _ft.flatten(donated)[0]:
+            if isinstance(t, torch.Tensor) and t.is_inference():
+                raise ValueError(
+                    msg("jit", f"donated tensors of '{self.name}' that can be written in "
+                        "place", f"an inference tensor {describe(t)} (made under "
+                        "torch.inference_mode) outside inference mode",
+                        "Clone it outside inference mode (x.clone()), call the function "
+                        "inside torch.inference_mode(), or do not donate that argument.")
+                )
+        return donated
 
     def target(self, fun: Callable[..., Any]) -> Callable[..., Any]:
         """``fun`` followed by the in-graph write-back: the function ``jit`` compiles."""

@@ -349,6 +349,8 @@ class _Jitted:
             return self.compiled(*args, **kw)
         if self.fast and not kw and _tc.compile_stance() == "default":
             assert self.direct is not None
+            if self.donate is not None:
+                self.donate.check(self.donate.pick(args, kw))
             hit, out = self.direct.call(args)
             if hit:
                 if self.donate is not None:
@@ -356,7 +358,7 @@ class _Jitted:
                 return out
         if self.donate is None:
             return self.call(args, kw)
-        donated = self.donate.pick(args, kw)
+        donated = self.donate.check(self.donate.pick(args, kw))
         return self.donate.retire(donated, self.call(args, kw))
 
     def call(self, args: tuple[Any, ...], kw: dict[str, Any]) -> Any:
