@@ -47,11 +47,15 @@ def _entries() -> int:
 
 
 def _compile_kernel(dtype: torch.dtype) -> None:
-    """Two draws of MIN_NUMEL elements: the first runs eagerly, the second compiles."""
+    """Large draws: eager until their time passes the budget (made tiny here), then the
+    call that crosses it compiles."""
     k = fr.key(11)
     want = fr._normal_draw(k, (K.MIN_NUMEL,), dtype)
-    for _ in range(K.COMPILE_ON):
-        assert torch.equal(fr.normal(k, (K.MIN_NUMEL,), dtype), want)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(K, "COMPILE_AFTER_S", 1e-9)
+        assert torch.equal(fr.normal(k, (K.MIN_NUMEL,), dtype), want)  # eager, counted
+        assert 0 < K._state[(dtype, "cpu")]
+        assert torch.equal(fr.normal(k, (K.MIN_NUMEL,), dtype), want)  # compiles
     assert K._state[(dtype, "cpu")] == K._READY
 
 
@@ -73,6 +77,7 @@ def fresh(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """No kernel and no counts; the route on; small draws count (fast eager draws)."""
     monkeypatch.setattr(_tc, "RANDOM_COMPILED", True)
     monkeypatch.setattr(K, "MIN_NUMEL", 256)
+    monkeypatch.delenv("FTX_RANDOM_COMPILE_AFTER", raising=False)
     saved = (dict(K._state), list(K._compiled))
     K._state.clear()
     yield
@@ -151,13 +156,43 @@ def test_threads_share_the_kernel(compiled: None) -> None:
         assert torch.equal(out[i], fr._normal_draw(fr.key(i), (4096,), torch.float32))
 
 
-def test_one_off_and_small_draws_do_not_compile(fresh: None) -> None:
+def test_small_draws_and_draws_within_the_budget_do_not_compile(
+    fresh: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(torch, "compile", _no_compile)
     k = fr.key(0)
     fr.normal(k, (K.MIN_NUMEL - 1,))
     fr.normal(k, (K.MIN_NUMEL - 1,))
     assert (torch.float32, "cpu") not in K._state
+    for _ in range(3):
+        fr.normal(k, (K.MIN_NUMEL,))
+    spent = K._state[(torch.float32, "cpu")]
+    assert 0 < spent < K.COMPILE_AFTER_S  # eager seconds counted, no compile
+
+
+def _no_compile(*args: object, **kwargs: object) -> object:
+    raise AssertionError("compiled within the budget")
+
+
+def test_budget_env_variable(fresh: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """FTX_RANDOM_COMPILE_AFTER=0 compiles on the first large draw; a bad value keeps the
+    default budget."""
+    attempts = []
+
+    def broken(*args: object, **kwargs: object) -> object:
+        attempts.append(1)
+        raise RuntimeError("counted")
+
+    monkeypatch.setattr(K, "_compiled", [])
+    monkeypatch.setattr(torch, "compile", broken)
+    k = fr.key(5)
+    monkeypatch.setenv("FTX_RANDOM_COMPILE_AFTER", "not a number")
     fr.normal(k, (K.MIN_NUMEL,))
-    assert K._state[(torch.float32, "cpu")] == 1  # counted, not compiled
+    assert not attempts
+    monkeypatch.setenv("FTX_RANDOM_COMPILE_AFTER", "0")
+    assert torch.equal(fr.normal(k, (K.MIN_NUMEL,)),
+                       fr._normal_draw(k, (K.MIN_NUMEL,), torch.float32))
+    assert len(attempts) == 1
 
 
 def test_failed_compile_falls_back_to_eager_for_good(
@@ -171,9 +206,10 @@ def test_failed_compile_falls_back_to_eager_for_good(
 
     monkeypatch.setattr(K, "_compiled", [])
     monkeypatch.setattr(torch, "compile", broken)
+    monkeypatch.setattr(K, "COMPILE_AFTER_S", 0.0)
     k = fr.key(2)
     want = fr._normal_draw(k, (K.MIN_NUMEL,), torch.float32)
-    for _ in range(K.COMPILE_ON + 2):
+    for _ in range(4):
         assert torch.equal(fr.normal(k, (K.MIN_NUMEL,)), want)
     assert K._state[(torch.float32, "cpu")] == K._FAILED
     assert len(attempts) == 1
@@ -182,8 +218,9 @@ def test_failed_compile_falls_back_to_eager_for_good(
 def test_route_off_runs_eagerly(fresh: None, monkeypatch: pytest.MonkeyPatch) -> None:
     """FTX_SLOW_ROUTES=1 sets RANDOM_COMPILED off; then nothing is counted or compiled."""
     monkeypatch.setattr(_tc, "RANDOM_COMPILED", False)
+    monkeypatch.setattr(K, "COMPILE_AFTER_S", 0.0)
     k = fr.key(2)
-    for _ in range(K.COMPILE_ON + 1):
+    for _ in range(3):
         want = fr._normal_draw(k, (K.MIN_NUMEL,), torch.float32)
         assert torch.equal(fr.normal(k, (K.MIN_NUMEL,)), want)
     assert not K._state

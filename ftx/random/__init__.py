@@ -352,10 +352,12 @@ def normal(
     """Standard normal floats, as ``jax.random.normal`` (inverse-CDF of a uniform).
 
     Eager float32/float64 draws on CPU run one compiled kernel (Inductor, dynamic
-    shapes) once it exists: the second draw of at least ``2**16`` elements of a dtype
-    in a process compiles it, once for every shape (a one-time cost of tens of seconds
-    with an empty Inductor cache, a few seconds with a warm one; a one-off draw never
-    compiles). Same bits as the eager route; without a C++ compiler, under
+    shapes) once it exists. It is compiled, once for every shape, when eager draws of
+    at least ``2**16`` elements of a dtype have taken 10 s in the process
+    (``FTX_RANDOM_COMPILE_AFTER=seconds`` changes that; 0 compiles on the first large
+    draw): the compile is a one-time cost of about 10 s with a warm Inductor cache and
+    tens of seconds with an empty one, so a program that draws little (a model's
+    initialisation) never pays it. Same bits as the eager route; without a C++ compiler, under
     ``torch.func`` transforms, while compiling, or with ``FTX_SLOW_ROUTES=1`` the
     draw runs eagerly and nothing is compiled. See docs/random.md ("What it costs").
 
@@ -375,8 +377,7 @@ def normal(
     k = C.check_key("normal", key)
     s = C.check_shape("normal", shape)
     dt = C.check_float_dtype("normal", dtype)
-    out = _compiled.normal(k, s, dt)
-    return _normal_draw(k, s, dt) if out is None else out
+    return _compiled.normal(k, s, dt)
 
 
 def _normal_draw(k: torch.Tensor, s: tuple[int, ...], dt: torch.dtype) -> torch.Tensor:

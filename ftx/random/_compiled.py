@@ -13,8 +13,14 @@ Policy (``ftx.random.normal``'s docstring and docs/random.md say it too):
 * Only top-level eager calls (no ``torch.func`` transform, not while compiling) for
   float32/float64 on CPU, with ``torch_compat.RANDOM_COMPILED`` on (off with
   ``FTX_SLOW_ROUTES=1``, and on torch versions where ``ftx.jit``'s direct route is off).
-* The second draw of at least ``MIN_NUMEL`` elements of a dtype in a process compiles
-  (so a one-off draw never pays a compile); the compile runs on that call.
+* It compiles once the eager draws of at least ``MIN_NUMEL`` elements of a dtype have
+  taken ``COMPILE_AFTER_S`` seconds in the process (the ``FTX_RANDOM_COMPILE_AFTER``
+  environment variable, read on each such draw, overrides it; 0 compiles on the first
+  large draw). The compile costs seconds (a warm Inductor cache) to tens of seconds (an
+  empty one), so a program that draws little (a model's initialisation) never pays it,
+  and one that draws a lot pays it once it has spent about as long on eager draws: at
+  most about twice the time of the better choice made in hindsight (the ski-rental
+  rule). The compile runs on the call that crosses the budget.
 * Shapes are symbolic: one compile serves every size. Later calls check the cached
   entry's guards and run its code directly; when no entry passes (another grad mode,
   a changed global setting, ``torch._dynamo.reset()``), the draw runs eagerly: this
@@ -26,7 +32,9 @@ Policy (``ftx.random.normal``'s docstring and docs/random.md say it too):
 from __future__ import annotations
 
 import math
+import os
 import threading
+import time
 import types
 from collections.abc import Callable
 from typing import Any
@@ -36,13 +44,14 @@ import torch
 from .._internal import torch_compat as _tc
 
 MIN_NUMEL = 1 << 16  # draws at least this large count toward compiling
-COMPILE_ON = 2  # the how-manieth such draw (per dtype) compiles
+COMPILE_AFTER_S = 10.0  # seconds of such eager draws (per dtype) before compiling
 
 _DTYPES = (torch.float32, torch.float64)
 _READY, _FAILED = -1, -2
 
 _lock = threading.Lock()
-_state: dict[tuple[torch.dtype, str], int] = {}  # large eager draws so far, or _READY/_FAILED
+# seconds of large eager draws so far, or _READY/_FAILED
+_state: dict[tuple[torch.dtype, str], float] = {}
 _compiled: list[Callable[..., Any]] = []
 _runners: dict[types.CodeType, Callable[..., Any] | None] = {}
 _draw: Callable[[torch.Tensor, tuple[int, ...], torch.dtype], torch.Tensor] | None = None
@@ -102,32 +111,73 @@ def _compile(key: torch.Tensor, n: int, dtype: torch.dtype) -> torch.Tensor | No
     return out if isinstance(out, torch.Tensor) else None
 
 
-def normal(key: torch.Tensor, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor | None:
-    """``draw(key, shape, dtype)`` through the compiled kernel, or ``None``: the caller
-    then runs the eager route (same numbers)."""
+def _budget() -> float:
+    raw = os.environ.get("FTX_RANDOM_COMPILE_AFTER")
+    if raw is None:
+        return COMPILE_AFTER_S
+    try:
+        return max(float(raw), 0.0)
+    except ValueError:
+        return COMPILE_AFTER_S
+
+
+def normal(key: torch.Tensor, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+    """``draw(key, shape, dtype)``: through the compiled kernel when it is ready (or the
+    eager draws have used up the budget), else eagerly (the same numbers)."""
+    assert _draw is not None
+    out = _try(key, shape, dtype)
+    if out is not None:
+        return out
+    if not _counts(key, shape, dtype):
+        return _draw(key, shape, dtype)
+    start = time.perf_counter()
+    out = _draw(key, shape, dtype)
+    spent = time.perf_counter() - start
+    slot = (dtype, str(key.device))  # no lock: a racing thread at worst loses a sum
+    count = _state.get(slot, 0.0)
+    if count >= 0:
+        _state[slot] = count + spent
+    return out
+
+
+def _counts(key: torch.Tensor, shape: tuple[int, ...], dtype: torch.dtype) -> bool:
+    """Whether this eager draw counts toward the compile budget."""
+    return (
+        _tc.RANDOM_COMPILED
+        and dtype in _DTYPES
+        and key.device.type == "cpu"
+        and MIN_NUMEL <= math.prod(shape) <= 1 << 32
+        and _state.get((dtype, str(key.device)), 0.0) >= 0
+        and _tc.top_level([key])
+        and _tc.compile_stance() == "default"
+    )
+
+
+def _try(key: torch.Tensor, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor | None:
+    """The draw through the compiled kernel, or ``None``: the caller then runs the eager
+    route (same numbers)."""
     if not _tc.RANDOM_COMPILED or dtype not in _DTYPES or key.device.type != "cpu":
         return None
     n = math.prod(shape)
-    if n < 2 or n > 1 << 32 or not _tc.top_level([key]):
+    if n < 2 or n > 1 << 32:
         return None
     slot = (dtype, str(key.device))
-    count = _state.get(slot, 0)
-    if count == _FAILED:
+    count = _state.get(slot, 0.0)
+    if count == _FAILED or (count != _READY and (n < MIN_NUMEL or count < _budget())):
+        return None
+    if not _tc.top_level([key]):
         return None
     k = key.detach().contiguous()
     with torch.no_grad():
         if count == _READY:
             out = _run_cached(k, n, dtype)
             return None if out is None else out.reshape(shape)
-        if n < MIN_NUMEL or _tc.compile_stance() != "default":
-            return None
-        if count + 1 < COMPILE_ON:
-            _state[slot] = count + 1
+        if _tc.compile_stance() != "default":
             return None
         if not _lock.acquire(blocking=False):  # another thread is compiling
             return None
         try:
-            if _state.get(slot, 0) in (_READY, _FAILED):
+            if _state.get(slot, 0.0) in (_READY, _FAILED):
                 return None
             out = _compile(k, n, dtype)
             _state[slot] = _FAILED if out is None else _READY
