@@ -23,7 +23,7 @@ Policy (``ftx.random.normal``'s docstring and docs/random.md say it too):
   rule). The compile runs on the call that crosses the budget.
 * Shapes are symbolic: one compile serves every size. Later calls check the cached
   entry's guards and run its code directly; when no entry passes (another grad mode,
-  a changed global setting, ``torch._dynamo.reset()``), the draw runs eagerly: this
+  a changed global setting, ``torch.compiler.reset()``), the draw runs eagerly: this
   route never recompiles.
 * A failed compile (no C++ compiler, an Inductor error) falls back to the eager route
   for good, silently. One thread compiles at a time; others run eagerly meanwhile.
