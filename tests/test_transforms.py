@@ -356,4 +356,7 @@ def test_property_hvp_equals_hessian_times_v(
     (hv,) = ftx.hvp(scalar, (x,), (v,))
     H = ftx.hessian(scalar)(x)
     torch.testing.assert_close(hv, H @ v, rtol=1e-9, atol=1e-10)
-    torch.testing.assert_close(ftx.grad(scalar)(x), central_difference_grad(scalar, x))
+    # central differences (eps 1e-6) carry ~1e-7 relative error on steep functions
+    # (hypothesis found |grad| ~ 740 off by 1.05e-7 relative): a tolerance they can meet
+    torch.testing.assert_close(ftx.grad(scalar)(x), central_difference_grad(scalar, x),
+                               rtol=1e-6, atol=1e-6)
