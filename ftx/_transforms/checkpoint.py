@@ -34,6 +34,7 @@ import torch.func
 
 from .. import tree as _tree
 from .._internal.errors import describe, msg
+from .closures import closure_cells
 from .custom import fw_tracked
 from .fnargs import check_callable, flatten_outputs, meta_of, plain_call, unalias, zeros_for
 
@@ -42,31 +43,14 @@ R = TypeVar("R")
 __all__ = ["checkpoint"]
 
 
-_MAX_DEPTH = 8  # nested closures followed when lifting captured tensors
-
-
 def _cells_with_tensors(fun: Any) -> list[Any]:
     """The closure cells of ``fun`` (and of functions in its cells) that hold tensors."""
-    found: list[Any] = []
-    seen: set[int] = set()
-    stack: list[tuple[Any, int]] = [(fun, 0)]
-    while stack:
-        f, depth = stack.pop()
-        if id(f) in seen or depth > _MAX_DEPTH:
-            continue
-        seen.add(id(f))
-        for cell in getattr(f, "__closure__", None) or ():
-            try:
-                value = cell.cell_contents
-            except ValueError:  # an empty cell (a name assigned later in the outer scope)
-                continue
-            if callable(value) and hasattr(value, "__closure__"):
-                stack.append((value, depth + 1))
-            elif isinstance(value, torch.Tensor) or any(
-                isinstance(x, torch.Tensor) for x in _tree.leaves(value)
-            ):
-                found.append(cell)
-    return found
+    return [
+        cell
+        for _, _, cell, value in closure_cells([fun])
+        if isinstance(value, torch.Tensor)
+        or any(isinstance(x, torch.Tensor) for x in _tree.leaves(value))
+    ]
 
 
 class _Call:

@@ -125,22 +125,19 @@ class Captured:
 _EMPTY = Captured()
 
 
-def captured(functions: Iterable[Any]) -> Captured:
-    """The cells of ``functions`` (and of the functions in their cells) with tracked tensors.
-
-    A cell whose tensors are all untracked (constants: plain tensors that need no
-    gradient) is left alone; a cell is listed once even when several functions share it.
-    """
-    found: Captured | None = None
+def closure_cells(functions: Iterable[Any]) -> Iterator[tuple[Any, int, Any, Any]]:
+    """``(function, index, cell, value)`` for every filled closure cell of ``functions``
+    that does not hold a function, following functions held in cells (up to
+    ``MAX_DEPTH`` levels) instead; each function and each cell once, ``functions``'
+    own cells first in their order."""
     seen: set[int] = set()
-    stack: list[tuple[Any, int]] = [(f, 0) for f in reversed(list(functions))]  # fun first
+    stack: list[tuple[Any, int]] = [(f, 0) for f in reversed(list(functions))]
     while stack:
         f, depth = stack.pop()
         closure = getattr(f, "__closure__", None)
         if not closure or id(f) in seen or depth > MAX_DEPTH:
             continue
         seen.add(id(f))
-        names = getattr(getattr(f, "__code__", None), "co_freevars", ())
         for i, cell in enumerate(closure):
             try:
                 value = cell.cell_contents
@@ -148,13 +145,23 @@ def captured(functions: Iterable[Any]) -> Captured:
                 continue
             if callable(value) and hasattr(value, "__closure__"):
                 stack.append((value, depth + 1))
-                continue
-            if id(cell) in seen:
-                continue
-            seen.add(id(cell))
-            if any(tracked(x) for x in _cell_tensors(value)):
-                if found is None:
-                    found = Captured()
-                name = names[i] if i < len(names) else f"cell {i}"
-                found._add(cell, name, _function_name(f))
+            elif id(cell) not in seen:
+                seen.add(id(cell))
+                yield f, i, cell, value
+
+
+def captured(functions: Iterable[Any]) -> Captured:
+    """The cells of ``functions`` (and of the functions in their cells) with tracked tensors.
+
+    A cell whose tensors are all untracked (constants: plain tensors that need no
+    gradient) is left alone; a cell is listed once even when several functions share it.
+    """
+    found: Captured | None = None
+    for f, i, cell, value in closure_cells(functions):
+        if any(tracked(x) for x in _cell_tensors(value)):
+            if found is None:
+                found = Captured()
+            names = getattr(getattr(f, "__code__", None), "co_freevars", ())
+            name = names[i] if i < len(names) else f"cell {i}"
+            found._add(cell, name, _function_name(f))
     return _EMPTY if found is None else found
